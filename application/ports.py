@@ -1,0 +1,145 @@
+"""The ports the use cases speak to. Adapters in `infrastructure/` implement them.
+
+Kept as `typing.Protocol`s so that unit tests can hand the application an in-memory
+fake and the composition root can hand it asyncpg, with neither side importing the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from msgspec import Struct
+
+from domain.contracts import TraceContext
+
+#: Largest number of events one transaction may append; positions reserve 16 bits for it.
+MAX_EVENTS_PER_TRANSACTION = 65_535
+
+
+class NewEvent(Struct, frozen=True):
+    """An event ready to store: already serialised, not yet positioned."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    topic: str
+    state: bytes
+
+
+class AppendRequest(Struct, frozen=True):
+    """Everything one command records, committed together or not at all.
+
+    `expected_version` is the stream version the command was decided against (0 for a
+    new stream). `idempotency_key` makes a retry return the first outcome instead of
+    recording twice; `request_hash` tells a true retry from a key reused for other work.
+    """
+
+    stream_id: UUID
+    stream_type: str
+    expected_version: int
+    events: Sequence[NewEvent]
+    actor: str
+    correlation_id: UUID
+    causation_id: UUID | None = None
+    idempotency_key: str | None = None
+    request_hash: bytes = b""
+    trace_context: TraceContext | None = None
+
+
+class AppendResult(Struct, frozen=True):
+    """Where the events of one append landed. `duplicate` is True for an idempotent replay."""
+
+    stream_id: UUID
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    recorded_at: datetime
+    duplicate: bool = False
+
+
+class RecordedEvent(Struct, frozen=True):
+    """One stored row: the envelope fields plus the serialised domain event."""
+
+    event_id: UUID
+    stream_id: UUID
+    stream_type: str
+    stream_version: int
+    position: int
+    event_type: str
+    schema_version: int
+    recorded_at: datetime
+    correlation_id: UUID
+    causation_id: UUID | None
+    actor: str
+    trace_context: TraceContext | None
+    topic: str
+    state: bytes
+
+
+class EventStoreError(Exception):
+    """Base for failures the caller can act on."""
+
+
+class ConcurrencyConflict(EventStoreError):
+    """The stream moved on since the command read it; nothing was written."""
+
+    def __init__(self, stream_id: UUID, expected_version: int, actual_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is at version {actual_version}, "
+            f"but the append expected version {expected_version}"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class IdempotencyKeyReused(EventStoreError):
+    """The key was first used for a different request; the first outcome stands."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key
+
+
+class EventStore(Protocol):
+    """An append-only log of streams, read per stream or as one global, gap-free log."""
+
+    async def append(self, request: AppendRequest) -> AppendResult:
+        """Record all events of one command atomically.
+
+        Raises ConcurrencyConflict when `expected_version` is not the stream's version,
+        IdempotencyKeyReused when the key belongs to a different request.
+        """
+        ...
+
+    async def read_stream(
+        self, stream_id: UUID, *, after_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """Events of one stream with version > `after_version`, in version order."""
+        ...
+
+    async def read_log(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """The next events of the global log after `after_position`.
+
+        Never skips: an event is returned only once no transaction still running could
+        commit one before it.
+        """
+        ...
+
+    async def wait_for_events(self, *, after_position: int, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until `read_log(after_position=...)` has something."""
+        ...
+
+    async def stream_version(self, stream_id: UUID) -> int:
+        """The stream's current version, 0 if it does not exist."""
+        ...
+
+
+class Clock(Protocol):
+    """Where "now" comes from, so that tests can pin it."""
+
+    def now(self) -> datetime: ...

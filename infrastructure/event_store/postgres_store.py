@@ -1,0 +1,299 @@
+"""The `EventStore` port on PostgreSQL through asyncpg.
+
+Appends are one round trip to `vibehq_append` (see migrations/0001_event_log.sql), so
+concurrent writers only meet where they really conflict: on the same stream's next
+version or the same idempotency key. Readers of the global log filter by the xmin
+watermark, which makes the log gap-free without a table lock.
+
+NOTIFY is sent from a separate connection after commit and coalesced, never inside the
+append's transaction: PostgreSQL serialises the commits of notifying transactions on a
+global queue lock, which would bring back the very ceiling the watermark avoids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+from uuid import UUID
+
+import asyncpg
+from opentelemetry import trace
+
+from application.ports import (
+    MAX_EVENTS_PER_TRANSACTION,
+    AppendRequest,
+    AppendResult,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    RecordedEvent,
+)
+from domain.contracts import TraceContext
+from infrastructure.telemetry import current_trace_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+CHANNEL: Final = "vibehq_events"
+_COLUMNS: Final = (
+    "event_id, originator_id, stream_type, originator_version, notification_id, event_type, "
+    "schema_version, recorded_at, correlation_id, causation_id, actor, traceparent, tracestate, "
+    "topic, state"
+)
+_READ_LOG: Final = (
+    f"SELECT {_COLUMNS} FROM vibehq_events "
+    "WHERE notification_id > $1 AND notification_id < (SELECT vibehq_watermark()) "
+    "ORDER BY notification_id LIMIT $2"
+)
+_PROBE_LOG: Final = (
+    "SELECT notification_id < (SELECT vibehq_watermark()) FROM vibehq_events "
+    "WHERE notification_id > $1 ORDER BY notification_id LIMIT 1"
+)
+_READ_STREAM: Final = (
+    f"SELECT {_COLUMNS} FROM vibehq_events WHERE originator_id = $1 AND originator_version > $2 "
+    "ORDER BY originator_version LIMIT $3"
+)
+_APPEND: Final = (
+    "SELECT outcome, first_version, last_version, first_position, last_position, recorded_at "
+    "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+_STREAM_VERSION: Final = (
+    "SELECT coalesce(max(originator_version), 0) FROM vibehq_events WHERE originator_id = $1"
+)
+
+
+def _record(row: asyncpg.Record) -> RecordedEvent:
+    traceparent = row[11]
+    return RecordedEvent(
+        event_id=row[0],
+        stream_id=row[1],
+        stream_type=row[2],
+        stream_version=row[3],
+        position=row[4],
+        event_type=row[5],
+        schema_version=row[6],
+        recorded_at=row[7],
+        correlation_id=row[8],
+        causation_id=row[9],
+        actor=row[10],
+        trace_context=TraceContext(traceparent, row[12]) if traceparent else None,
+        topic=row[13],
+        state=row[14],
+    )
+
+
+def _result(request: AppendRequest, row: asyncpg.Record) -> AppendResult:
+    return AppendResult(
+        stream_id=request.stream_id,
+        first_version=row[1],
+        last_version=row[2],
+        first_position=row[3],
+        last_position=row[4],
+        recorded_at=row[5],
+        duplicate=row[0] == "duplicate",
+    )
+
+
+class _Signal:
+    """A broadcast "something changed" that any number of waiters can await."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+
+
+class PostgresEventStore:
+    """Implements `application.ports.EventStore`.
+
+    `poll_interval` bounds how long a waiting reader can miss a commit when
+    LISTEN/NOTIFY is unavailable (a pooler in transaction mode, a dropped connection).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, dsn: str | None = None, poll_interval: float = 0.5):
+        self._pool = pool
+        self._dsn = dsn
+        self._poll_interval = poll_interval
+        self._signal = _Signal()
+        self._notify_wanted = asyncio.Event()
+        self._notifier: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening for other processes' commits and announcing ours."""
+        self._notifier = asyncio.create_task(self._announce_commits(), name="event-store-notify")
+        if self._dsn is None:
+            log.info("no DSN for LISTEN given; readers poll every %.2fs", self._poll_interval)
+            return
+        try:
+            self._listener = await asyncpg.connect(self._dsn)
+            await self._listener.add_listener(CHANNEL, self._on_notification)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("LISTEN unavailable (%s); readers fall back to polling", error)
+            self._listener = None
+
+    async def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._notifier
+            self._notifier = None
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+
+    def _on_notification(self, *_: Any) -> None:
+        self._signal.fire()
+
+    async def _announce_commits(self) -> None:
+        while True:
+            await self._notify_wanted.wait()
+            self._notify_wanted.clear()
+            try:
+                await self._pool.execute("SELECT pg_notify($1, '')", CHANNEL)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("NOTIFY failed (%s); other processes will poll", error)
+                await asyncio.sleep(self._poll_interval)
+
+    def _committed(self) -> None:
+        self._signal.fire()
+        self._notify_wanted.set()
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def append(self, request: AppendRequest) -> AppendResult:
+        count = len(request.events)
+        if count == 0:
+            raise ValueError("an append needs at least one event")
+        if count > MAX_EVENTS_PER_TRANSACTION:
+            raise ValueError(f"an append takes at most {MAX_EVENTS_PER_TRANSACTION} events")
+        with tracer.start_as_current_span("event_store.append") as span:
+            span.set_attribute("vibehq.stream_id", str(request.stream_id))
+            span.set_attribute("vibehq.event_count", count)
+            trace_context = request.trace_context or current_trace_context()
+            async with self._pool.acquire() as conn:
+                row = await self._call_append(conn, request, trace_context)
+        self._committed()
+        return _result(request, row)
+
+    async def append_in(self, conn: asyncpg.Connection, request: AppendRequest) -> AppendResult:
+        """Append inside the caller's transaction, to commit with the caller's own rows.
+
+        The caller must call `announce()` after its transaction commits.
+        """
+        row = await self._call_append(conn, request, request.trace_context)
+        return _result(request, row)
+
+    def announce(self) -> None:
+        """Wake readers after a transaction that used `append_in` has committed."""
+        self._committed()
+
+    async def _call_append(
+        self,
+        conn: asyncpg.Connection,
+        request: AppendRequest,
+        trace_context: TraceContext | None,
+    ) -> asyncpg.Record:
+        events = request.events
+        try:
+            row = await conn.fetchrow(
+                _APPEND,
+                request.stream_id,
+                request.stream_type,
+                request.expected_version,
+                request.idempotency_key,
+                request.request_hash,
+                [e.event_id for e in events],
+                [e.event_type for e in events],
+                [e.schema_version for e in events],
+                [e.topic for e in events],
+                [e.state for e in events],
+                request.correlation_id,
+                request.causation_id,
+                request.actor,
+                trace_context.traceparent if trace_context else None,
+                trace_context.tracestate if trace_context else None,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "vibehq_events_pkey":
+                raise
+            actual = await self.stream_version(request.stream_id)
+            raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from None
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == "VH409":
+                actual = int(getattr(error, "detail", "0") or 0)
+                raise ConcurrencyConflict(
+                    request.stream_id, request.expected_version, actual
+                ) from None
+            if error.sqlstate == "VH422":
+                raise IdempotencyKeyReused(request.idempotency_key or "") from None
+            raise
+        assert row is not None
+        return row
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def read_stream(
+        self, stream_id: UUID, *, after_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(_READ_STREAM, stream_id, after_version, limit)
+        return [_record(row) for row in rows]
+
+    async def read_log(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(_READ_LOG, after_position, limit)
+        return [_record(row) for row in rows]
+
+    async def stream_version(self, stream_id: UUID) -> int:
+        version: int = await self._pool.fetchval(_STREAM_VERSION, stream_id)
+        return version
+
+    async def wait_for_events(self, *, after_position: int, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # A commit that is visible but still above the watermark will be released as
+        # soon as older transactions finish; their writers may live elsewhere and not
+        # notify (or roll back), so re-check soon, backing off up to the poll interval.
+        held_back_delay = 0.002
+        while True:
+            releasable: bool | None = await self._pool.fetchval(_PROBE_LOG, after_position)
+            if releasable:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if releasable is None:
+                held_back_delay = 0.002
+                await self._signal.wait(min(remaining, self._poll_interval))
+            else:
+                await self._signal.wait(min(remaining, held_back_delay))
+                held_back_delay = min(held_back_delay * 2, self._poll_interval)
+
+    async def head_position(self) -> int:
+        """The highest position readers may see now (0 for an empty log)."""
+        position: int = await self._pool.fetchval(
+            "SELECT coalesce(max(notification_id), 0) FROM vibehq_events "
+            "WHERE notification_id < (SELECT vibehq_watermark())"
+        )
+        return position
+
+
+async def read_all(store: PostgresEventStore, *, batch: int = 1000) -> Sequence[RecordedEvent]:
+    """Everything readers can see now, in log order (for tools and tests)."""
+    out: list[RecordedEvent] = []
+    position = 0
+    while chunk := await store.read_log(after_position=position, limit=batch):
+        out.extend(chunk)
+        position = chunk[-1].position
+    return out

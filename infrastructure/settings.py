@@ -1,0 +1,85 @@
+"""Settings from environment variables: one table, one place, one clear error per bad value.
+
+The table `SETTINGS` is the single source for the loader, `vibehq doctor` and the
+README's configuration section (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from domain.contracts import field_of
+
+
+class Settings(Struct, frozen=True, forbid_unknown_fields=True):
+    database_url: str | None = None
+    nats_url: str | None = None
+    data_dir: Path = Path(".vibehq")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8000
+    workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    db_pool_size: Annotated[int, Meta(ge=1, le=500)] = 20
+    poll_interval: Annotated[float, Meta(gt=0, le=60)] = 0.5
+    tracing: Literal["off", "console", "otlp"] = "off"
+    otlp_endpoint: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+#: env var -> (field, what it means). Order is the README's order.
+SETTINGS: Final[dict[str, tuple[str, str]]] = {
+    "VIBEHQ_DATABASE_URL": (
+        "database_url",
+        "PostgreSQL URL. Unset: start (or reuse) an embedded PostgreSQL in the data folder.",
+    ),
+    "VIBEHQ_NATS_URL": (
+        "nats_url",
+        "NATS URL (JetStream enabled). Unset: start (or reuse) an embedded nats-server.",
+    ),
+    "VIBEHQ_DATA_DIR": ("data_dir", "Folder for the embedded engines' data. Default `./.vibehq`."),
+    "VIBEHQ_HOST": ("host", "Address the HTTP server binds. Default `127.0.0.1`."),
+    "VIBEHQ_PORT": ("port", "HTTP port. Default `8000`; `0` picks a free port."),
+    "VIBEHQ_WORKERS": ("workers", "HTTP worker processes. Default `1`."),
+    "VIBEHQ_DB_POOL_SIZE": ("db_pool_size", "PostgreSQL connections per process. Default `20`."),
+    "VIBEHQ_POLL_INTERVAL": (
+        "poll_interval",
+        "Seconds between log polls when LISTEN/NOTIFY is silent. Default `0.5`.",
+    ),
+    "VIBEHQ_TRACING": ("tracing", "`off` (default), `console` or `otlp`."),
+    "VIBEHQ_OTLP_ENDPOINT": (
+        "otlp_endpoint",
+        "OTLP/HTTP traces endpoint; unset uses the exporter's default / OTEL_* variables.",
+    ),
+    "VIBEHQ_LOG_LEVEL": ("log_level", "`debug`, `info` (default), `warning` or `error`."),
+}
+
+#: Also honoured, for platforms that inject these names.
+_FALLBACKS: Final = {"DATABASE_URL": "VIBEHQ_DATABASE_URL", "NATS_URL": "VIBEHQ_NATS_URL"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; str() is one line naming the variable."""
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read Settings from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    values: dict[str, str] = {}
+    for fallback, name in _FALLBACKS.items():
+        if env.get(fallback):
+            values[SETTINGS[name][0]] = env[fallback]
+    for name, (field, _) in SETTINGS.items():
+        if env.get(name):
+            values[field] = env[name]
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        violation = field_of(error)
+        variable = next((n for n, (f, _) in SETTINGS.items() if f == violation.field), "settings")
+        given = values.get(violation.field, "")
+        raise SettingsError(f"{variable}={given!r} is invalid: {violation.reason}") from None
