@@ -46,10 +46,22 @@ FileMode = Literal["100644", "100755"]
 ContentEncoding = Literal["utf-8", "base64"]
 
 
+class _Contract(Struct, frozen=True, forbid_unknown_fields=True):
+    """Immutable, and strict about unknown fields so that typos fail loudly."""
+
+
+class _Operation(_Contract, frozen=True, tag_field="op"):
+    """A patch operation; `op` names which."""
+
+
+class _StreamMessage(_Contract, frozen=True, tag_field="kind"):
+    """A WebSocket/NATS message; `kind` names which."""
+
+
 # --- patch operations -----------------------------------------------------------------
 
 
-class CreateFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="create_file"):
+class CreateFile(_Operation, frozen=True, tag="create_file"):
     """Create a file that must not exist yet."""
 
     path: RelativePath
@@ -58,7 +70,7 @@ class CreateFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op"
     mode: FileMode = "100644"
 
 
-class WriteFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="write_file"):
+class WriteFile(_Operation, frozen=True, tag="write_file"):
     """Create a file or replace it whole."""
 
     path: RelativePath
@@ -67,34 +79,34 @@ class WriteFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op",
     mode: FileMode = "100644"
 
 
-class SearchReplace(Struct, frozen=True, forbid_unknown_fields=True):
+class SearchReplace(_Contract, frozen=True):
     """One exact edit: `search` must occur exactly once in the file."""
 
     search: NonEmptyText
     replace: str
 
 
-class EditFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="edit_file"):
+class EditFile(_Operation, frozen=True, tag="edit_file"):
     """Apply search/replace blocks in order; each must match exactly once."""
 
     path: RelativePath
     edits: Annotated[list[SearchReplace], Meta(min_length=1)]
 
 
-class ApplyDiff(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="apply_diff"):
+class ApplyDiff(_Operation, frozen=True, tag="apply_diff"):
     """Apply unified diff hunks (with context lines) to one file."""
 
     path: RelativePath
     diff: NonEmptyText
 
 
-class DeleteFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="delete_file"):
+class DeleteFile(_Operation, frozen=True, tag="delete_file"):
     """Delete a file that must exist."""
 
     path: RelativePath
 
 
-class RenameFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="rename_file"):
+class RenameFile(_Operation, frozen=True, tag="rename_file"):
     """Move `path` to `to`; the source must exist and the target must not."""
 
     path: RelativePath
@@ -104,7 +116,7 @@ class RenameFile(Struct, frozen=True, forbid_unknown_fields=True, tag_field="op"
 PatchOperation = CreateFile | WriteFile | EditFile | ApplyDiff | DeleteFile | RenameFile
 
 
-class PatchSubmission(Struct, frozen=True, forbid_unknown_fields=True):
+class PatchSubmission(_Contract, frozen=True):
     """What a factory sends to change a workspace: all operations apply, or none."""
 
     workspace_id: UUID
@@ -119,14 +131,14 @@ class PatchSubmission(Struct, frozen=True, forbid_unknown_fields=True):
 # --- the event envelope ------------------------------------------------------------------
 
 
-class TraceContext(Struct, frozen=True, forbid_unknown_fields=True):
+class TraceContext(_Contract, frozen=True):
     """W3C trace context, so a patch can be followed from HTTP request to subscriber."""
 
     traceparent: str
     tracestate: str | None = None
 
 
-class EventEnvelope(Struct, frozen=True, forbid_unknown_fields=True):
+class EventEnvelope(_Contract, frozen=True):
     """A recorded event as every reader outside the store sees it.
 
     `position` orders the global log: strictly increasing in the order readers see it,
@@ -151,7 +163,7 @@ class EventEnvelope(Struct, frozen=True, forbid_unknown_fields=True):
 # --- stream messages (WebSocket and NATS) -----------------------------------------------
 
 
-class TerminalOutput(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_output"):
+class TerminalOutput(_StreamMessage, frozen=True, tag="terminal_output"):
     """Bytes an agent's terminal wrote; `seq` lets a client resume without gaps or repeats."""
 
     session_id: Identifier
@@ -160,7 +172,7 @@ class TerminalOutput(Struct, frozen=True, forbid_unknown_fields=True, tag_field=
     at: datetime
 
 
-class TerminalInput(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_input"):
+class TerminalInput(_StreamMessage, frozen=True, tag="terminal_input"):
     """Keystrokes sent to an agent's terminal."""
 
     session_id: Identifier
@@ -169,7 +181,7 @@ class TerminalInput(Struct, frozen=True, forbid_unknown_fields=True, tag_field="
     at: datetime
 
 
-class TerminalResize(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="terminal_resize"):
+class TerminalResize(_StreamMessage, frozen=True, tag="terminal_resize"):
     """The terminal window changed size."""
 
     session_id: Identifier
@@ -179,7 +191,7 @@ class TerminalResize(Struct, frozen=True, forbid_unknown_fields=True, tag_field=
     at: datetime
 
 
-class PatchNotification(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="patch"):
+class PatchNotification(_StreamMessage, frozen=True, tag="patch"):
     """A workspace changed, or a patch was turned away."""
 
     workspace_id: UUID
@@ -195,7 +207,7 @@ class PatchNotification(Struct, frozen=True, forbid_unknown_fields=True, tag_fie
 Severity = Literal["debug", "info", "warning", "error", "critical"]
 
 
-class OpsAlert(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="ops_alert"):
+class OpsAlert(_StreamMessage, frozen=True, tag="ops_alert"):
     """Something an operator should see."""
 
     source: Identifier
@@ -206,7 +218,7 @@ class OpsAlert(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"
     attributes: dict[str, str] = {}
 
 
-class Heartbeat(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="heartbeat"):
+class Heartbeat(_StreamMessage, frozen=True, tag="heartbeat"):
     """A service or factory saying it is alive; silence makes it stale."""
 
     source: Identifier
@@ -214,7 +226,9 @@ class Heartbeat(Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind
     status: Literal["healthy", "degraded", "down"] = "healthy"
 
 
-StreamMessage = TerminalOutput | TerminalInput | TerminalResize | PatchNotification | OpsAlert | Heartbeat
+StreamMessage = (
+    TerminalOutput | TerminalInput | TerminalResize | PatchNotification | OpsAlert | Heartbeat
+)
 
 
 # --- decoding with errors that name the field ---------------------------------------------

@@ -32,9 +32,7 @@ class Engines:
                 log.warning("could not stop %s: %s", type(engine).__name__, error)
 
 
-def start_engines(
-    *, database_url: str | None, nats_url: str | None, data_dir: Path
-) -> Engines:
+def start_engines(*, database_url: str | None, nats_url: str | None, data_dir: Path) -> Engines:
     """Connect to the configured servers, embedding whichever is not configured."""
     embedded: list[EmbeddedPostgres | EmbeddedNats] = []
     try:

