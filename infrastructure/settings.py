@@ -12,15 +12,18 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import msgspec
+import msgspec.inspect
 from msgspec import Meta, Struct
 
 from domain.contracts import field_of
 
 
 class Settings(Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything configurable; `SETTINGS` below maps each field to its variable."""
+
     database_url: str | None = None
     nats_url: str | None = None
-    data_dir: Path = Path(".vibehq")
+    data_dir: str = ".vibehq"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8000
     workers: Annotated[int, Meta(ge=1, le=64)] = 1
@@ -82,4 +85,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         violation = field_of(error)
         variable = next((n for n, (f, _) in SETTINGS.items() if f == violation.field), "settings")
         given = values.get(violation.field, "")
-        raise SettingsError(f"{variable}={given!r} is invalid: {violation.reason}") from None
+        reason = violation.reason + _choices(violation.field)
+        raise SettingsError(f"{variable}={given!r} is invalid: {reason}") from None
+
+
+def _choices(field: str) -> str:
+    """ " (one of: a, b)" for a field that takes a fixed set of values."""
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for candidate in info.fields:
+        if candidate.name == field and isinstance(candidate.type, msgspec.inspect.LiteralType):
+            return f" (one of: {', '.join(map(str, candidate.type.values))})"
+    return ""
+
+
+def data_folder(settings: Settings) -> Path:
+    """The embedded engines' data folder as an absolute path."""
+    return Path(settings.data_dir).resolve()

@@ -19,7 +19,7 @@ from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.health import Check, check_migrations, check_nats, check_postgres
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, data_folder
 from infrastructure.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ async def open_engines(settings: Settings) -> Engines:
         start_engines,
         database_url=settings.database_url,
         nats_url=settings.nats_url,
-        data_dir=settings.data_dir,
+        data_dir=data_folder(settings),
     )
 
 

@@ -9,7 +9,7 @@ import nats
 
 from infrastructure.embedded.common import EngineError
 from infrastructure.health import Check, check_migrations, check_nats, check_postgres
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, data_folder
 from interfaces.composition import open_engines
 
 
@@ -21,7 +21,7 @@ def _line(check: Check) -> str:
 
 async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
     """Print one line per check; True when everything is usable."""
-    say(f"[ok  ] settings    data folder {settings.data_dir.resolve()}")
+    say(f"[ok  ] settings    data folder {data_folder(settings)}")
     try:
         engines = await open_engines(settings)
     except EngineError as error:

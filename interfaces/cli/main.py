@@ -18,7 +18,13 @@ import typer
 
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.migrator import MigrationError
-from infrastructure.settings import SETTINGS, Settings, SettingsError, load_settings
+from infrastructure.settings import (
+    SETTINGS,
+    Settings,
+    SettingsError,
+    data_folder,
+    load_settings,
+)
 from interfaces.cli import schema_export
 
 T = TypeVar("T")
@@ -152,7 +158,7 @@ def engines_status() -> None:
     from infrastructure.embedded.engines import embedded_engines
 
     config = settings()
-    for engine in embedded_engines(config.data_dir):
+    for engine in embedded_engines(data_folder(config)):
         port = engine._running_port()
         state = f"running on port {port}" if port else "stopped"
         typer.echo(f"{type(engine).__name__:16} {state}  ({engine.folder})")
@@ -164,7 +170,7 @@ def engines_stop() -> None:
     from infrastructure.embedded.engines import embedded_engines
 
     config = settings()
-    for engine in embedded_engines(config.data_dir):
+    for engine in embedded_engines(data_folder(config)):
         engine.force_stop()
         typer.echo(f"{type(engine).__name__} stopped")
 

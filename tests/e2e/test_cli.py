@@ -1,0 +1,76 @@
+"""The `vibehq` command as a user runs it: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infrastructure.embedded.engines import Engines
+from tests.conftest import ROOT
+
+VIBEHQ = str(Path(sys.executable).parent / "vibehq")
+
+
+def vibehq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VIBEHQ, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_help_teaches_the_commands() -> None:
+    result = vibehq("--help")
+    assert result.returncode == 0
+    for command in ("serve", "doctor", "db", "schema", "engines"):
+        assert command in result.stdout
+
+
+def test_a_bad_setting_is_one_line_and_exit_code_2() -> None:
+    result = vibehq("doctor", env={"VIBEHQ_PORT": "eighty"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "vibehq: VIBEHQ_PORT='eighty' is invalid: Expected `int`, got `str`"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_then_doctor_is_all_green(engines: Engines, database_url: str) -> None:
+    env = {"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
+    migrated = vibehq("db", "migrate", env=env)
+    doctor = vibehq("doctor", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.strip() == "schema is already current"  # template is migrated
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "[ok  ] postgres" in doctor.stdout
+    assert "[ok  ] migrations" in doctor.stdout
+    assert "[ok  ] nats" in doctor.stdout
+
+
+def test_doctor_says_what_is_wrong_and_how_to_fix_it(engines: Engines) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing",
+        "VIBEHQ_NATS_URL": engines.nats_url,
+    }
+    result = vibehq("doctor", env=env)
+    assert result.returncode == 1
+    assert "[FAIL] postgres" in result.stdout
+    assert "fix: check VIBEHQ_DATABASE_URL" in result.stdout
+
+
+def test_schema_export_writes_files_and_refuses_an_unwritable_folder(tmp_path: Path) -> None:
+    ok = vibehq("schema", "export", str(tmp_path / "out"))
+    assert ok.returncode == 0
+    assert (tmp_path / "out" / "patch-submission.schema.json").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    bad = vibehq("schema", "export", str(blocker / "out"))
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("vibehq: cannot write to")
+    assert len(bad.stderr.strip().splitlines()) == 1

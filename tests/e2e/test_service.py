@@ -1,0 +1,111 @@
+"""The service as a user starts it: `vibehq serve` as a subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infrastructure.embedded.common import free_port
+from infrastructure.embedded.engines import Engines
+from tests.conftest import ROOT
+
+
+def wait_until_serving(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited early:\n{process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("server did not answer /health within 60 s")
+
+
+@pytest.fixture
+def served(engines: Engines, database_url: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={
+            **os.environ,
+            "VIBEHQ_DATABASE_URL": database_url,
+            "VIBEHQ_NATS_URL": engines.nats_url,
+        },
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+
+
+def test_health_ready_and_openapi(served: str) -> None:
+    assert httpx.get(f"{served}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{served}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert {c["name"] for c in ready.json()["checks"]} == {"postgres", "migrations", "nats"}
+    spec = httpx.get(f"{served}/schema/openapi.json").json()
+    assert spec["info"]["title"] == "Core Vibe HQ"
+    assert {"/health", "/ready"} <= set(spec["paths"])
+    assert "503" in spec["paths"]["/ready"]["get"]["responses"]
+
+
+def test_unknown_route_is_problem_json(served: str) -> None:
+    response = httpx.get(f"{served}/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 404
+
+
+def test_serve_on_embedded_engines_starts_and_stops_them(tmp_path: Path) -> None:
+    """The README's run command on a machine with nothing configured."""
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIBEHQ_DATABASE_URL", "VIBEHQ_NATS_URL", "DATABASE_URL", "NATS_URL"}
+    }
+    env["VIBEHQ_DATA_DIR"] = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process)
+        assert httpx.get(f"{base}/ready").json()["status"] == "ready"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "vibehq"), "engines", "status"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.count("stopped") == 2, status.stdout

@@ -1,0 +1,344 @@
+"""The event store's contract, proved against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from application.ports import (
+    AppendRequest,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+)
+from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from tests.factories import append_request, new_event
+
+
+async def count_rows(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    return count
+
+
+# --- optimistic concurrency ------------------------------------------------------------
+
+
+async def test_stale_expected_version_conflicts_and_writes_nothing(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    first = await store.append(append_request(count=2))
+    stream = first.stream_id
+
+    with pytest.raises(ConcurrencyConflict) as caught:
+        await store.append(append_request(stream, expected_version=1))
+
+    assert caught.value.actual_version == 2
+    assert caught.value.expected_version == 1
+    assert await store.stream_version(stream) == 2
+    assert await count_rows(pool) == 2
+
+
+async def test_expected_version_ahead_of_stream_conflicts(store: PostgresEventStore) -> None:
+    first = await store.append(append_request())
+
+    with pytest.raises(ConcurrencyConflict) as caught:
+        await store.append(append_request(first.stream_id, expected_version=5))
+
+    assert caught.value.actual_version == 1
+    assert [e.stream_version for e in await store.read_stream(first.stream_id)] == [1]
+
+
+async def test_concurrent_appends_at_the_same_version_exactly_one_wins(
+    store: PostgresEventStore,
+) -> None:
+    stream = (await store.append(append_request())).stream_id
+
+    outcomes = await asyncio.gather(
+        *(store.append(append_request(stream, expected_version=1)) for _ in range(12)),
+        return_exceptions=True,
+    )
+
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    losers = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(o, ConcurrencyConflict) for o in losers)
+    assert [e.stream_version for e in await store.read_stream(stream)] == [1, 2]
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+async def test_same_idempotency_key_returns_the_original_outcome(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    stream = uuid.uuid4()
+    original = await store.append(
+        append_request(stream, count=3, idempotency_key="patch-1", request_hash=b"h1")
+    )
+    retry = await store.append(
+        append_request(stream, count=3, idempotency_key="patch-1", request_hash=b"h1")
+    )
+
+    assert not original.duplicate
+    assert retry.duplicate
+    assert (retry.first_position, retry.last_position) == (
+        original.first_position,
+        original.last_position,
+    )
+    assert (retry.first_version, retry.last_version) == (1, 3)
+    assert retry.recorded_at == original.recorded_at
+    assert await count_rows(pool) == 3
+
+
+async def test_concurrent_retries_with_one_key_record_once(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    stream = uuid.uuid4()
+    results = await asyncio.gather(
+        *(
+            store.append(append_request(stream, idempotency_key="k", request_hash=b"same"))
+            for _ in range(10)
+        )
+    )
+
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.first_position for r in results}) == 1
+    assert await count_rows(pool) == 1
+
+
+async def test_idempotency_key_reused_for_other_work_is_refused(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    await store.append(append_request(idempotency_key="k", request_hash=b"first"))
+
+    with pytest.raises(IdempotencyKeyReused):
+        await store.append(append_request(idempotency_key="k", request_hash=b"second"))
+    assert await count_rows(pool) == 1
+
+
+async def test_a_conflicting_append_does_not_consume_its_idempotency_key(
+    store: PostgresEventStore,
+) -> None:
+    stream = (await store.append(append_request())).stream_id
+    with pytest.raises(ConcurrencyConflict):
+        await store.append(append_request(stream, expected_version=0, idempotency_key="k"))
+
+    retried = await store.append(append_request(stream, expected_version=1, idempotency_key="k"))
+    assert not retried.duplicate
+    assert retried.first_version == 2
+
+
+# --- atomicity -------------------------------------------------------------------------
+
+
+async def test_multi_event_append_gets_consecutive_versions_and_positions(
+    store: PostgresEventStore,
+) -> None:
+    result = await store.append(append_request(count=4))
+    events = await store.read_stream(result.stream_id)
+
+    assert [e.stream_version for e in events] == [1, 2, 3, 4]
+    assert [e.position for e in events] == list(
+        range(result.first_position, result.last_position + 1)
+    )
+    assert len({e.recorded_at for e in events}) == 1
+
+
+async def test_a_failing_event_in_a_batch_writes_none_of_them(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    taken = new_event()
+    await store.append(
+        AppendRequest(uuid.uuid4(), "S", 0, [taken], "actor", uuid.uuid4(), idempotency_key="a")
+    )
+    batch = [new_event(), new_event(), taken]  # the third reuses an event id
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await store.append(
+            AppendRequest(uuid.uuid4(), "S", 0, batch, "actor", uuid.uuid4(), idempotency_key="b")
+        )
+
+    assert await count_rows(pool) == 1
+    assert await pool.fetchval("SELECT count(*) FROM vibehq_idempotency WHERE key = 'b'") == 0
+
+
+async def test_append_in_commits_with_the_callers_own_rows(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TABLE side_effect (n int)")
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("INSERT INTO side_effect VALUES (1)")
+        await store.append_in(conn, append_request())
+        await transaction.rollback()  # the command failed after appending
+        assert await conn.fetchval("SELECT count(*) FROM side_effect") == 0
+    assert await count_rows(pool) == 0
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+async def test_read_stream_from_a_version_with_a_limit(store: PostgresEventStore) -> None:
+    stream = (await store.append(append_request(count=5))).stream_id
+
+    events = await store.read_stream(stream, after_version=2, limit=2)
+
+    assert [e.stream_version for e in events] == [3, 4]
+
+
+async def test_read_log_from_a_position_in_order(store: PostgresEventStore) -> None:
+    results = [await store.append(append_request(count=2)) for _ in range(5)]
+
+    after_second = results[1].last_position
+    tail = await store.read_log(after_position=after_second)
+
+    assert [e.position for e in tail] == sorted(e.position for e in tail)
+    assert {e.stream_id for e in tail} == {r.stream_id for r in results[2:]}
+    assert len(tail) == 6
+
+
+async def test_recorded_event_carries_the_envelope_metadata(store: PostgresEventStore) -> None:
+    request = append_request(actor="factory:ui")
+    result = await store.append(request)
+
+    (event,) = await store.read_stream(result.stream_id)
+
+    assert event.event_id == request.events[0].event_id
+    assert event.actor == "factory:ui"
+    assert event.correlation_id == request.correlation_id
+    assert event.stream_type == "TestStream"
+    assert event.position == result.first_position
+    assert event.state == request.events[0].state
+
+
+async def test_the_active_trace_context_is_stored_with_the_event(
+    store: PostgresEventStore,
+) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("submit patch") as span:
+        result = await store.append(append_request())
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+
+    (event,) = await store.read_stream(result.stream_id)
+
+    assert event.trace_context is not None
+    assert trace_id in event.trace_context.traceparent
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+# --- gap-free global order ---------------------------------------------------------------
+
+
+async def _append_uncommitted(conn: asyncpg.Connection, request: AppendRequest) -> None:
+    """Start a transaction that appends and keeps it open."""
+    await conn.execute("BEGIN")
+    await conn.fetchrow(
+        "SELECT * FROM vibehq_append($1,$2,$3,NULL,''::bytea,$4,$5,$6,$7,$8,$9,NULL,$10,NULL,NULL)",
+        request.stream_id,
+        request.stream_type,
+        0,
+        [e.event_id for e in request.events],
+        [e.event_type for e in request.events],
+        [1 for _ in request.events],
+        [e.topic for e in request.events],
+        [e.state for e in request.events],
+        request.correlation_id,
+        request.actor,
+    )
+
+
+@pytest.mark.parametrize("slow_writer_ends_with", ["COMMIT", "ROLLBACK"])
+async def test_a_reader_never_passes_a_transaction_that_may_still_commit(
+    store: PostgresEventStore, database_url: str, slow_writer_ends_with: str
+) -> None:
+    slow = await asyncpg.connect(database_url)
+    try:
+        slow_request = append_request()
+        await _append_uncommitted(slow, slow_request)  # older transaction, still open
+        fast = await store.append(append_request())  # younger transaction, committed
+
+        # The committed event sorts after the open one, so it must be held back.
+        assert await store.read_log() == []
+        assert not await store.wait_for_events(after_position=0, timeout=0.3)
+
+        await slow.execute(slow_writer_ends_with)
+        assert await store.wait_for_events(after_position=0, timeout=5)
+        seen = [e.stream_id for e in await store.read_log()]
+    finally:
+        await slow.close()
+
+    if slow_writer_ends_with == "COMMIT":
+        assert seen == [slow_request.stream_id, fast.stream_id]
+    else:
+        assert seen == [fast.stream_id]
+
+
+async def test_wait_for_events_wakes_on_a_commit_from_another_process(
+    store: PostgresEventStore, database_url: str
+) -> None:
+    other_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    other = PostgresEventStore(other_pool, dsn=database_url, poll_interval=30)
+    await other.start()
+    # The waiting store polls only every 30 s, so waking up fast proves NOTIFY works.
+    waiting_store = PostgresEventStore(other_pool, dsn=database_url, poll_interval=30)
+    await waiting_store.start()
+    try:
+        waiter = asyncio.create_task(waiting_store.wait_for_events(after_position=0, timeout=10))
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        await store.append(append_request())
+        assert await asyncio.wait_for(waiter, 5)
+    finally:
+        await waiting_store.close()
+        await other.close()
+        await other_pool.close()
+
+
+async def test_wait_for_events_times_out_when_nothing_arrives(store: PostgresEventStore) -> None:
+    assert not await store.wait_for_events(after_position=0, timeout=0.2)
+
+
+# --- immutability and the position clock ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE vibehq_events SET actor = 'mallory'",
+        "DELETE FROM vibehq_events",
+        "TRUNCATE vibehq_events",
+    ],
+)
+async def test_stored_events_cannot_be_changed(
+    store: PostgresEventStore, pool: asyncpg.Pool, statement: str
+) -> None:
+    await store.append(append_request())
+
+    with pytest.raises(asyncpg.PostgresError, match="append-only"):
+        await pool.execute(statement)
+    assert (await read_all(store))[0].actor == "factory:test"
+
+
+async def test_positions_keep_growing_after_events_from_a_later_clock_are_imported(
+    store: PostgresEventStore, pool: asyncpg.Pool
+) -> None:
+    imported_position = 1 << 50  # as if exported from a much older cluster
+    await pool.execute(
+        "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
+        "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
+        "correlation_id, actor) VALUES ($1, 1, 't', '{}', $2, $3, 'S', 'E', 1, now(), $4, 'x')",
+        uuid.uuid4(),
+        imported_position,
+        uuid.uuid4(),
+        uuid.uuid4(),
+    )
+    await pool.execute("SELECT vibehq_raise_position_floor()")
+
+    result = await store.append(append_request())
+
+    assert result.first_position > imported_position
+    assert [e.position for e in await read_all(store)] == [imported_position, result.first_position]

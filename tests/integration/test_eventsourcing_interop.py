@@ -1,0 +1,52 @@
+"""An `eventsourcing` Application, with the library's own PostgreSQL persistence module,
+reads back an aggregate that our asyncpg store wrote: the stored-event columns and
+their encoding are the library's, so its tools and readers keep working on our log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+from eventsourcing.application import Application
+
+from application.aggregates import AggregateRepository, CommandContext
+from domain.workspace import Workspace
+from infrastructure.event_store.postgres_store import PostgresEventStore
+
+
+class VibeHQ(Application[uuid.UUID]):
+    """Named so that the library derives our table name, `vibehq_events`."""
+
+
+async def test_eventsourcing_application_reads_an_aggregate_we_wrote(
+    store: PostgresEventStore, database_url: str
+) -> None:
+    workspace = Workspace(name="checkout-service", created_by="factory:agent")
+    workspace.archive(by="user:alice")
+    await AggregateRepository(store).save(
+        workspace, CommandContext(actor="factory:agent", correlation_id=uuid.uuid4())
+    )
+
+    url = urlsplit(database_url)
+    library_app = VibeHQ(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/"),
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "postgres",
+            "POSTGRES_PASSWORD": url.password or "",
+            "CREATE_TABLE": "false",
+        }
+    )
+    try:
+        copy = library_app.repository.get(workspace.id)
+    finally:
+        library_app.close()
+
+    assert isinstance(copy, Workspace)
+    assert copy.name == "checkout-service"
+    assert copy.archived
+    assert copy.archived_by == "user:alice"
+    assert copy.version == 2
