@@ -1,0 +1,135 @@
+"""`python -m bench` (or `bash .ci/dev bench`): measure, print a table, write docs/benchmarks.md.
+
+Every figure is the median of several time-boxed runs with its min-max and its ratio to
+a baseline measured in the same run on the same server. `--smoke` runs everything very
+briefly so CI can check the benchmark still works; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from bench.append import Figure, library, ours, raw
+from infrastructure.embedded.engines import start_engines
+from infrastructure.event_store.migrator import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="time box per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median taken)")
+    parser.add_argument("--writers", default="1,8,32", help="concurrent writer counts")
+    parser.add_argument("--smoke", action="store_true", help="tiny runs, for CI")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    return parser.parse_args()
+
+
+async def _fresh_database(admin_url: str) -> str:
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute("DROP DATABASE IF EXISTS vibehq_bench WITH (FORCE)")
+    await admin.execute("CREATE DATABASE vibehq_bench")
+    await admin.close()
+    url = admin_url.rsplit("/", 1)[0] + "/vibehq_bench"
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    from bench.append import RAW_TABLE
+
+    await conn.execute(RAW_TABLE)
+    await conn.close()
+    return url
+
+
+def _cell(figure: Figure) -> str:
+    return f"{figure.median:,.0f} ({min(figure.samples):,.0f}-{max(figure.samples):,.0f})"
+
+
+async def main() -> int:
+    args = _parse()
+    if args.smoke:
+        args.seconds, args.runs, args.writers = 0.3, 1, "1,4"
+    writer_counts = [int(w) for w in args.writers.split(",")]
+    engines = start_engines(
+        database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
+        nats_url=os.environ.get("VIBEHQ_NATS_URL"),
+        data_dir=ROOT / ".vibehq" / "bench",
+    )
+    rows: list[str] = []
+    try:
+        url = await _fresh_database(engines.database_url)
+        pool = await asyncpg.create_pool(url, min_size=4, max_size=max(writer_counts) + 2)
+        for writers in writer_counts:
+            results: dict[str, Figure] = {}
+            for name in ("ours", "raw asyncpg", "eventsourcing recorder"):
+                samples = []
+                for _ in range(args.runs):
+                    print(
+                        f"  append x{writers:<3} {name:24} ...", end="", file=sys.stderr, flush=True
+                    )
+                    if name == "ours":
+                        sample = await ours(pool, writers, args.seconds)
+                    elif name == "raw asyncpg":
+                        sample = await raw(pool, writers, args.seconds)
+                    else:
+                        sample = await asyncio.to_thread(library, url, writers, args.seconds)
+                    samples.append(sample.rate)
+                    print(f" {sample.rate:,.0f} events/s", file=sys.stderr)
+                results[name] = Figure(name, samples)
+            o, r, lib = results["ours"], results["raw asyncpg"], results["eventsourcing recorder"]
+            rows.append(
+                f"| append, 1 event/command, {writers} writers | {_cell(o)} | {_cell(r)} | "
+                f"{_cell(lib)} | {o.median / r.median:.2f}x | {o.median / lib.median:.1f}x |"
+            )
+        batch_ours = Figure(
+            "ours", [(await ours(pool, 8, args.seconds, batch=100)).rate for _ in range(args.runs)]
+        )
+        batch_raw = Figure(
+            "raw", [(await raw(pool, 8, args.seconds, batch=100)).rate for _ in range(args.runs)]
+        )
+        batch_ratio = batch_ours.median / batch_raw.median
+        rows.append(
+            f"| append, 100 events/transaction, 8 writers | {_cell(batch_ours)} | "
+            f"{_cell(batch_raw)} (executemany) | - | {batch_ratio:.2f}x | - |"
+        )
+        await pool.close()
+    finally:
+        engines.stop()
+
+    table = "\n".join(
+        [
+            "| figure (events/s: median (min-max)) | ours | raw asyncpg | eventsourcing recorder "
+            "| ours / raw | ours / recorder |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )
+    print(table)
+    if not args.smoke:
+        args.out.write_text(
+            "# Benchmarks\n\n"
+            "Run with `bash .ci/dev bench` (or `python -m bench --help` for options). "
+            "Each figure is the median of "
+            f"{args.runs} runs of {args.seconds:g} s each, all against the same embedded "
+            "PostgreSQL in the same process run; ratios compare figures of that run only.\n\n"
+            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+            f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, {platform.platform()}\n\n"
+            f"{table}\n\n"
+            "Targets (issue 6): at 8 writers ours/raw >= 0.7 and ours/recorder >= 8; "
+            "batched ours/raw >= 0.6.\n"
+        )
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

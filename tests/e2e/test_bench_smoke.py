@@ -1,0 +1,30 @@
+"""The benchmark still runs end to end (`--smoke`: tiny time boxes; numbers not judged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from infrastructure.embedded.engines import Engines
+from tests.conftest import ROOT
+
+
+def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            **os.environ,
+            "VIBEHQ_DATABASE_URL": engines.database_url,
+            "VIBEHQ_NATS_URL": engines.nats_url,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| append")]
+    assert len(rows) == 3
+    assert all(line.count("x |") >= 1 for line in rows)
