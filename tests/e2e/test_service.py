@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,20 +34,17 @@ def wait_until_serving(base: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("server did not answer /health within 60 s")
 
 
-@pytest.fixture
-def served(engines: Engines, database_url: str) -> Iterator[str]:
+@contextmanager
+def serving(env: dict[str, str], cwd: Path, stop_within: float = 30) -> Iterator[str]:
+    """Run `vibehq serve` on a free port until the block ends, then stop it with Ctrl-C."""
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
-        cwd=ROOT,
+        cwd=cwd,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
-        env={
-            **os.environ,
-            "VIBEHQ_DATABASE_URL": database_url,
-            "VIBEHQ_NATS_URL": engines.nats_url,
-        },
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,7 +52,14 @@ def served(engines: Engines, database_url: str) -> Iterator[str]:
         yield base
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+        assert process.wait(stop_within) == 0
+
+
+@pytest.fixture
+def served(engines: Engines, database_url: str) -> Iterator[str]:
+    env = {**os.environ, "VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
+    with serving(env, ROOT) as base:
+        yield base
 
 
 def test_health_ready_and_openapi(served: str) -> None:
@@ -78,28 +83,14 @@ def test_unknown_route_is_problem_json(served: str) -> None:
 
 def test_serve_on_embedded_engines_starts_and_stops_them(tmp_path: Path) -> None:
     """The README's run command on a machine with nothing configured."""
-    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"VIBEHQ_DATABASE_URL", "VIBEHQ_NATS_URL", "DATABASE_URL", "NATS_URL"}
     }
     env["VIBEHQ_DATA_DIR"] = str(tmp_path / "data")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process)
+    with serving(env, tmp_path, stop_within=60) as base:
         assert httpx.get(f"{base}/ready").json()["status"] == "ready"
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 0
     status = subprocess.run(
         [str(Path(sys.executable).parent / "vibehq"), "engines", "status"],
         env=env,
