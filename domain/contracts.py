@@ -116,6 +116,40 @@ class RenameFile(_Operation, frozen=True, tag="rename_file"):
 PatchOperation = CreateFile | WriteFile | EditFile | ApplyDiff | DeleteFile | RenameFile
 
 
+# --- files, changes and patch outcomes ----------------------------------------------------
+
+ChangeKind = Literal["added", "modified", "deleted", "renamed"]
+PatchOutcome = Literal["applied", "rejected", "reverted"]
+
+
+class FileEntry(_Contract, frozen=True):
+    """A file in a workspace tree; its bytes live in the blob store under `sha256`."""
+
+    sha256: str
+    mode: FileMode
+    size: NonNegative
+
+
+class FileChange(_Contract, frozen=True):
+    """The net effect of one patch on one path (a rename reports the new path)."""
+
+    path: str
+    change: ChangeKind
+    before: FileEntry | None
+    after: FileEntry | None
+    renamed_from: str | None = None
+    lines_added: NonNegative = 0
+    lines_removed: NonNegative = 0
+    binary: bool = False
+
+
+class PathConflict(_Contract, frozen=True):
+    """A path the patch touches that changed after its base, and the version that did it."""
+
+    path: str
+    changed_in_version: Positive
+
+
 class PatchSubmission(_Contract, frozen=True):
     """What a factory sends to change a workspace: all operations apply, or none."""
 
@@ -126,6 +160,92 @@ class PatchSubmission(_Contract, frozen=True):
     idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)]
     operations: Annotated[list[PatchOperation], Meta(min_length=1)]
     message: str = ""
+
+
+class PatchRequest(_Contract, frozen=True):
+    """`POST /workspaces/{id}/patches`: a submission whose workspace is in the URL.
+
+    `author` defaults to the caller's token actor; the `Idempotency-Key` header may
+    stand in for `idempotency_key` (if both are given they must agree).
+    """
+
+    base_version: NonNegative
+    task_id: Identifier
+    operations: Annotated[list[PatchOperation], Meta(min_length=1)]
+    message: str = ""
+    author: Identifier | None = None
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class NewWorkspace(_Contract, frozen=True):
+    """`POST /workspaces`: a name and, optionally, the files to start from."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    files: list[CreateFile] = []
+    task_id: Identifier = "workspace-init"
+
+
+class RevertRequest(_Contract, frozen=True):
+    """`POST /patches/{id}/revert`: who asks and under which task."""
+
+    task_id: Identifier
+    message: str = ""
+    author: Identifier | None = None
+
+
+class PatchRecord(_Contract, frozen=True):
+    """One recorded patch outcome: what a factory gets back and what history lists.
+
+    `patch_id` is the id of the event that recorded the outcome. `version` is the
+    workspace version that event created. `duplicate` is true when an idempotent
+    retry returned the original outcome instead of recording a new one.
+    """
+
+    patch_id: UUID
+    workspace_id: UUID
+    outcome: PatchOutcome
+    version: Positive
+    position: Positive
+    recorded_at: datetime
+    actor: str
+    author: str
+    task_id: str
+    message: str = ""
+    base_version: NonNegative | None = None
+    changes: list[FileChange] = []
+    lines_added: NonNegative = 0
+    lines_removed: NonNegative = 0
+    reason: str | None = None
+    operation: NonNegative | None = None
+    path: str | None = None
+    detail: str | None = None
+    conflicts: list[PathConflict] = []
+    reverted_patch_id: UUID | None = None
+    duplicate: bool = False
+
+
+class WorkspaceSummary(_Contract, frozen=True):
+    """A workspace at one version."""
+
+    id: UUID
+    name: str
+    version: NonNegative
+    created_by: str
+    created_at: datetime
+    modified_at: datetime
+    archived: bool
+    file_count: NonNegative
+    total_bytes: NonNegative
+    patches_applied: NonNegative
+    patches_rejected: NonNegative
+
+
+class FileListing(_Contract, frozen=True):
+    """The tree of a workspace at one version: path -> blob hash, mode, size."""
+
+    workspace_id: UUID
+    version: NonNegative
+    files: dict[str, FileEntry]
 
 
 # --- the event envelope ------------------------------------------------------------------
@@ -276,6 +396,8 @@ def convert(data: object, into: type[T]) -> T:
 PUBLISHED_SCHEMAS: Final[dict[str, Any]] = {
     "patch-operation": PatchOperation,
     "patch-submission": PatchSubmission,
+    "patch-request": PatchRequest,
+    "patch-record": PatchRecord,
     "event-envelope": EventEnvelope,
     "stream-message": StreamMessage,
 }

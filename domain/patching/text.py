@@ -1,0 +1,55 @@
+"""Lines of text, kept byte for byte: line endings (LF or CRLF) stay with their line.
+
+Only '\n' ends a line, as in git and `patch`; a lone '\r' or a form feed is content.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings; the last one has none if the text has no final newline."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
+def decode_text(content: bytes) -> str | None:
+    """The content as text, or None if it is binary (not UTF-8, or holds NUL bytes)."""
+    if b"\x00" in content:
+        return None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def without_eol(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def line_ending(lines: Sequence[str]) -> str:
+    """The file's line ending: CRLF if its first terminated line uses it, else LF."""
+    for line in lines:
+        if line.endswith("\n"):
+            return "\r\n" if line.endswith("\r\n") else "\n"
+    return "\n"
+
+
+def line_stats(before: str, after: str) -> tuple[int, int]:
+    """(lines added, lines removed) between two texts, as `git diff --numstat` counts."""
+    old, new = split_lines(before), split_lines(after)
+    added = removed = 0
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("replace", "delete"):
+            removed += i2 - i1
+        if tag in ("replace", "insert"):
+            added += j2 - j1
+    return added, removed
