@@ -1,12 +1,19 @@
 """Load and save eventsourcing aggregates through the `EventStore` port.
 
-The use cases (patch manager, delivery, ops) decide on an aggregate loaded here and
-save its pending events in one append, with optimistic concurrency on the version
-they loaded: a concurrent change makes the save fail instead of being overwritten.
+The use cases decide on an aggregate loaded here and save its pending events in one
+append, with optimistic concurrency on the version they loaded: a concurrent change
+makes the save fail instead of being overwritten.
+
+With a `SnapshotStore`, loading reads the newest snapshot and only the events after
+it, so a command's cost does not grow with the stream's history. Snapshots are
+derived data: taken after a save crosses a multiple of `snapshot_every`, written
+outside the command's transaction, and safe to delete.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import TypeVar, cast
 from uuid import UUID
 
@@ -14,10 +21,12 @@ from eventsourcing.domain import Aggregate
 from msgspec import Struct
 
 from application.event_codec import EventCodec
-from application.ports import AppendRequest, AppendResult, EventStore
+from application.ports import AppendRequest, AppendResult, EventStore, SnapshotStore
 from domain.contracts import TraceContext
 
 A = TypeVar("A", bound=Aggregate)
+
+log = logging.getLogger(__name__)
 
 
 class AggregateNotFound(LookupError):
@@ -38,29 +47,53 @@ class CommandContext(Struct, frozen=True):
 
 
 class AggregateRepository:
-    def __init__(self, store: EventStore, codec: EventCodec | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        codec: EventCodec | None = None,
+        *,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int = 100,
+    ) -> None:
         self._store = store
         self._codec = codec or EventCodec()
+        self._snapshots = snapshots
+        self._snapshot_every = snapshot_every
 
-    async def get(self, aggregate_id: UUID, cls: type[A]) -> A:
-        """The aggregate as of its latest event (raises AggregateNotFound)."""
-        records = await self._store.read_stream(aggregate_id)
+    async def get(self, aggregate_id: UUID, cls: type[A], *, version: int | None = None) -> A:
+        """The aggregate as of `version` (default: its latest event).
+
+        Raises AggregateNotFound if it has no events up to that version.
+        """
         aggregate: Aggregate | None = None
-        for record in records:
-            domain_event = cast(Aggregate.Event, self._codec.decode(record))
-            aggregate = domain_event.mutate(aggregate)
-        if aggregate is None:
-            raise AggregateNotFound(aggregate_id)
-        if not isinstance(aggregate, cls):
+        after = 0
+        if self._snapshots is not None:
+            snapshot = await self._snapshots.latest(aggregate_id, at_most=version)
+            if snapshot is not None:
+                aggregate = self._codec.decode_snapshot(snapshot)
+                after = snapshot.version
+        limit = None if version is None else max(version - after, 0)
+        if limit != 0:
+            records = await self._store.read_stream(aggregate_id, after_version=after, limit=limit)
+            for record in records:
+                domain_event = cast(Aggregate.Event, self._codec.decode(record))
+                aggregate = domain_event.mutate(aggregate)
+        if aggregate is None or not isinstance(aggregate, cls):
             raise AggregateNotFound(aggregate_id)
         return aggregate
 
-    async def save(self, aggregate: Aggregate, context: CommandContext) -> AppendResult:
-        """Append the aggregate's pending events at the version it was loaded at."""
+    async def save(
+        self,
+        aggregate: Aggregate,
+        context: CommandContext,
+        *,
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> AppendResult:
+        """Append the aggregate's pending events (and blobs) at the version it was loaded at."""
         pending = aggregate.collect_events()
         if not pending:
             raise ValueError("nothing to save: the aggregate has no pending events")
-        return await self._store.append(
+        result = await self._store.append(
             AppendRequest(
                 stream_id=aggregate.id,
                 stream_type=type(aggregate).__name__,
@@ -72,5 +105,23 @@ class AggregateRepository:
                 idempotency_key=context.idempotency_key,
                 request_hash=context.request_hash,
                 trace_context=context.trace_context,
+                blobs=dict(blobs or {}),
             )
         )
+        if not result.duplicate:
+            await self._maybe_snapshot(aggregate, first_version=result.first_version)
+        return result
+
+    async def _maybe_snapshot(self, aggregate: Aggregate, *, first_version: int) -> None:
+        every = self._snapshot_every
+        if self._snapshots is None or aggregate.version // every == (first_version - 1) // every:
+            return
+        try:
+            await self._snapshots.save(self._codec.encode_snapshot(aggregate))
+        except Exception:  # a missed snapshot only costs speed, never correctness
+            log.warning(
+                "could not snapshot %s at version %d",
+                aggregate.id,
+                aggregate.version,
+                exc_info=True,
+            )

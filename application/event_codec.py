@@ -11,27 +11,53 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import msgspec
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol, Snapshot
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
     Mapper,
     StoredEvent,
+    Transcoding,
     UUIDAsHex,
 )
 
-from application.ports import NewEvent, RecordedEvent
-from domain.contracts import EventEnvelope
+from application.ports import NewEvent, RecordedEvent, StoredSnapshot
+from domain.contracts import EventEnvelope, FileChange, FileEntry, PathConflict
 
 AnyEvent = DomainEventProtocol[UUID]
 
 
-def _default_mapper() -> Mapper[UUID]:
-    transcoder = JSONTranscoder()
+class StructAsDict(Transcoding):
+    """Stores a contract struct inside an event as its plain JSON form."""
+
+    def __init__(self, struct_type: type[msgspec.Struct]) -> None:
+        self.type = struct_type
+        self.name = struct_type.__name__
+
+    def encode(self, obj: Any) -> Any:
+        return msgspec.to_builtins(obj)
+
+    def decode(self, data: Any) -> Any:
+        return msgspec.convert(data, self.type)
+
+
+#: Contract structs that domain events carry as attributes.
+EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (FileEntry, FileChange, PathConflict)
+
+
+def register_transcodings(transcoder: JSONTranscoder) -> None:
+    """What an eventsourcing Application must register to read our events."""
     transcoder.register(UUIDAsHex())
     transcoder.register(DecimalAsStr())
     transcoder.register(DatetimeAsISO())
+    for struct_type in EVENT_STRUCTS:
+        transcoder.register(StructAsDict(struct_type))
+
+
+def _default_mapper() -> Mapper[UUID]:
+    transcoder = JSONTranscoder()
+    register_transcodings(transcoder)
     return Mapper(transcoder=transcoder)
 
 
@@ -42,10 +68,16 @@ class EventCodec:
         self._mapper = mapper or _default_mapper()
 
     def encode(self, domain_event: AnyEvent) -> NewEvent:
+        """Serialise; an event that carries a `patch_id` is stored under that id.
+
+        So a patch is found by the event store's unique index on event ids, with no
+        separate table to keep in step.
+        """
         stored = self._mapper.to_stored_event(domain_event)
         event_class = type(domain_event)
+        patch_id = getattr(domain_event, "patch_id", None)
         return NewEvent(
-            event_id=uuid4(),
+            event_id=patch_id if isinstance(patch_id, UUID) else uuid4(),
             event_type=event_class.__qualname__,
             schema_version=getattr(event_class, "class_version", 1),
             topic=stored.topic,
@@ -56,6 +88,16 @@ class EventCodec:
         return self._mapper.to_domain_event(
             StoredEvent(record.stream_id, record.stream_version, record.topic, record.state)
         )
+
+    def encode_snapshot(self, aggregate: Aggregate) -> StoredSnapshot:
+        stored = self._mapper.to_stored_event(Snapshot.take(aggregate))
+        return StoredSnapshot(aggregate.id, aggregate.version, stored.topic, stored.state)
+
+    def decode_snapshot(self, snapshot: StoredSnapshot) -> Aggregate:
+        event = self._mapper.to_domain_event(
+            StoredEvent(snapshot.stream_id, snapshot.version, snapshot.topic, snapshot.state)
+        )
+        return cast(Aggregate, cast(Snapshot, event).mutate(None))
 
 
 def plain_payload(state: bytes) -> dict[str, Any]:

@@ -6,7 +6,7 @@ fake and the composition root can hand it asyncpg, with neither side importing t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -47,6 +47,8 @@ class AppendRequest(Struct, frozen=True):
     idempotency_key: str | None = None
     request_hash: bytes = b""
     trace_context: TraceContext | None = None
+    #: File contents by sha256 that the events refer to; stored in the same transaction.
+    blobs: dict[str, bytes] = {}
 
 
 class AppendResult(Struct, frozen=True):
@@ -136,6 +138,50 @@ class EventStore(Protocol):
 
     async def stream_version(self, stream_id: UUID) -> int:
         """The stream's current version, 0 if it does not exist."""
+        ...
+
+    async def recall(self, idempotency_key: str, request_hash: bytes) -> AppendResult | None:
+        """The outcome first recorded under this key (duplicate=True), or None if unused.
+
+        Raises IdempotencyKeyReused when the key was used for a different request.
+        """
+        ...
+
+    async def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        """One event by its id, wherever it is."""
+        ...
+
+    async def version_at(self, stream_id: UUID, moment: datetime) -> int:
+        """The stream's version as it stood at `moment` (0 if it did not exist yet)."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed file contents. Written through `AppendRequest.blobs`."""
+
+    async def get_many(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """The contents of these hashes; a missing hash is an error, not an omission."""
+        ...
+
+
+class StoredSnapshot(Struct, frozen=True):
+    """An aggregate's state at one version, serialised by the event codec."""
+
+    stream_id: UUID
+    version: int
+    topic: str
+    state: bytes
+
+
+class SnapshotStore(Protocol):
+    """Derived, disposable aggregate snapshots: loading cost independent of history."""
+
+    async def latest(self, stream_id: UUID, *, at_most: int | None = None) -> StoredSnapshot | None:
+        """The newest snapshot at or below version `at_most` (any version if None)."""
+        ...
+
+    async def save(self, snapshot: StoredSnapshot) -> None:
+        """Keep a snapshot; saving the same version twice is harmless."""
         ...
 
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from application.ports import (
     RecordedEvent,
 )
 from domain.contracts import TraceContext
+from infrastructure.blob_store import INSERT_BLOBS, blob_columns
 from infrastructure.telemetry import current_trace_context
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,15 @@ _READ_STREAM: Final = (
 _APPEND: Final = (
     "SELECT outcome, first_version, last_version, first_position, last_position, recorded_at "
     "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+_RECALL: Final = (
+    "SELECT request_hash, stream_id, first_version, last_version, first_position, "
+    "last_position, recorded_at FROM vibehq_idempotency WHERE key = $1"
+)
+_FIND_EVENT: Final = f"SELECT {_COLUMNS} FROM vibehq_events WHERE event_id = $1"
+_VERSION_AT: Final = (
+    "SELECT coalesce(max(originator_version), 0) FROM vibehq_events "
+    "WHERE originator_id = $1 AND recorded_at <= $2"
 )
 _STREAM_VERSION: Final = (
     "SELECT coalesce(max(originator_version), 0) FROM vibehq_events WHERE originator_id = $1"
@@ -183,7 +194,12 @@ class PostgresEventStore:
             span.set_attribute("vibehq.event_count", count)
             trace_context = request.trace_context or current_trace_context()
             async with self._pool.acquire() as conn:
-                row = await self._call_append(conn, request, trace_context)
+                if request.blobs:
+                    async with conn.transaction():
+                        await conn.execute(INSERT_BLOBS, *blob_columns(request.blobs))
+                        row = await self._call_append(conn, request, trace_context)
+                else:
+                    row = await self._call_append(conn, request, trace_context)
         self._committed()
         return _result(request, row)
 
@@ -192,6 +208,8 @@ class PostgresEventStore:
 
         The caller must call `announce()` after its transaction commits.
         """
+        if request.blobs:
+            await conn.execute(INSERT_BLOBS, *blob_columns(request.blobs))
         row = await self._call_append(conn, request, request.trace_context)
         return _result(request, row)
 
@@ -256,6 +274,30 @@ class PostgresEventStore:
 
     async def stream_version(self, stream_id: UUID) -> int:
         version: int = await self._pool.fetchval(_STREAM_VERSION, stream_id)
+        return version
+
+    async def recall(self, idempotency_key: str, request_hash: bytes) -> AppendResult | None:
+        row = await self._pool.fetchrow(_RECALL, idempotency_key)
+        if row is None or row["first_version"] == 0:  # unused, or its append is in flight
+            return None
+        if row["request_hash"] != request_hash:
+            raise IdempotencyKeyReused(idempotency_key)
+        return AppendResult(
+            stream_id=row["stream_id"],
+            first_version=row["first_version"],
+            last_version=row["last_version"],
+            first_position=row["first_position"],
+            last_position=row["last_position"],
+            recorded_at=row["recorded_at"],
+            duplicate=True,
+        )
+
+    async def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        row = await self._pool.fetchrow(_FIND_EVENT, event_id)
+        return _record(row) if row else None
+
+    async def version_at(self, stream_id: UUID, moment: datetime) -> int:
+        version: int = await self._pool.fetchval(_VERSION_AT, stream_id, moment)
         return version
 
     async def wait_for_events(self, *, after_position: int, timeout: float) -> bool:

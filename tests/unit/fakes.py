@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from application.ports import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
     RecordedEvent,
+    StoredSnapshot,
 )
 
 
@@ -20,6 +22,9 @@ class InMemoryEventStore:
     def __init__(self) -> None:
         self.log: list[RecordedEvent] = []
         self._keys: dict[str, tuple[bytes, AppendResult]] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.reads = 0
+        self.last_read_after = 0
 
     async def append(self, request: AppendRequest) -> AppendResult:
         if request.idempotency_key in self._keys:
@@ -30,6 +35,7 @@ class InMemoryEventStore:
         version = await self.stream_version(request.stream_id)
         if version != request.expected_version:
             raise ConcurrencyConflict(request.stream_id, request.expected_version, version)
+        self.blobs.update(request.blobs)
         now = datetime.now(UTC)
         first_position = len(self.log) + 1
         for offset, event in enumerate(request.events):
@@ -66,6 +72,8 @@ class InMemoryEventStore:
     async def read_stream(
         self, stream_id: UUID, *, after_version: int = 0, limit: int | None = None
     ) -> list[RecordedEvent]:
+        self.reads += 1
+        self.last_read_after = after_version
         events = [
             e for e in self.log if e.stream_id == stream_id and e.stream_version > after_version
         ]
@@ -79,6 +87,51 @@ class InMemoryEventStore:
 
     async def stream_version(self, stream_id: UUID) -> int:
         return max((e.stream_version for e in self.log if e.stream_id == stream_id), default=0)
+
+    async def recall(self, idempotency_key: str, request_hash: bytes) -> AppendResult | None:
+        if idempotency_key not in self._keys:
+            return None
+        stored_hash, result = self._keys[idempotency_key]
+        if stored_hash != request_hash:
+            raise IdempotencyKeyReused(idempotency_key)
+        return AppendResult(**{**_fields(result), "duplicate": True})
+
+    async def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        return next((e for e in self.log if e.event_id == event_id), None)
+
+    async def version_at(self, stream_id: UUID, moment: datetime) -> int:
+        return max(
+            (
+                e.stream_version
+                for e in self.log
+                if e.stream_id == stream_id and e.recorded_at <= moment
+            ),
+            default=0,
+        )
+
+
+class InMemoryBlobStore:
+    """Shares the blobs an InMemoryEventStore received in its appends."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self._store = store
+
+    async def get_many(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        return {sha: self._store.blobs[sha] for sha in hashes}
+
+
+class InMemorySnapshotStore:
+    def __init__(self) -> None:
+        self.saved: dict[tuple[UUID, int], StoredSnapshot] = {}
+
+    async def latest(self, stream_id: UUID, *, at_most: int | None = None) -> StoredSnapshot | None:
+        versions = [
+            v for (s, v) in self.saved if s == stream_id and (at_most is None or v <= at_most)
+        ]
+        return self.saved[(stream_id, max(versions))] if versions else None
+
+    async def save(self, snapshot: StoredSnapshot) -> None:
+        self.saved.setdefault((snapshot.stream_id, snapshot.version), snapshot)
 
 
 def _fields(result: AppendResult) -> dict[str, object]:

@@ -54,9 +54,7 @@ def test_delete_and_rename_need_an_existing_source_and_a_free_target() -> None:
 
     plan = tree.apply([RenameFile(path="a", to="src/a")])
     assert set(tree.files) == {"b", "src/a"}
-    assert [(c.path, c.change, c.renamed_from) for c in plan.changes] == [
-        ("src/a", "renamed", "a")
-    ]
+    assert [(c.path, c.change, c.renamed_from) for c in plan.changes] == [("src/a", "renamed", "a")]
 
 
 def test_a_patch_applies_all_operations_or_none() -> None:
@@ -168,7 +166,9 @@ def test_limits_are_enforced_with_the_limit_in_the_message() -> None:
     assert "limit is 10" in big.message
     many = rejected(tree, *[CreateFile(path=str(n), content="") for n in range(3)])
     assert "3 operations; the limit is 2" in many.message
-    heavy = rejected(tree, CreateFile(path="a", content="x" * 9), WriteFile(path="b", content="y" * 20))
+    heavy = rejected(
+        tree, CreateFile(path="a", content="x" * 9), WriteFile(path="b", content="y" * 20)
+    )
     assert "limit is 25" in heavy.message
 
 

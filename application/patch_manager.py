@@ -1,0 +1,241 @@
+"""PatchManager: the commands that change workspaces.
+
+Every command follows the same loop: load the workspace (snapshot + recent events),
+fetch the blobs the patch engine needs, let the aggregate decide, and append its
+event together with the new blobs at the version it loaded. If another command got
+there first, the append fails with a ConcurrencyConflict and we decide again on the
+newer state, where the rebase rule applies: the retry succeeds if the two patches
+touch different files and is rejected as `stale_base` if they share one. So two
+submissions at the same base never both apply silently over each other.
+
+Idempotency keys are scoped per workspace and command; a retry with the same key
+and body returns the first outcome (with `duplicate=True`) and records nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID, uuid4
+
+import msgspec
+
+from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
+from application.event_codec import EventCodec
+from application.patch_records import is_outcome, patch_record
+from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
+from domain.contracts import (
+    NewWorkspace,
+    PatchRecord,
+    PatchSubmission,
+    WorkspaceSummary,
+)
+from domain.patching.engine import PatchPlan, contents_needed
+from domain.patching.limits import PatchLimits
+from domain.workspace import Workspace
+
+#: How often one command re-decides after losing a race before giving up.
+MAX_ATTEMPTS = 20
+
+
+class WorkspaceNotFound(LookupError):
+    def __init__(self, workspace_id: UUID) -> None:
+        super().__init__(f"workspace {workspace_id} does not exist")
+        self.workspace_id = workspace_id
+
+
+class PatchNotFound(LookupError):
+    def __init__(self, patch_id: UUID) -> None:
+        super().__init__(f"patch {patch_id} does not exist")
+        self.patch_id = patch_id
+
+
+class NotRevertible(ValueError):
+    """Only applied patches (and reverts) can be reverted."""
+
+
+class TooMuchContention(RuntimeError):
+    """The workspace kept changing under this command; the client should retry later."""
+
+
+def request_hash(*parts: msgspec.Struct | str) -> bytes:
+    """What makes two requests "the same" for idempotency."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else msgspec.json.encode(part))
+        digest.update(b"\x00")
+    return digest.digest()
+
+
+class PatchManager:
+    def __init__(
+        self,
+        store: EventStore,
+        blobs: BlobStore,
+        repository: AggregateRepository,
+        *,
+        limits: PatchLimits | None = None,
+        codec: EventCodec | None = None,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._repository = repository
+        self._limits = limits or PatchLimits()
+        self._codec = codec or EventCodec()
+
+    # -- create ----------------------------------------------------------------------------
+
+    async def create_workspace(
+        self, request: NewWorkspace, context: CommandContext
+    ) -> WorkspaceSummary:
+        """A new workspace, with its initial files applied as its first patch."""
+        if context.idempotency_key is not None:
+            context = msgspec.structs.replace(
+                context,
+                idempotency_key=f"workspace:{context.actor}:{context.idempotency_key}",
+                request_hash=request_hash(request),
+            )
+            prior = await self._store.recall(context.idempotency_key or "", context.request_hash)
+            if prior is not None:
+                return await self._summary(prior.stream_id)
+        workspace = Workspace(name=request.name, created_by=context.actor)
+        blobs: dict[str, bytes] = {}
+        if request.files:
+            outcome = workspace.submit(
+                patch_id=uuid4(),
+                author=context.actor,
+                task_id=request.task_id,
+                base_version=1,
+                operations=list(request.files),
+                message="initial files",
+                contents={},
+                limits=self._limits,
+            )
+            if not isinstance(outcome, PatchPlan):
+                raise outcome
+            blobs = outcome.blobs
+        result = await self._repository.save(workspace, context, blobs=blobs)
+        return await self._summary(result.stream_id)
+
+    async def _summary(self, workspace_id: UUID) -> WorkspaceSummary:
+        return summarise(await self._repository.get(workspace_id, Workspace))
+
+    # -- submit ----------------------------------------------------------------------------
+
+    async def submit(self, submission: PatchSubmission, context: CommandContext) -> PatchRecord:
+        """Apply the submission or record why not; returns the recorded outcome."""
+        key = f"patch:{submission.workspace_id}:{submission.idempotency_key}"
+        context = msgspec.structs.replace(
+            context, idempotency_key=key, request_hash=request_hash(submission)
+        )
+        prior = await self._store.recall(key, context.request_hash)
+        if prior is not None:
+            return await self._recorded(prior)
+        for _ in range(MAX_ATTEMPTS):
+            workspace = await self._load(submission.workspace_id)
+            needed = contents_needed(workspace.files, submission.operations)
+            contents = await self._blobs.get_many(needed) if needed else {}
+            outcome = workspace.submit(
+                patch_id=uuid4(),
+                author=submission.author,
+                task_id=submission.task_id,
+                base_version=submission.base_version,
+                operations=submission.operations,
+                message=submission.message,
+                contents=contents,
+                limits=self._limits,
+            )
+            blobs = outcome.blobs if isinstance(outcome, PatchPlan) else {}
+            try:
+                result = await self._repository.save(workspace, context, blobs=blobs)
+            except ConcurrencyConflict:
+                continue
+            return await self._recorded(result)
+        raise TooMuchContention(
+            f"workspace {submission.workspace_id} changed {MAX_ATTEMPTS} times while this "
+            "patch was being decided; retry with the same idempotency key"
+        )
+
+    # -- revert ----------------------------------------------------------------------------
+
+    async def revert(
+        self,
+        patch_id: UUID,
+        *,
+        author: str,
+        task_id: str,
+        message: str,
+        context: CommandContext,
+    ) -> PatchRecord:
+        """Record a new patch that restores what `patch_id` changed, or why it cannot."""
+        target = await self._store.find_event(patch_id)
+        if target is None or not is_outcome(target):
+            raise PatchNotFound(patch_id)
+        target_record = patch_record(target, self._codec)
+        if target_record.outcome == "rejected":
+            raise NotRevertible(f"patch {patch_id} was rejected; there is nothing to revert")
+        if context.idempotency_key is not None:
+            key = f"revert:{patch_id}:{context.idempotency_key}"
+            context = msgspec.structs.replace(
+                context,
+                idempotency_key=key,
+                request_hash=request_hash(author, task_id, message),
+            )
+            prior = await self._store.recall(key, context.request_hash)
+            if prior is not None:
+                return await self._recorded(prior)
+        for _ in range(MAX_ATTEMPTS):
+            workspace = await self._load(target.stream_id)
+            workspace.revert(
+                patch_id=uuid4(),
+                author=author,
+                task_id=task_id,
+                target_patch_id=patch_id,
+                target_version=target.stream_version,
+                target_changes=target_record.changes,
+                message=message,
+            )
+            try:
+                result = await self._repository.save(workspace, context)
+            except ConcurrencyConflict:
+                continue
+            return await self._recorded(result)
+        raise TooMuchContention(f"workspace {target.stream_id} kept changing; retry the revert")
+
+    # -- archive ---------------------------------------------------------------------------
+
+    async def archive(self, workspace_id: UUID, context: CommandContext) -> WorkspaceSummary:
+        workspace = await self._load(workspace_id)
+        workspace.archive(by=context.actor)
+        await self._repository.save(workspace, context)
+        return summarise(workspace)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _load(self, workspace_id: UUID) -> Workspace:
+        try:
+            return await self._repository.get(workspace_id, Workspace)
+        except AggregateNotFound:
+            raise WorkspaceNotFound(workspace_id) from None
+
+    async def _recorded(self, result: AppendResult) -> PatchRecord:
+        """The outcome event an append (or its idempotent original) recorded."""
+        records = await self._store.read_stream(
+            result.stream_id, after_version=result.first_version - 1, limit=1
+        )
+        return patch_record(records[0], self._codec, duplicate=result.duplicate)
+
+
+def summarise(workspace: Workspace) -> WorkspaceSummary:
+    return WorkspaceSummary(
+        id=workspace.id,
+        name=workspace.name,
+        version=workspace.version,
+        created_by=workspace.created_by,
+        created_at=workspace.created_on,
+        modified_at=workspace.modified_on,
+        archived=workspace.archived,
+        file_count=len(workspace.files),
+        total_bytes=sum(entry.size for entry in workspace.files.values()),
+        patches_applied=workspace.applied_count,
+        patches_rejected=workspace.rejected_count,
+    )
