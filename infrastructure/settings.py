@@ -16,6 +16,7 @@ import msgspec.inspect
 from msgspec import Meta, Struct
 
 from domain.contracts import field_of
+from domain.patching.limits import PatchLimits
 
 
 class Settings(Struct, frozen=True, forbid_unknown_fields=True):
@@ -32,6 +33,11 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     tracing: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: Literal["on", "off"] = "on"
+    max_file_bytes: Annotated[int, Meta(ge=1)] = 10 * 1024 * 1024
+    max_operations: Annotated[int, Meta(ge=1)] = 1000
+    max_patch_bytes: Annotated[int, Meta(ge=1)] = 32 * 1024 * 1024
+    snapshot_every: Annotated[int, Meta(ge=1)] = 100
 
 
 #: env var -> (field, what it means). Order is the README's order.
@@ -59,6 +65,23 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "OTLP/HTTP traces endpoint; unset uses the exporter's default / OTEL_* variables.",
     ),
     "VIBEHQ_LOG_LEVEL": ("log_level", "`debug`, `info` (default), `warning` or `error`."),
+    "VIBEHQ_AUTH": (
+        "auth",
+        "`on` (default): bearer tokens required. `off`: no auth, for local demos only.",
+    ),
+    "VIBEHQ_MAX_FILE_BYTES": (
+        "max_file_bytes",
+        "Largest file a patch may produce. Default 10 MiB.",
+    ),
+    "VIBEHQ_MAX_OPERATIONS": ("max_operations", "Most operations in one patch. Default `1000`."),
+    "VIBEHQ_MAX_PATCH_BYTES": (
+        "max_patch_bytes",
+        "Most content bytes one patch may carry. Default 32 MiB.",
+    ),
+    "VIBEHQ_SNAPSHOT_EVERY": (
+        "snapshot_every",
+        "Snapshot a workspace every N versions, so loading it stays fast. Default `100`.",
+    ),
 }
 
 #: Also honoured, for platforms that inject these names.
@@ -97,6 +120,14 @@ def _choices(field: str) -> str:
         if candidate.name == field and isinstance(candidate.type, msgspec.inspect.LiteralType):
             return f" (one of: {', '.join(map(str, candidate.type.values))})"
     return ""
+
+
+def patch_limits(settings: Settings) -> PatchLimits:
+    return PatchLimits(
+        max_file_bytes=settings.max_file_bytes,
+        max_operations=settings.max_operations,
+        max_patch_bytes=settings.max_patch_bytes,
+    )
 
 
 def data_folder(settings: Settings) -> Path:

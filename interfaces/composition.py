@@ -15,12 +15,19 @@ import nats
 from nats.aio.client import Client as NatsClient
 from opentelemetry.sdk.trace import TracerProvider
 
+from application.access import TokenService
+from application.aggregates import AggregateRepository
+from application.patch_manager import PatchManager
+from application.workspace_queries import WorkspaceQueries
+from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.health import Check, check_migrations, check_nats, check_postgres
-from infrastructure.settings import Settings, data_folder
+from infrastructure.settings import Settings, data_folder, patch_limits
+from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
+from infrastructure.token_store import PostgresTokenStore
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,9 @@ class Runtime:
     store: PostgresEventStore
     nats: NatsClient
     tracer_provider: TracerProvider | None
+    patches: PatchManager
+    queries: WorkspaceQueries
+    tokens: TokenService
 
     async def readiness(self) -> list[Check]:
         return list(
@@ -90,4 +100,18 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     except BaseException:
         await asyncio.to_thread(engines.stop)
         raise
-    return Runtime(settings, engines, pool, store, client, tracer_provider)
+    blobs = PostgresBlobStore(pool)
+    repository = AggregateRepository(
+        store, snapshots=PostgresSnapshotStore(pool), snapshot_every=settings.snapshot_every
+    )
+    return Runtime(
+        settings,
+        engines,
+        pool,
+        store,
+        client,
+        tracer_provider,
+        patches=PatchManager(store, blobs, repository, limits=patch_limits(settings)),
+        queries=WorkspaceQueries(store, blobs, repository),
+        tokens=TokenService(PostgresTokenStore(pool)),
+    )

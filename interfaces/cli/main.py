@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import msgspec
 import typer
 
 from infrastructure.embedded.common import EngineError
@@ -26,6 +27,7 @@ from infrastructure.settings import (
     load_settings,
 )
 from interfaces.cli import schema_export
+from interfaces.cli.tokens import ensure_dev_token, token_service, tokens_app
 
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ engines_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(engines_app, name="engines")
+app.add_typer(tokens_app, name="tokens")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -99,6 +102,7 @@ def serve(
     try:
         for name in run(lambda: run_migrations(engines.database_url)):
             typer.echo(f"applied migration {name}", err=True)
+        token_note = _local_token_note(config, engines.database_url)
         os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
         os.environ["VIBEHQ_NATS_URL"] = engines.nats_url
         bind_host = host or config.host
@@ -106,7 +110,8 @@ def serve(
         typer.echo(
             f"vibehq serving on http://{bind_host}:{bind_port}  "
             f"(docs: /schema, health: /health, ready: /ready)\n"
-            f"  PostgreSQL: {engines.database_url}\n  NATS:       {engines.nats_url}",
+            f"  PostgreSQL: {engines.database_url}\n  NATS:       {engines.nats_url}\n"
+            f"{token_note}",
             err=True,
         )
         uvicorn.run(
@@ -119,6 +124,27 @@ def serve(
         )
     finally:
         engines.stop()
+
+
+def _local_token_note(config: Settings, database_url: str) -> str:
+    """What to tell the user about authentication at start-up."""
+    if config.auth == "off":
+        return "  Auth:       OFF (VIBEHQ_AUTH=off): anyone reaching this port is admin"
+    if config.database_url is not None:
+        return "  Auth:       bearer tokens (create one with `vibehq tokens create`)"
+    # Embedded engines: a local instance, so hand its owner a working admin token.
+    local = msgspec.structs.replace(config, database_url=database_url)
+    folder = data_folder(config)
+
+    async def go() -> str:
+        async with token_service(local) as service:
+            return await ensure_dev_token(service, folder)
+
+    secret = run(go)
+    return (
+        f"  Auth:       admin token for this local instance (also in {folder / 'dev-token'}):\n"
+        f"              {secret}"
+    )
 
 
 @db_app.command("migrate")

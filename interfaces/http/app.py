@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from infrastructure.settings import Settings, load_settings
 from interfaces.composition import open_runtime
+from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from interfaces.http.health import HealthController
+from interfaces.http.problems import EXCEPTION_HANDLERS
+from interfaces.http.workspaces import PatchController, WorkspaceController
 
 API_VERSION = "0.1.0"
 
@@ -26,15 +30,19 @@ def create_app(settings: Settings) -> Litestar:
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
+        app.state.auth_enabled = settings.auth == "on"
+        app.state.token_cache = TokenCache()
         try:
             yield
         finally:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, WorkspaceController, PatchController],
         lifespan=[runtime_lifespan],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_patch_bytes * 2 + 1024 * 1024,
         openapi_config=OpenAPIConfig(
             title="Core Vibe HQ",
             version=API_VERSION,
@@ -43,6 +51,16 @@ def create_app(settings: Settings) -> Litestar:
                 "recorded as an immutable event. Errors are RFC 9457 problem+json."
             ),
             path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API token from `vibehq tokens create`.",
+                    )
+                }
+            ),
+            security=[{"BearerToken": []}],
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
     )

@@ -1,0 +1,142 @@
+"""`vibehq tokens`: issue, list and revoke API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+from uuid import UUID
+
+import asyncpg
+import typer
+
+from application.access import ActorKind, IssuedToken, Scope, TokenService
+from infrastructure.settings import Settings
+from infrastructure.token_store import PostgresTokenStore
+
+T = TypeVar("T")
+
+tokens_app = typer.Typer(
+    help=(
+        "API tokens. Each maps to an actor (a factory, user or service) and scopes: "
+        "read < write < admin. Requests send it as `Authorization: Bearer <token>`."
+    ),
+    no_args_is_help=True,
+)
+
+
+@asynccontextmanager
+async def token_service(config: Settings) -> AsyncIterator[TokenService]:
+    """Engines (embedded or configured), migrated schema, and a small pool."""
+    from interfaces.composition import open_engines, run_migrations
+
+    engines = await open_engines(config)
+    try:
+        await run_migrations(engines.database_url)
+        pool = await asyncpg.create_pool(engines.database_url, min_size=1, max_size=2)
+        try:
+            yield TokenService(PostgresTokenStore(pool))
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(engines.stop)
+
+
+def _with_tokens(work: Callable[[TokenService], Awaitable[T]]) -> T:
+    from interfaces.cli.main import run, settings
+
+    config = settings()
+
+    async def go() -> T:
+        async with token_service(config) as service:
+            return await work(service)
+
+    return run(go)
+
+
+@tokens_app.command("create")
+def create(
+    actor: Annotated[
+        str, typer.Option(help="Who the token acts as, recorded on every event, e.g. ui-factory.")
+    ],
+    kind: Annotated[ActorKind, typer.Option(help="What the actor is.")] = "factory",
+    scope: Annotated[
+        list[Scope] | None,
+        typer.Option(help="read, write or admin (repeatable). Default: write."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for `tokens list`.")] = "",
+) -> None:
+    """Issue a token and print it once; only its hash is stored."""
+    scopes: list[Scope] = list(scope or ["write"])
+    issued: IssuedToken = _with_tokens(
+        lambda service: service.issue(
+            actor=actor, kind=kind, scopes=scopes, name=name, now=datetime.now(UTC)
+        )
+    )
+    typer.echo(f"token {issued.info.id} for {actor} ({', '.join(issued.info.scopes)}):", err=True)
+    typer.echo(issued.secret)
+    typer.echo("Store it now: it cannot be shown again.", err=True)
+
+
+@tokens_app.command("list")
+def list_tokens(
+    all_: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+) -> None:
+    """List tokens (never their secrets)."""
+    tokens = _with_tokens(lambda service: service.list(include_revoked=all_))
+    if not tokens:
+        typer.echo("no tokens; create one with `vibehq tokens create --actor NAME`")
+        return
+    typer.echo(f"{'ID':36}  {'ACTOR':20} {'KIND':8} {'SCOPES':18} {'CREATED':20} STATE")
+    for info in tokens:
+        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        typer.echo(
+            f"{info.id}  {info.actor:20} {info.kind:8} {','.join(info.scopes):18} "
+            f"{info.created_at:%Y-%m-%d %H:%M:%S}  {state}"
+        )
+
+
+@tokens_app.command("revoke")
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id from `tokens list`.")],
+) -> None:
+    """Revoke a token; servers stop accepting it within seconds."""
+    from interfaces.cli.main import fail
+
+    try:
+        parsed = UUID(token_id)
+    except ValueError:
+        fail(f"{token_id!r} is not a token id (a UUID from `vibehq tokens list`)", 2)
+    if not _with_tokens(lambda service: service.revoke(parsed, datetime.now(UTC))):
+        fail(f"no active token with id {token_id}")
+    typer.echo(f"revoked {token_id}")
+
+
+async def ensure_dev_token(service: TokenService, folder: Path) -> str:
+    """The local admin token of an embedded instance, kept in `<data folder>/dev-token`."""
+    path = folder / "dev-token"
+    secret = await asyncio.to_thread(_read_secret, path)
+    if secret and await service.authenticate(secret) is not None:
+        return secret
+    issued = await service.issue(
+        actor="local-admin",
+        kind="user",
+        scopes=["admin"],
+        name="dev-token",
+        now=datetime.now(UTC),
+    )
+    await asyncio.to_thread(_write_secret, path, issued.secret)
+    return issued.secret
+
+
+def _read_secret(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")

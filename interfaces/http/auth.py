@@ -1,0 +1,74 @@
+"""Bearer-token authentication and scope guards.
+
+Lookups are cached per process for `CACHE_SECONDS`, so a busy factory does not cost
+a database round trip per request; revoking a token therefore takes effect within
+that many seconds. With auth off (`VIBEHQ_AUTH=off`, for local demos) every caller
+is the admin actor `local`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Guard
+
+from application.access import Principal, Scope, TokenService
+
+CACHE_SECONDS: Final = 5.0
+LOCAL: Final = Principal(actor="local", kind="user", scopes=frozenset({"admin"}))
+PUBLIC_PATHS: Final = ["^/health", "^/ready", "^/schema", "^/swagger", "^/favicon"]
+
+
+class TokenCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    async def principal(self, secret: str, tokens: TokenService) -> Principal | None:
+        now = time.monotonic()
+        hit = self._entries.get(secret)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = await tokens.authenticate(secret)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[secret] = (now + CACHE_SECONDS, principal)
+        return principal
+
+
+class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        state = connection.app.state
+        if not state.auth_enabled:
+            return AuthenticationResult(user=LOCAL, auth=None)
+        header = connection.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if not header:
+            raise NotAuthorizedException("missing Authorization header; send 'Bearer <token>'")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
+        # WebSocket clients cannot set headers in browsers; they use ?token= (issue 4).
+        principal = await state.token_cache.principal(secret.strip(), state.runtime.tokens)
+        if principal is None:
+            raise NotAuthorizedException("the token is unknown or revoked")
+        return AuthenticationResult(user=principal, auth=secret)
+
+
+def requires(scope: Scope) -> Guard:
+    """A route guard: the caller's token must hold `scope` (or a wider one)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal: Principal = connection.user
+        if not principal.may(scope):
+            raise PermissionDeniedException(
+                f"this needs the '{scope}' scope; token of {principal.actor} has "
+                f"{', '.join(sorted(principal.scopes)) or 'none'}"
+            )
+
+    return guard

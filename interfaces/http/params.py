@@ -1,0 +1,63 @@
+"""Request bits shared by the controllers: time-travel parameters and the command context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar import Request
+
+from application.access import Principal
+from application.aggregates import CommandContext
+from application.workspace_queries import At
+from domain.contracts import ContractViolation
+from infrastructure.telemetry import current_trace_context
+
+AT_DESCRIPTION = (
+    "Time travel: a workspace version (e.g. `3`) or an ISO 8601 moment "
+    "(e.g. `2026-11-25T10:00:00Z`). Default: the current version."
+)
+
+
+def parse_at(value: str | None, name: str = "at") -> At:
+    if value is None or value == "":
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ContractViolation(
+            name, f"{value!r} is neither a version number nor an ISO 8601 moment"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def command_context(request: Request[Any, Any, Any], idempotency_key: str | None) -> CommandContext:
+    principal: Principal = request.user
+    return CommandContext(
+        actor=principal.actor,
+        correlation_id=_correlation_id(request),
+        idempotency_key=idempotency_key,
+        trace_context=current_trace_context(),
+    )
+
+
+def _correlation_id(request: Request[Any, Any, Any]) -> UUID:
+    given = request.headers.get("x-correlation-id")
+    try:
+        return UUID(given) if given else uuid4()
+    except ValueError:
+        raise ContractViolation("X-Correlation-Id", f"{given!r} is not a UUID") from None
+
+
+def idempotency_key(request: Request[Any, Any, Any], in_body: str | None = None) -> str | None:
+    header = request.headers.get("idempotency-key")
+    if header is not None and not 1 <= len(header) <= 200:
+        raise ContractViolation("Idempotency-Key", "must be 1 to 200 characters")
+    if header and in_body and header != in_body:
+        raise ContractViolation(
+            "Idempotency-Key", "the header and the body's idempotency_key differ"
+        )
+    return header or in_body

@@ -1,0 +1,225 @@
+"""RFC 9457 problem details: every error the API returns, in one shape.
+
+`field` names the request field at fault (a dotted path such as
+`operations[2].path`, a query parameter, or a header), so a client can point at it.
+Patch rejections add the rejected patch's id, the operation, the path and conflicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from msgspec import Struct
+
+from application.aggregates import AggregateNotFound
+from application.patch_manager import (
+    NotRevertible,
+    PatchNotFound,
+    TooMuchContention,
+    WorkspaceNotFound,
+)
+from application.ports import IdempotencyKeyReused
+from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
+from domain.contracts import ContractViolation, PatchRecord, PathConflict
+from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
+from domain.workspace import WorkspaceArchived
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://core-vibe-hq.dev/problems/"
+
+
+class Problem(Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document with Core Vibe HQ's extension members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    reason: str | None = None
+    operation: int | None = None
+    path: str | None = None
+    patch_id: str | None = None
+    version: int | None = None
+    conflicts: list[PathConflict] = []
+    errors: list[dict[str, str]] = []
+
+
+def problem(
+    request: Request[Any, Any, Any] | None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Problem]:
+    body = Problem(
+        type=TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=str(request.url.path) if request is not None else None,
+        **extra,
+    )
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def rejection_status(code: str) -> int:
+    return 422 if code in INVALID_REQUEST_CODES else 409
+
+
+def rejected_patch(request: Request[Any, Any, Any], record: PatchRecord) -> Response[Problem]:
+    """A recorded rejection: 409 for conflicts with the workspace, 422 for bad input."""
+    reason = record.reason or "rejected"
+    field = f"operations[{record.operation}]" if record.operation is not None else None
+    return problem(
+        request,
+        rejection_status(reason),
+        reason.replace("_", "-"),
+        "Patch rejected",
+        record.detail or reason,
+        reason=reason,
+        operation=record.operation,
+        path=record.path,
+        field=field,
+        patch_id=str(record.patch_id),
+        version=record.version,
+        conflicts=record.conflicts,
+    )
+
+
+def spec(description: str) -> ResponseSpec:
+    """An OpenAPI response entry for a problem document."""
+    return ResponseSpec(data_container=Problem, description=description, media_type=MEDIA_TYPE)
+
+
+# -- exception handlers ----------------------------------------------------------------------
+
+
+def _validation(request: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
+    errors = [
+        {"field": str(item.get("key", "")), "reason": str(item.get("message", ""))}
+        for item in (error.extra if isinstance(error.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    first = errors[0] if errors else {"field": "", "reason": str(error.detail)}
+    return problem(
+        request,
+        422,
+        "invalid-request",
+        "Invalid request",
+        f"{first['field']}: {first['reason']}" if first["field"] else first["reason"],
+        field=first["field"] or None,
+        errors=errors,
+    )
+
+
+def _contract(request: Request[Any, Any, Any], error: ContractViolation) -> Response[Problem]:
+    return problem(
+        request, 422, "invalid-request", "Invalid request", str(error), field=error.field or None
+    )
+
+
+def _not_found(request: Request[Any, Any, Any], error: LookupError) -> Response[Problem]:
+    return problem(
+        request, 404, "not-found", "Not found", str(error.args[0] if error.args else error)
+    )
+
+
+def _conflict(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    return problem(request, 409, "conflict", "Conflict", str(error))
+
+
+def _key_reused(request: Request[Any, Any, Any], error: IdempotencyKeyReused) -> Response[Problem]:
+    return problem(
+        request,
+        422,
+        "idempotency-key-reused",
+        "Idempotency key reused",
+        f"{error}; the first request's outcome stands. Use a new key for new work.",
+        field="Idempotency-Key",
+    )
+
+
+def _range(request: Request[Any, Any, Any], error: VersionOutOfRange) -> Response[Problem]:
+    return problem(request, 422, "invalid-request", "Invalid request", str(error), field="at")
+
+
+def _rejection(request: Request[Any, Any, Any], error: PatchRejection) -> Response[Problem]:
+    field = f"files[{error.operation}]" if error.operation is not None else None
+    return problem(
+        request,
+        rejection_status(error.code),
+        error.code.replace("_", "-"),
+        "Files rejected",
+        error.message,
+        reason=error.code,
+        field=field,
+        path=error.path,
+    )
+
+
+def _busy(request: Request[Any, Any, Any], error: TooMuchContention) -> Response[Problem]:
+    return problem(
+        request, 503, "contention", "Try again", str(error), headers={"Retry-After": "1"}
+    )
+
+
+def _unauthorized(
+    request: Request[Any, Any, Any], error: NotAuthorizedException
+) -> Response[Problem]:
+    return problem(
+        request,
+        401,
+        "unauthorized",
+        "Unauthorized",
+        str(error.detail),
+        headers={"WWW-Authenticate": 'Bearer realm="vibehq"'},
+        field="Authorization",
+    )
+
+
+def _forbidden(
+    request: Request[Any, Any, Any], error: PermissionDeniedException
+) -> Response[Problem]:
+    return problem(request, 403, "forbidden", "Forbidden", str(error.detail))
+
+
+def _http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Too large"}
+    return problem(
+        request,
+        error.status_code,
+        f"http-{error.status_code}",
+        title.get(error.status_code, "Error"),
+        str(error.detail),
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ValidationException: _validation,
+    NotAuthorizedException: _unauthorized,
+    PermissionDeniedException: _forbidden,
+    HTTPException: _http,
+    ContractViolation: _contract,
+    WorkspaceNotFound: _not_found,
+    PatchNotFound: _not_found,
+    FileNotInWorkspace: _not_found,
+    AggregateNotFound: _not_found,
+    WorkspaceArchived: _conflict,
+    NotRevertible: _conflict,
+    IdempotencyKeyReused: _key_reused,
+    VersionOutOfRange: _range,
+    PatchRejection: _rejection,
+    TooMuchContention: _busy,
+}

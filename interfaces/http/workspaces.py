@@ -1,0 +1,285 @@
+"""Workspaces and patches over HTTP: where a patch goes in and where its outcome comes out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from application.patch_manager import PatchManager
+from application.workspace_queries import WorkspaceQueries
+from domain.contracts import (
+    EventEnvelope,
+    FileListing,
+    NewWorkspace,
+    PatchOutcome,
+    PatchRecord,
+    PatchRequest,
+    PatchSubmission,
+    RevertRequest,
+    WorkspaceSummary,
+)
+from interfaces.http.auth import requires
+from interfaces.http.params import AT_DESCRIPTION, command_context, idempotency_key, parse_at
+from interfaces.http.problems import Problem, rejected_patch, spec
+
+IDEMPOTENCY_HEADER = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description="Retrying with the same key and body returns the first outcome.",
+)
+AT = QueryParameter(name="at", required=False, description=AT_DESCRIPTION)
+NOT_FOUND = {404: spec("No such workspace, patch or file.")}
+AUTH = {401: spec("Missing or unknown token."), 403: spec("The token lacks the scope.")}
+
+
+def _manager(request: Request[Any, Any, Any]) -> PatchManager:
+    manager: PatchManager = request.app.state.runtime.patches
+    return manager
+
+
+def _queries(request: Request[Any, Any, Any]) -> WorkspaceQueries:
+    queries: WorkspaceQueries = request.app.state.runtime.queries
+    return queries
+
+
+def _outcome_response(request: Request[Any, Any, Any], record: PatchRecord) -> Response[Any]:
+    headers = {"Idempotent-Replayed": "true"} if record.duplicate else {}
+    if record.outcome == "rejected":
+        response = rejected_patch(request, record)
+        response.headers.update(headers)
+        return response
+    return Response(record, status_code=201, headers=headers)
+
+
+class WorkspaceController(Controller):
+    path = "/workspaces"
+    tags = ["workspaces"]
+
+    @post(
+        "/",
+        guards=[requires("write")],
+        summary="Create a workspace, optionally with initial files",
+        responses={422: spec("Invalid name or files."), **AUTH},
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewWorkspace],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> WorkspaceSummary:
+        context = command_context(request, idempotency_key(request))
+        return await _manager(request).create_workspace(data, context)
+
+    @get(
+        "/{workspace_id:uuid}",
+        guards=[requires("read")],
+        summary="A workspace's summary, now or at a version/moment",
+        responses={**NOT_FOUND, 422: spec("Bad `at`."), **AUTH},
+    )
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        at: Annotated[str | None, AT] = None,
+    ) -> WorkspaceSummary:
+        return await _queries(request).summary(workspace_id, parse_at(at))
+
+    @post(
+        "/{workspace_id:uuid}/archive",
+        guards=[requires("write")],
+        status_code=200,
+        summary="Archive a workspace; it then refuses patches",
+        responses={**NOT_FOUND, 409: spec("Already archived."), **AUTH},
+    )
+    async def archive(
+        self, request: Request[Any, Any, Any], workspace_id: FromPath[UUID]
+    ) -> WorkspaceSummary:
+        return await _manager(request).archive(workspace_id, command_context(request, None))
+
+    @post(
+        "/{workspace_id:uuid}/patches",
+        guards=[requires("write")],
+        summary="Submit a patch: all operations apply, or none",
+        description=(
+            "201 with the applied patch; 409 (conflict with the workspace: stale base, "
+            "missing file, edit or hunk that does not match) or 422 (invalid path, content, "
+            "diff, limits) as problem+json. Rejections are recorded too and carry `patch_id`."
+        ),
+        responses={
+            409: spec("The patch conflicts with the workspace; it was recorded as rejected."),
+            422: spec("The patch is invalid (field/operation named)."),
+            503: spec("The workspace kept changing; retry with the same Idempotency-Key."),
+            **NOT_FOUND,
+            **AUTH,
+        },
+    )
+    async def submit(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        data: JSONBody[PatchRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[PatchRecord | Problem]:
+        principal = request.user
+        submission = PatchSubmission(
+            workspace_id=workspace_id,
+            base_version=data.base_version,
+            author=data.author or principal.actor,
+            task_id=data.task_id,
+            idempotency_key=idempotency_key(request, data.idempotency_key) or _fresh_key(),
+            operations=data.operations,
+            message=data.message,
+        )
+        record = await _manager(request).submit(submission, command_context(request, None))
+        return _outcome_response(request, record)
+
+    @get(
+        "/{workspace_id:uuid}/patches",
+        guards=[requires("read")],
+        summary="Patch history, filtered and paged by version",
+        responses={**NOT_FOUND, **AUTH},
+    )
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        author: FromQuery[str | None] = None,
+        task_id: FromQuery[str | None] = None,
+        outcome: FromQuery[PatchOutcome | None] = None,
+        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    ) -> list[PatchRecord]:
+        return await _queries(request).history(
+            workspace_id,
+            author=author,
+            task_id=task_id,
+            outcome=outcome,
+            after_version=after_version,
+            limit=limit,
+        )
+
+    @get(
+        "/{workspace_id:uuid}/files",
+        guards=[requires("read")],
+        summary="The file tree (path -> sha256, mode, size), now or at a version/moment",
+        responses={**NOT_FOUND, 422: spec("Bad `at`."), **AUTH},
+    )
+    async def files(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        at: Annotated[str | None, AT] = None,
+    ) -> FileListing:
+        return await _queries(request).files(workspace_id, parse_at(at))
+
+    @get(
+        "/{workspace_id:uuid}/files/{file_path:path}",
+        guards=[requires("read")],
+        summary="One file's bytes, now or at a version/moment",
+        description="The raw content; headers give its sha256 (ETag), mode and version.",
+        media_type="application/octet-stream",
+        responses={**NOT_FOUND, 422: spec("Bad `at`."), **AUTH},
+    )
+    async def file(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        file_path: FromPath[str],
+        at: Annotated[str | None, AT] = None,
+    ) -> Response[bytes]:
+        entry, content, version = await _queries(request).file(
+            workspace_id, file_path.lstrip("/"), parse_at(at)
+        )
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={
+                "ETag": f'"{entry.sha256}"',
+                "X-File-Mode": entry.mode,
+                "X-Workspace-Version": str(version),
+            },
+        )
+
+    @get(
+        "/{workspace_id:uuid}/diff",
+        guards=[requires("read")],
+        summary="Unified diff between two versions (git style, all files)",
+        media_type="text/x-diff",
+        responses={**NOT_FOUND, 422: spec("Bad `from` or `to`."), **AUTH},
+    )
+    async def diff(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        from_: Annotated[str, QueryParameter(name="from", description=AT_DESCRIPTION)],
+        to: Annotated[str | None, QueryParameter(name="to", description=AT_DESCRIPTION)] = None,
+    ) -> Response[str]:
+        text = await _queries(request).diff(
+            workspace_id, parse_at(from_, "from"), parse_at(to, "to")
+        )
+        return Response(text, media_type="text/x-diff")
+
+    @get(
+        "/{workspace_id:uuid}/events",
+        guards=[requires("read")],
+        summary="The workspace's recorded events, in version order",
+        responses={**NOT_FOUND, **AUTH},
+    )
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    ) -> list[EventEnvelope]:
+        return await _queries(request).events(
+            workspace_id, after_version=after_version, limit=limit
+        )
+
+
+class PatchController(Controller):
+    path = "/patches"
+    tags = ["patches"]
+
+    @get(
+        "/{patch_id:uuid}",
+        guards=[requires("read")],
+        summary="One recorded patch outcome",
+        responses={**NOT_FOUND, **AUTH},
+    )
+    async def show(self, request: Request[Any, Any, Any], patch_id: FromPath[UUID]) -> PatchRecord:
+        return await _queries(request).patch(patch_id)
+
+    @post(
+        "/{patch_id:uuid}/revert",
+        guards=[requires("write")],
+        summary="Revert a patch with a new patch that restores the files it changed",
+        responses={
+            409: spec("Later patches changed those files, or the patch was not applied."),
+            **NOT_FOUND,
+            **AUTH,
+        },
+    )
+    async def revert(
+        self,
+        request: Request[Any, Any, Any],
+        patch_id: FromPath[UUID],
+        data: JSONBody[RevertRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[PatchRecord | Problem]:
+        record = await _manager(request).revert(
+            patch_id,
+            author=data.author or request.user.actor,
+            task_id=data.task_id,
+            message=data.message,
+            context=command_context(request, idempotency_key(request)),
+        )
+        return _outcome_response(request, record)
+
+
+def _fresh_key() -> str:
+    """Without a key there is no retry to recognise; a unique one records just this call."""
+    return uuid4().hex

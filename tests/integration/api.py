@@ -1,0 +1,62 @@
+"""The real HTTP app, served by uvicorn inside the test's event loop, on a test database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from application.access import Scope, TokenService
+from infrastructure.settings import Settings
+from infrastructure.token_store import PostgresTokenStore
+from interfaces.http.app import create_app
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, tokens: TokenService) -> None:
+        self.client = client
+        self.tokens = tokens
+
+    async def token(self, actor: str, *scopes: Scope) -> str:
+        issued = await self.tokens.issue(
+            actor=actor, kind="factory", scopes=list(scopes), name="", now=datetime.now(UTC)
+        )
+        return issued.secret
+
+    async def as_(self, actor: str, *scopes: Scope) -> httpx.AsyncClient:
+        """A client whose requests carry a fresh token for `actor`."""
+        secret = await self.token(actor, *scopes)
+        return httpx.AsyncClient(
+            base_url=str(self.client.base_url),
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=30,
+        )
+
+
+@contextlib.asynccontextmanager
+async def serve_api(
+    database_url: str, nats_url: str, pool: asyncpg.Pool, **overrides: Any
+) -> AsyncIterator[Api]:
+    settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        try:
+            yield Api(client, TokenService(PostgresTokenStore(pool)))
+        finally:
+            server.should_exit = True
+            await task
