@@ -16,6 +16,8 @@ import asyncpg
 
 #: Compressed data is kept only if it is at most this fraction of the original.
 _WORTH_IT: Final = 0.9
+#: Contents up to this size are stored as they are; compressing them gains nothing.
+_SMALL: Final = 64
 
 INSERT_BLOBS: Final = (
     "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
@@ -38,8 +40,8 @@ def blob_columns(
     """The arrays INSERT_BLOBS takes: hash, size, encoding, data."""
     hashes, sizes, encodings, datas = [], [], [], []
     for sha, content in sorted(blobs.items()):  # sorted: concurrent inserts lock in one order
-        packed = zlib.compress(content, 6) if len(content) > 64 else content
-        compressed = len(packed) <= len(content) * _WORTH_IT
+        packed = zlib.compress(content, 6) if len(content) > _SMALL else content
+        compressed = len(content) > _SMALL and len(packed) <= len(content) * _WORTH_IT
         hashes.append(bytes.fromhex(sha))
         sizes.append(len(content))
         encodings.append("zlib" if compressed else "raw")

@@ -20,6 +20,7 @@ from infrastructure.token_store import PostgresTokenStore
 
 T = TypeVar("T")
 
+
 class ScopeChoice(StrEnum):
     read = "read"
     write = "write"

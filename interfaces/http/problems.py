@@ -7,6 +7,7 @@ Patch rejections add the rejected patch's id, the operation, the path and confli
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, Response
@@ -31,6 +32,8 @@ from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
 from domain.contracts import ContractViolation, PatchRecord, PathConflict
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
 from domain.workspace import WorkspaceArchived
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://core-vibe-hq.dev/problems/"
@@ -206,6 +209,18 @@ def _http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Pro
     )
 
 
+def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
+    return problem(
+        request,
+        500,
+        "internal",
+        "Internal error",
+        "the server failed to handle this request; nothing was recorded unless an event "
+        "says so. The server log has the details.",
+    )
+
+
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     ValidationException: _validation,
     NotAuthorizedException: _unauthorized,
@@ -222,4 +237,5 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     VersionOutOfRange: _range,
     PatchRejection: _rejection,
     TooMuchContention: _busy,
+    Exception: _unexpected,
 }
