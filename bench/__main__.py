@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.append import Figure, library, ours, raw
+from bench.patch_path import patch_latencies
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
 
@@ -29,6 +30,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0, help="time box per run")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median taken)")
     parser.add_argument("--writers", default="1,8,32", help="concurrent writer counts")
+    parser.add_argument(
+        "--histories", default="1,1000,10000", help="prior patches per workspace (figure 3)"
+    )
+    parser.add_argument("--patches", type=int, default=300, help="patches timed per workspace")
     parser.add_argument("--smoke", action="store_true", help="tiny runs, for CI")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     return parser.parse_args()
@@ -57,6 +62,7 @@ async def main() -> int:
     args = _parse()
     if args.smoke:
         args.seconds, args.runs, args.writers = 0.3, 1, "1,4"
+        args.histories, args.patches = "1,30", 10
     writer_counts = [int(w) for w in args.writers.split(",")]
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
@@ -100,9 +106,25 @@ async def main() -> int:
             f"| append, 100 events/transaction, 8 writers | {_cell(batch_ours)} | "
             f"{_cell(batch_raw)} (executemany) | - | {batch_ratio:.2f}x | - |"
         )
+        latencies = await patch_latencies(
+            pool, [int(h) for h in args.histories.split(",")], args.patches
+        )
         await pool.close()
     finally:
         engines.stop()
+    first = latencies[0]
+    patch_rows = [
+        f"| {lat.history:,} | {lat.median_ms:.2f} | {lat.p99_ms:.2f} | "
+        f"{lat.median_ms / first.median_ms:.2f}x |"
+        for lat in latencies
+    ]
+    patch_table = "\n".join(
+        [
+            f"| prior patches | median ms/submit | p99 ms | median vs {first.history:,} |",
+            "| --- | --- | --- | --- |",
+            *patch_rows,
+        ]
+    )
 
     table = "\n".join(
         [
@@ -113,6 +135,7 @@ async def main() -> int:
         ]
     )
     print(table)
+    print(patch_table)
     if not args.smoke:
         args.out.write_text(
             "# Benchmarks\n\n"
@@ -123,9 +146,15 @@ async def main() -> int:
             f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
             f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, {platform.platform()}\n\n"
-            f"{table}\n\n"
+            f"## Appends\n\n{table}\n\n"
             "Targets (issue 6): at 8 writers ours/raw >= 0.7 and ours/recorder >= 8; "
-            "batched ours/raw >= 0.6.\n"
+            "batched ours/raw >= 0.6.\n\n"
+            "## Submitting a patch as history grows\n\n"
+            f"{args.patches} sequential submissions (one `write_file` of a 20-line file) to "
+            "workspaces of 20 files with the given number of prior patches, through the "
+            "PatchManager on PostgreSQL, snapshots every 100 versions.\n\n"
+            f"{patch_table}\n\n"
+            "Target (issue 6): the largest history within 1.2x of the smallest.\n"
         )
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

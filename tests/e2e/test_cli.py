@@ -28,7 +28,7 @@ def vibehq(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 def test_help_teaches_the_commands() -> None:
     result = vibehq("--help")
     assert result.returncode == 0
-    for command in ("serve", "doctor", "db", "schema", "engines"):
+    for command in ("serve", "demo", "tokens", "doctor", "db", "schema", "engines"):
         assert command in result.stdout
 
 
@@ -74,3 +74,22 @@ def test_schema_export_writes_files_and_refuses_an_unwritable_folder(tmp_path: P
     assert bad.returncode == 1
     assert bad.stderr.startswith("vibehq: cannot write to")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_demo_shows_apply_conflict_and_revert(engines: Engines, database_url: str) -> None:
+    result = vibehq(
+        "demo", env={"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("-> 201") == 4  # workspace, two patches, the revert
+    assert "-> 409  stale_base" in out
+    assert "src/shop/cart.py (v3)" in out
+    assert "+def with_discount" in out
+    assert "/schema" in out
+
+
+def test_token_commands_explain_bad_input() -> None:
+    result = vibehq("tokens", "create", "--actor", "x", "--scope", "root")
+    assert result.returncode == 2
+    assert "root" in result.stderr

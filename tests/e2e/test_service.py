@@ -91,6 +91,11 @@ def test_serve_on_embedded_engines_starts_and_stops_them(tmp_path: Path) -> None
     env["VIBEHQ_DATA_DIR"] = str(tmp_path / "data")
     with serving(env, tmp_path, stop_within=60) as base:
         assert httpx.get(f"{base}/ready").json()["status"] == "ready"
+        # A local instance hands its owner an admin token instead of leaving auth off.
+        token = (tmp_path / "data" / "dev-token").read_text().strip()
+        missing = f"{base}/workspaces/{'0' * 32}"
+        assert httpx.get(missing).status_code == 401
+        assert httpx.get(missing, headers={"Authorization": f"Bearer {token}"}).status_code == 404
     status = subprocess.run(
         [str(Path(sys.executable).parent / "vibehq"), "engines", "status"],
         env=env,

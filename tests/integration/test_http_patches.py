@@ -258,3 +258,12 @@ async def test_openapi_documents_errors_as_problem_json(api: Api) -> None:
     assert {"201", "401", "403", "404", "409", "422", "503"} <= responses.keys()
     assert "application/problem+json" in responses["409"]["content"]
     assert "BearerToken" in schema["components"]["securitySchemes"]
+
+
+async def test_auth_off_makes_every_caller_the_local_admin(
+    database_url: str, engines: Engines, pool: asyncpg.Pool
+) -> None:
+    async with serve_api(database_url, engines.nats_url, pool, auth="off") as open_api:
+        ws = await new_workspace(open_api.client, a="1\n")
+        events = (await open_api.client.get(f"/workspaces/{ws}/events")).json()
+        assert {e["actor"] for e in events} == {"local"}
