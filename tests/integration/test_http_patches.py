@@ -267,3 +267,16 @@ async def test_auth_off_makes_every_caller_the_local_admin(
         ws = await new_workspace(open_api.client, a="1\n")
         events = (await open_api.client.get(f"/workspaces/{ws}/events")).json()
         assert {e["actor"] for e in events} == {"local"}
+
+
+async def test_creating_a_workspace_twice_with_one_key_creates_it_once(
+    factory: httpx.AsyncClient,
+) -> None:
+    body = {"name": "once", "files": [{"path": "a", "content": "1\n"}]}
+    key = {"Idempotency-Key": "create-1"}
+    first = await factory.post("/workspaces", json=body, headers=key)
+    again = await factory.post("/workspaces", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    changed = await factory.post("/workspaces", json={**body, "name": "other"}, headers=key)
+    assert problem(changed, 422)["field"] == "Idempotency-Key"
