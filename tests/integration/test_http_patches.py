@@ -179,9 +179,11 @@ async def test_concurrent_submissions_at_one_base_never_both_apply(
     factory: httpx.AsyncClient,
 ) -> None:
     ws = await new_workspace(factory, a="1\n", b="1\n")
+    # Every write really changes "a": a write of identical bytes changes nothing, so it
+    # would (rightly) not make the others stale.
     same_file = await asyncio.gather(
         *(
-            submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": f"{n}\n"})
+            submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": f"v{n}\n"})
             for n in range(6)
         )
     )

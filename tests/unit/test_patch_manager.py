@@ -104,6 +104,19 @@ async def test_submissions_at_the_same_base_on_the_same_file_never_both_apply() 
     assert (await h.tree(ws))["a"] in (b"X\n", b"Y\n")
 
 
+async def test_a_write_of_identical_bytes_changes_nothing_and_makes_no_one_stale() -> None:
+    h = Harness()
+    ws = await h.workspace(a="1\n")
+    same = await h.manager.submit(
+        h.submission(ws, 2, WriteFile(path="a", content="1\n")), context()
+    )
+    assert (same.outcome, same.changes) == ("applied", [])
+    later = await h.manager.submit(
+        h.submission(ws, 2, WriteFile(path="a", content="2\n")), context()
+    )
+    assert later.outcome == "applied"  # base 2 is not stale: "a" did not change since
+
+
 async def test_an_idempotent_retry_returns_the_first_outcome_and_records_nothing() -> None:
     h = Harness()
     ws = await h.workspace(a="1\n")
