@@ -23,7 +23,8 @@ from eventsourcing.persistence import (
 )
 
 from application.ports import NewEvent, RecordedEvent, StoredSnapshot
-from domain.contracts import EventEnvelope, FileChange, FileEntry, PathConflict
+from domain.contracts import CheckRun, Cost, EventEnvelope, FileChange, FileEntry, PathConflict
+from domain.workspace import Workspace
 
 AnyEvent = DomainEventProtocol[UUID]
 
@@ -43,7 +44,13 @@ class StructAsDict(Transcoding):
 
 
 #: Contract structs that domain events carry as attributes.
-EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (FileEntry, FileChange, PathConflict)
+EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (
+    FileEntry,
+    FileChange,
+    PathConflict,
+    CheckRun,
+    Cost,
+)
 
 
 def register_transcodings(transcoder: JSONTranscoder) -> None:
@@ -68,14 +75,16 @@ class EventCodec:
         self._mapper = mapper or _default_mapper()
 
     def encode(self, domain_event: AnyEvent) -> NewEvent:
-        """Serialise; an event that carries a `patch_id` is stored under that id.
+        """Serialise; a workspace's patch outcome is stored under its `patch_id`.
 
         So a patch is found by the event store's unique index on event ids, with no
-        separate table to keep in step.
+        separate table to keep in step. (Other events may *refer* to a patch by a
+        `patch_id`; only the workspace's own outcome events are the patch.)
         """
         stored = self._mapper.to_stored_event(domain_event)
         event_class = type(domain_event)
-        patch_id = getattr(domain_event, "patch_id", None)
+        is_outcome = isinstance(domain_event, Workspace.Event)
+        patch_id = getattr(domain_event, "patch_id", None) if is_outcome else None
         return NewEvent(
             event_id=patch_id if isinstance(patch_id, UUID) else uuid4(),
             event_type=event_class.__qualname__,

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
+from application.commands import MAX_ATTEMPTS, TooMuchContention
 from application.event_codec import EventCodec
 from application.patch_records import is_outcome, patch_record
 from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
@@ -32,9 +33,6 @@ from domain.contracts import (
 from domain.patching.engine import PatchPlan, contents_needed
 from domain.patching.limits import PatchLimits
 from domain.workspace import Workspace
-
-#: How often one command re-decides after losing a race before giving up.
-MAX_ATTEMPTS = 20
 
 
 class WorkspaceNotFound(LookupError):
@@ -51,10 +49,6 @@ class PatchNotFound(LookupError):
 
 class NotRevertible(ValueError):
     """Only applied patches (and reverts) can be reverted."""
-
-
-class TooMuchContention(RuntimeError):
-    """The workspace kept changing under this command; the client should retry later."""
 
 
 def request_hash(*parts: msgspec.Struct | str) -> bytes:

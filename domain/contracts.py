@@ -248,6 +248,223 @@ class FileListing(_Contract, frozen=True):
     files: dict[str, FileEntry]
 
 
+# --- delivery: checks and task deliveries -----------------------------------------------
+
+CheckStatus = Literal["passed", "failed", "error", "skipped"]
+DeliveryStatus = Literal["in_progress", "delivered", "failed"]
+
+
+class CheckRun(_Contract, frozen=True):
+    """One check a factory ran (tests, lint, build): its verdict and what it printed."""
+
+    name: Identifier
+    status: CheckStatus
+    duration_ms: NonNegative = 0
+    summary: Annotated[str, Meta(max_length=4000)] = ""
+
+
+class ChecksRequest(_Contract, frozen=True):
+    """`POST /tasks/{id}/checks`: results for the task, or for one patch of it."""
+
+    checks: Annotated[list[CheckRun], Meta(min_length=1, max_length=500)]
+    factory: Identifier | None = None
+    patch_id: UUID | None = None
+
+
+class Cost(_Contract, frozen=True):
+    """What producing a delivery cost: model tokens and money."""
+
+    input_tokens: NonNegative = 0
+    output_tokens: NonNegative = 0
+    usd: Annotated[float, Meta(ge=0)] = 0.0
+
+
+class DeliveryRequest(_Contract, frozen=True):
+    """`POST /tasks/{id}/deliver`: the factory says the task is done, and with what."""
+
+    summary: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    workspace_id: UUID
+    final_version: Positive
+    artefacts: list[Annotated[str, Meta(min_length=1, max_length=2000)]] = []
+    cost: Cost | None = None
+    factory: Identifier | None = None
+
+
+class Recorded(_Contract, frozen=True):
+    """Where a command's events landed. Pass `position` as `after_position` to a read
+    model to wait until it has caught up with your own write."""
+
+    stream_id: UUID
+    version: Positive
+    position: Positive
+    recorded_at: datetime
+    duplicate: bool = False
+
+
+class Delivery(_Contract, frozen=True):
+    summary: str
+    workspace_id: UUID
+    final_version: Positive
+    artefacts: list[str]
+    delivered_at: datetime
+    cost: Cost | None = None
+
+
+class ReportedCheck(_Contract, frozen=True):
+    """The latest run of one named check, and how many runs were reported."""
+
+    name: str
+    status: CheckStatus
+    duration_ms: NonNegative
+    summary: str
+    reported_at: datetime
+    runs: Positive
+    patch_id: UUID | None = None
+
+
+class FactoryDelivery(_Contract, frozen=True):
+    """What one factory did for one task."""
+
+    task_id: str
+    factory: str
+    status: DeliveryStatus
+    patches_applied: NonNegative
+    patches_rejected: NonNegative
+    patches_reverted: NonNegative
+    files_touched: NonNegative
+    lines_added: NonNegative
+    lines_removed: NonNegative
+    first_activity: datetime
+    last_activity: datetime
+    duration_seconds: float
+    workspaces: list[UUID]
+    checks: list[ReportedCheck]
+    delivery: Delivery | None = None
+
+
+class DeliveryReport(_Contract, frozen=True):
+    """`GET /tasks/{id}/delivery-report`: every factory's part in a task."""
+
+    task_id: str
+    status: DeliveryStatus
+    factories: list[FactoryDelivery]
+    as_of_position: NonNegative
+
+
+class DeliveryReportPage(_Contract, frozen=True):
+    """`GET /delivery-reports`: one page; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[FactoryDelivery]
+    next_cursor: str | None
+    as_of_position: NonNegative
+
+
+# --- ops: signals, heartbeats, incidents, health ------------------------------------------
+
+Severity = Literal["debug", "info", "warning", "error", "critical"]
+Health = Literal["healthy", "degraded", "down", "stale"]
+IncidentStatus = Literal["open", "acknowledged", "resolved"]
+
+
+class OpsEventRequest(_Contract, frozen=True):
+    """`POST /ops/events`: something happened in a service or factory.
+
+    An `error` or `critical` event opens an incident for (source, kind) unless one is
+    already open."""
+
+    source: Identifier
+    kind: Identifier
+    severity: Severity
+    message: Annotated[str, Meta(max_length=20_000)] = ""
+    attributes: dict[str, str] = {}
+
+
+class HeartbeatRequest(_Contract, frozen=True):
+    """`POST /ops/heartbeats`: a source says it is alive, and how often it will say so."""
+
+    source: Identifier
+    status: Literal["healthy", "degraded", "down"] = "healthy"
+    interval_seconds: Annotated[float, Meta(gt=0, le=86_400)] = 30.0
+
+
+class IncidentRequest(_Contract, frozen=True):
+    """`POST /ops/incidents`: open an incident by hand."""
+
+    source: Identifier
+    title: Annotated[str, Meta(min_length=1, max_length=500)]
+    kind: Identifier = "manual"
+    severity: Severity = "error"
+
+
+class IncidentNote(_Contract, frozen=True):
+    """`POST /ops/incidents/{id}/ack` or `/resolve`: an optional note for the record."""
+
+    note: Annotated[str, Meta(max_length=4000)] = ""
+
+
+class IncidentView(_Contract, frozen=True):
+    id: UUID
+    source: str
+    kind: str
+    title: str
+    severity: Severity
+    status: IncidentStatus
+    occurrence: Positive
+    events: NonNegative
+    opened_at: datetime
+    opened_by: str
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    note: str = ""
+
+
+class SourceHealth(_Contract, frozen=True):
+    """One source's health now, and why: heartbeats, recent errors, open incidents."""
+
+    source: str
+    health: Health
+    reason: str
+    last_heartbeat_at: datetime | None
+    last_seen_at: datetime | None
+    errors: dict[str, NonNegative]
+    warnings: dict[str, NonNegative]
+
+
+class FollowerLag(_Contract, frozen=True):
+    """How far a log follower (projection or relay) is behind the head of the log."""
+
+    name: str
+    position: NonNegative
+    lag_events: NonNegative
+    lag_seconds: float
+    owner: str | None
+    active: bool
+    model_version: NonNegative
+    updated_at: datetime | None
+
+
+class OpsAlertView(_Contract, frozen=True):
+    position: Positive
+    source: str
+    kind: str
+    severity: Severity
+    message: str
+    at: datetime
+    attributes: dict[str, str] = {}
+
+
+class OpsOverview(_Contract, frozen=True):
+    """`GET /ops/overview`: health per source, open incidents, recent alerts, our own lags."""
+
+    generated_at: datetime
+    sources: list[SourceHealth]
+    open_incidents: list[IncidentView]
+    recent_alerts: list[OpsAlertView]
+    followers: list[FollowerLag]
+
+
 # --- the event envelope ------------------------------------------------------------------
 
 
@@ -322,9 +539,6 @@ class PatchNotification(_StreamMessage, frozen=True, tag="patch"):
     task_id: str
     position: Positive
     paths: list[str] = []
-
-
-Severity = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class OpsAlert(_StreamMessage, frozen=True, tag="ops_alert"):

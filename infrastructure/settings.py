@@ -38,6 +38,9 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     max_operations: Annotated[int, Meta(ge=1)] = 1000
     max_patch_bytes: Annotated[int, Meta(ge=1)] = 32 * 1024 * 1024
     snapshot_every: Annotated[int, Meta(ge=1)] = 100
+    background: Literal["on", "off"] = "on"
+    nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
+    stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
 
 
 #: env var -> (field, what it means). Order is the README's order.
@@ -81,6 +84,20 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_SNAPSHOT_EVERY": (
         "snapshot_every",
         "Snapshot a workspace every N versions, so loading it stays fast. Default `100`.",
+    ),
+    "VIBEHQ_BACKGROUND": (
+        "background",
+        "`on` (default): `serve` also runs the projections and the NATS relay (one active "
+        "per database, the rest stand by). `off`: run them with `vibehq worker`.",
+    ),
+    "VIBEHQ_NATS_PREFIX": (
+        "nats_prefix",
+        "First token of every NATS subject and JetStream stream name. Default `vibehq`.",
+    ),
+    "VIBEHQ_STREAM_BUFFER": (
+        "stream_buffer",
+        "Messages a WebSocket/SSE client may fall behind before it is told and "
+        "disconnected. Default `1000`.",
     ),
 }
 

@@ -13,17 +13,31 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
 from opentelemetry.sdk.trace import TracerProvider
 
 from application.access import TokenService
 from application.aggregates import AggregateRepository
+from application.delivery import DeliveryService
+from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.workspace_queries import WorkspaceQueries
+from infrastructure.background import Background
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.fanout.relay import RELAY, OutboxRelay
+from infrastructure.fanout.subjects import Subjects
+from infrastructure.fanout.terminal import TerminalPublisher
 from infrastructure.health import Check, check_migrations, check_nats, check_postgres
+from infrastructure.log_follower import LeasedFollower
+from infrastructure.projections.checkpoints import PostgresFollowers
+from infrastructure.projections.delivery import PostgresDeliveryReports
+from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
+from infrastructure.projections.ops import PostgresOpsViews
+from infrastructure.projections.registry import all_projections
+from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.settings import Settings, data_folder, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
@@ -45,6 +59,33 @@ class Runtime:
     patches: PatchManager
     queries: WorkspaceQueries
     tokens: TokenService
+    delivery: DeliveryService
+    ops: OpsService
+    reports: PostgresDeliveryReports
+    ops_views: PostgresOpsViews
+    followers: PostgresFollowers
+    subjects: Subjects
+    js: JetStreamContext
+    terminal: TerminalPublisher
+    background: Background | None = None
+
+    def log_followers(self) -> list[LeasedFollower]:
+        """The projections and the relay, ready to run in this process."""
+        dsn = self.engines.database_url
+        poll = self.settings.poll_interval
+        runners: list[LeasedFollower] = [
+            ProjectionRunner(dsn=dsn, store=self.store, projection=p, poll_interval=poll)
+            for p in all_projections()
+        ]
+        relay = OutboxRelay(
+            dsn=dsn, store=self.store, js=self.js, subjects=self.subjects, poll_interval=poll
+        )
+        return [*runners, relay]
+
+    def start_background(self) -> Background:
+        self.background = Background(self.log_followers())
+        self.background.start()
+        return self.background
 
     async def readiness(self) -> list[Check]:
         return list(
@@ -54,6 +95,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self.background is not None:
+            await self.background.stop()
         await self.store.close()
         if self.nats.is_connected:
             await self.nats.drain()
@@ -104,6 +147,10 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     repository = AggregateRepository(
         store, snapshots=PostgresSnapshotStore(pool), snapshot_every=settings.snapshot_every
     )
+    await ensure_read_models(engines.database_url)
+    followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY])
+    subjects = Subjects(settings.nats_prefix)
+    js = client.jetstream()
     return Runtime(
         settings,
         engines,
@@ -114,4 +161,22 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         patches=PatchManager(store, blobs, repository, limits=patch_limits(settings)),
         queries=WorkspaceQueries(store, blobs, repository),
         tokens=TokenService(PostgresTokenStore(pool)),
+        delivery=DeliveryService(store, repository),
+        ops=OpsService(store, repository),
+        reports=PostgresDeliveryReports(pool),
+        ops_views=PostgresOpsViews(pool, followers),
+        followers=followers,
+        subjects=subjects,
+        js=js,
+        terminal=TerminalPublisher(js, subjects),
     )
+
+
+async def ensure_read_models(database_url: str) -> None:
+    """Create missing read-model tables, so readers work before a runner first starts."""
+    conn = await asyncpg.connect(database_url, server_settings=search_path(LIVE_SCHEMA))
+    try:
+        for projection in all_projections():
+            await create_tables(conn, projection)
+    finally:
+        await conn.close()

@@ -19,7 +19,9 @@ from infrastructure.settings import Settings, load_settings
 from interfaces.composition import open_runtime
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from interfaces.http.health import HealthController
+from interfaces.http.ops import OpsController
 from interfaces.http.problems import EXCEPTION_HANDLERS
+from interfaces.http.tasks import DeliveryReportController, TaskController
 from interfaces.http.workspaces import PatchController, WorkspaceController
 
 API_VERSION = "0.1.0"
@@ -29,6 +31,8 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
+        if settings.background == "on":
+            runtime.start_background()
         app.state.runtime = runtime
         app.state.auth_enabled = settings.auth == "on"
         app.state.token_cache = TokenCache()
@@ -38,7 +42,14 @@ def create_app(settings: Settings) -> Litestar:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[HealthController, WorkspaceController, PatchController],
+        route_handlers=[
+            HealthController,
+            WorkspaceController,
+            PatchController,
+            TaskController,
+            DeliveryReportController,
+            OpsController,
+        ],
         lifespan=[runtime_lifespan],
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,

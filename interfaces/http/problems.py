@@ -21,17 +21,17 @@ from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Struct
 
 from application.aggregates import AggregateNotFound
-from application.patch_manager import (
-    NotRevertible,
-    PatchNotFound,
-    TooMuchContention,
-    WorkspaceNotFound,
-)
+from application.commands import TooMuchContention
+from application.delivery import VersionNotReached
+from application.ops import IncidentNotFound
+from application.patch_manager import NotRevertible, PatchNotFound, WorkspaceNotFound
 from application.ports import IdempotencyKeyReused
 from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
 from domain.contracts import ContractViolation, PatchRecord, PathConflict
+from domain.ops import IncidentTransitionRefused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
 from domain.workspace import WorkspaceArchived
+from infrastructure.projections.delivery import BadCursor
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,18 @@ def _rejection(request: Request[Any, Any, Any], error: PatchRejection) -> Respon
     )
 
 
+def _version_not_reached(
+    request: Request[Any, Any, Any], error: VersionNotReached
+) -> Response[Problem]:
+    return problem(
+        request, 422, "invalid-request", "Invalid request", str(error), field="final_version"
+    )
+
+
+def _bad_cursor(request: Request[Any, Any, Any], error: BadCursor) -> Response[Problem]:
+    return problem(request, 422, "invalid-request", "Invalid request", str(error), field="cursor")
+
+
 def _busy(request: Request[Any, Any, Any], error: TooMuchContention) -> Response[Problem]:
     return problem(
         request, 503, "contention", "Try again", str(error), headers={"Retry-After": "1"}
@@ -231,6 +243,10 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     PatchNotFound: _not_found,
     FileNotInWorkspace: _not_found,
     AggregateNotFound: _not_found,
+    IncidentNotFound: _not_found,
+    IncidentTransitionRefused: _conflict,
+    VersionNotReached: _version_not_reached,
+    BadCursor: _bad_cursor,
     WorkspaceArchived: _conflict,
     NotRevertible: _conflict,
     IdempotencyKeyReused: _key_reused,

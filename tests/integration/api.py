@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
+import nats
+import nats.js.errors
 import uvicorn
 
 from application.access import Scope, TokenService
+from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
 from interfaces.http.app import create_app
@@ -43,6 +47,8 @@ class Api:
 async def serve_api(
     database_url: str, nats_url: str, pool: asyncpg.Pool, **overrides: Any
 ) -> AsyncIterator[Api]:
+    # A NATS prefix of its own keeps this test's JetStream streams apart from others'.
+    overrides.setdefault("nats_prefix", f"t{uuid.uuid4().hex[:12]}")
     settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
@@ -60,3 +66,14 @@ async def serve_api(
         finally:
             server.should_exit = True
             await task
+            await drop_streams(nats_url, Subjects(settings.nats_prefix))
+
+
+async def drop_streams(nats_url: str, subjects: Subjects) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        for name in (subjects.events_stream, subjects.terminal_stream):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await client.jetstream().delete_stream(name)
+    finally:
+        await client.close()

@@ -1,0 +1,103 @@
+"""Delivery use cases: factories report checks and deliver tasks.
+
+The patches a factory applied are already in the log; these commands add what only
+the factory knows. Both validate what they point at (the patch, the workspace and
+its version) so a report never cites work that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from application.aggregates import AggregateRepository, CommandContext
+from application.commands import execute, recorded
+from application.patch_manager import PatchNotFound, WorkspaceNotFound, request_hash
+from application.patch_records import is_outcome
+from application.ports import EventStore
+from domain.contracts import ChecksRequest, DeliveryRequest, Recorded
+from domain.delivery import Task, task_stream_id
+
+
+class VersionNotReached(ValueError):
+    """A delivery names a workspace version the workspace has not reached."""
+
+    def __init__(self, version: int, head: int) -> None:
+        super().__init__(f"final_version {version} is beyond the workspace's version {head}")
+        self.version = version
+        self.head = head
+
+
+class DeliveryService:
+    def __init__(self, store: EventStore, repository: AggregateRepository) -> None:
+        self._store = store
+        self._repository = repository
+
+    async def report_checks(
+        self, task_id: str, request: ChecksRequest, context: CommandContext
+    ) -> Recorded:
+        if request.patch_id is not None:
+            patch = await self._store.find_event(request.patch_id)
+            if patch is None or not is_outcome(patch):
+                raise PatchNotFound(request.patch_id)
+        factory = request.factory or context.actor
+
+        def report(task: Task) -> None:
+            task.report_checks(
+                factory=factory, checks=list(request.checks), patch_id=request.patch_id
+            )
+
+        return await self._on_task(task_id, report, scoped(context, f"checks:{task_id}", request))
+
+    async def deliver(
+        self, task_id: str, request: DeliveryRequest, context: CommandContext
+    ) -> Recorded:
+        head = await self._store.stream_version(request.workspace_id)
+        if head == 0:
+            raise WorkspaceNotFound(request.workspace_id)
+        if request.final_version > head:
+            raise VersionNotReached(request.final_version, head)
+        factory = request.factory or context.actor
+
+        def deliver(task: Task) -> None:
+            task.deliver(
+                factory=factory,
+                summary=request.summary,
+                workspace_id=request.workspace_id,
+                final_version=request.final_version,
+                artefacts=list(request.artefacts),
+                cost=request.cost,
+            )
+
+        return await self._on_task(task_id, deliver, scoped(context, f"deliver:{task_id}", request))
+
+    async def _on_task(
+        self, task_id: str, change: Callable[[Task], None], context: CommandContext
+    ) -> Recorded:
+        def start() -> Task:
+            task = Task(task_id=task_id)
+            change(task)
+            return task
+
+        result = await execute(
+            self._store,
+            self._repository,
+            Task,
+            task_stream_id(task_id),
+            start=start,
+            change=change,
+            context=context,
+        )
+        return recorded(result)
+
+
+def scoped(context: CommandContext, scope: str, request: msgspec.Struct) -> CommandContext:
+    """Idempotency keys are scoped per command and target; the body tells retries apart."""
+    if context.idempotency_key is None:
+        return context
+    return msgspec.structs.replace(
+        context,
+        idempotency_key=f"{scope}:{context.actor}:{context.idempotency_key}",
+        request_hash=request_hash(request),
+    )

@@ -1,0 +1,199 @@
+"""Ops use cases: record signals and heartbeats, and run incidents through their lifecycle.
+
+An error or critical event opens the incident of its (source, kind), or counts
+towards the one already open. The signal and the opening are two appends: if the
+process dies between them, the signal is recorded without its incident, and the next
+error of that kind opens it. That is the price of never making signals contend on a
+shared stream, and it is stated in docs/projections.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+import msgspec
+
+from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
+from application.commands import execute, recorded
+from application.delivery import scoped
+from application.ports import EventStore
+from domain.contracts import (
+    HeartbeatRequest,
+    IncidentRequest,
+    OpsEventRequest,
+    Recorded,
+    Severity,
+)
+from domain.ops import (
+    OPENS_INCIDENT,
+    Incident,
+    IncidentTransitionRefused,
+    OpsEvent,
+    SourceHeartbeat,
+    incident_id,
+)
+
+
+class IncidentNotFound(LookupError):
+    def __init__(self, incident: UUID) -> None:
+        super().__init__(f"incident {incident} does not exist")
+        self.incident_id = incident
+
+
+class OpsReceipt(msgspec.Struct, frozen=True):
+    """`POST /ops/events` answers where the event landed and which incident it opened."""
+
+    recorded: Recorded
+    incident_id: UUID | None = None
+    incident_opened: bool = False
+    #: Where the opening landed (wait for this position to read the incident).
+    incident_recorded: Recorded | None = None
+
+
+class OpsService:
+    def __init__(self, store: EventStore, repository: AggregateRepository) -> None:
+        self._store = store
+        self._repository = repository
+
+    async def report(self, request: OpsEventRequest, context: CommandContext) -> OpsReceipt:
+        context = scoped(context, "ops-event", request)
+        if context.idempotency_key is not None:
+            prior = await self._store.recall(context.idempotency_key, context.request_hash)
+            if prior is not None:
+                return OpsReceipt(recorded(prior))
+        signal = OpsEvent(
+            source=request.source,
+            kind=request.kind,
+            severity=request.severity,
+            message=request.message,
+            attributes=dict(request.attributes),
+        )
+        result = await self._repository.save(signal, context)
+        if request.severity not in OPENS_INCIDENT:
+            return OpsReceipt(recorded(result))
+        incident, opening = await self._open_or_join(
+            source=request.source,
+            kind=request.kind,
+            title=request.message.splitlines()[0][:200] if request.message else request.kind,
+            severity=request.severity,
+            cause_id=signal.id,
+            context=msgspec.structs.replace(context, idempotency_key=None, causation_id=signal.id),
+        )
+        return OpsReceipt(
+            recorded(result),
+            incident_id=incident,
+            incident_opened=opening is not None,
+            incident_recorded=opening,
+        )
+
+    async def heartbeat(self, request: HeartbeatRequest, context: CommandContext) -> Recorded:
+        beat = SourceHeartbeat(
+            source=request.source,
+            status=request.status,
+            interval_seconds=request.interval_seconds,
+        )
+        return recorded(await self._repository.save(beat, context))
+
+    async def open_incident(self, request: IncidentRequest, context: CommandContext) -> Recorded:
+        """Open an incident by hand; refused (409) if one is open for (source, kind)."""
+
+        def reopen(incident: Incident) -> None:
+            incident.reopen(
+                title=request.title, severity=request.severity, by=context.actor, cause_id=None
+            )
+
+        result = await execute(
+            self._store,
+            self._repository,
+            Incident,
+            incident_id(request.source, request.kind),
+            start=lambda: Incident(
+                source=request.source,
+                kind=request.kind,
+                title=request.title,
+                severity=request.severity,
+                by=context.actor,
+                cause_id=None,
+            ),
+            change=reopen,
+            context=scoped(context, "incident", request),
+        )
+        return recorded(result)
+
+    async def acknowledge(self, incident: UUID, note: str, context: CommandContext) -> Recorded:
+        def step(target: Incident) -> None:
+            target.acknowledge(by=context.actor, note=note)
+
+        return await self._step(incident, context, step)
+
+    async def resolve(self, incident: UUID, note: str, context: CommandContext) -> Recorded:
+        def step(target: Incident) -> None:
+            target.resolve(by=context.actor, note=note)
+
+        return await self._step(incident, context, step)
+
+    async def _step(
+        self, incident: UUID, context: CommandContext, step: Callable[[Incident], None]
+    ) -> Recorded:
+        try:
+            result = await execute(
+                self._store, self._repository, Incident, incident, change=step, context=context
+            )
+        except AggregateNotFound:
+            raise IncidentNotFound(incident) from None
+        return recorded(result)
+
+    async def _open_or_join(
+        self,
+        *,
+        source: str,
+        kind: str,
+        title: str,
+        severity: Severity,
+        cause_id: UUID,
+        context: CommandContext,
+    ) -> tuple[UUID, Recorded | None]:
+        """Open the (source, kind) incident unless it is already open or acknowledged."""
+        target = incident_id(source, kind)
+        opened = False
+
+        def start() -> Incident:
+            nonlocal opened
+            opened = True
+            return Incident(
+                source=source,
+                kind=kind,
+                title=title,
+                severity=severity,
+                by=context.actor,
+                cause_id=cause_id,
+            )
+
+        def reopen_if_resolved(incident: Incident) -> None:
+            nonlocal opened
+            if not incident.is_resolved:
+                raise _AlreadyOpen
+            incident.reopen(title=title, severity=severity, by=context.actor, cause_id=cause_id)
+            opened = True
+
+        try:
+            result = await execute(
+                self._store,
+                self._repository,
+                Incident,
+                target,
+                start=start,
+                change=reopen_if_resolved,
+                context=context,
+            )
+        except _AlreadyOpen:
+            return target, None
+        return target, recorded(result) if opened else None
+
+
+class _AlreadyOpen(Exception):
+    """Control flow: the incident is open already; the error event just joins it."""
+
+
+__all__ = ["IncidentNotFound", "IncidentTransitionRefused", "OpsReceipt", "OpsService"]

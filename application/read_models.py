@@ -1,0 +1,56 @@
+"""Ports for the read side: what the projections let the interfaces ask.
+
+Read models are eventually consistent. Every write answers with its log position;
+`Followers.wait_for` lets a reader wait (briefly) until a projection has passed it,
+so a client can read its own writes without polling.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from domain.contracts import (
+    DeliveryReport,
+    DeliveryReportPage,
+    DeliveryStatus,
+    FollowerLag,
+    IncidentStatus,
+    IncidentView,
+    OpsOverview,
+)
+
+
+class DeliveryReports(Protocol):
+    async def report(self, task_id: str) -> DeliveryReport | None: ...
+
+    async def page(
+        self,
+        *,
+        factory: str | None,
+        status: DeliveryStatus | None,
+        since: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> DeliveryReportPage: ...
+
+
+class OpsViews(Protocol):
+    async def overview(self, now: datetime) -> OpsOverview: ...
+
+    async def incidents(
+        self, *, status: IncidentStatus | None, limit: int
+    ) -> list[IncidentView]: ...
+
+    async def incident(self, incident_id: UUID) -> IncidentView | None: ...
+
+
+class Followers(Protocol):
+    """The log's followers (projections, relay) and how far behind they are."""
+
+    async def lags(self) -> list[FollowerLag]: ...
+
+    async def wait_for(self, name: str, position: int, timeout: float) -> bool:
+        """True once follower `name` has processed `position`; False on timeout."""
+        ...

@@ -1,0 +1,1 @@
+"""Fan-out through NATS JetStream: the outbox relay, subject names, subscriber feeds."""

@@ -1,0 +1,115 @@
+"""The outbox relay: every event in the log, published once to NATS JetStream.
+
+The log itself is the outbox: the relay follows it from its checkpoint, publishes a
+batch (pipelined, in log order) with `Nats-Msg-Id` = event id, waits for every ack,
+and only then advances the checkpoint. A crash between the acks and the checkpoint
+means the batch is published again on restart, and JetStream drops the repeats
+inside its duplicate window. For a restart after a longer outage, the first batch
+is also checked against the last message on each event's subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import asyncpg
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from application.event_codec import to_envelope
+from application.ports import EventStore, RecordedEvent
+from infrastructure.fanout.jetstream import ensure_streams
+from infrastructure.fanout.subjects import Subjects
+from infrastructure.faults import crash_point
+from infrastructure.log_follower import LeasedFollower
+from infrastructure.projections.checkpoints import advance
+
+log = logging.getLogger(__name__)
+
+RELAY: Final = "relay"
+POSITION_HEADER: Final = "Vibehq-Position"
+TYPE_HEADER: Final = "Vibehq-Type"
+
+
+class OutboxRelay(LeasedFollower):
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        store: EventStore,
+        js: JetStreamContext,
+        subjects: Subjects,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        lease_retry: float = 1.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(
+            name=RELAY,
+            dsn=dsn,
+            store=store,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            lease_retry=lease_retry,
+        )
+        self._js = js
+        self._subjects = subjects
+        self._publish_timeout = publish_timeout
+        self._in_doubt = True
+        self.published = 0
+        self.duplicates = 0
+
+    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+        await ensure_streams(self._js, self._subjects)
+        self._in_doubt = True
+
+    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+        batch = [(event, self._message(event)) for event in events]
+        if self._in_doubt:
+            batch = [item for item in batch if not await self._already_published(*item)]
+            self._in_doubt = False
+        acks = await asyncio.gather(
+            *(
+                self._js.publish(subject, payload, headers=headers, timeout=self._publish_timeout)
+                for _, (subject, payload, headers) in batch
+            )
+        )
+        duplicates = sum(1 for ack in acks if ack.duplicate)
+        self.published += len(acks) - duplicates
+        self.duplicates += duplicates
+        if duplicates:
+            log.info("relay: JetStream dropped %d redelivered event(s)", duplicates)
+        crash_point("relay.after-publish")
+        last = events[-1]
+        await advance(conn, self.name, last.position, len(events), last.recorded_at)
+        return last.position
+
+    def _message(self, event: RecordedEvent) -> tuple[str, bytes, dict[str, str]]:
+        envelope = to_envelope(event)
+        subject = self._subjects.for_event(
+            event.event_type, event.stream_type, str(event.stream_id), envelope.payload
+        )
+        headers = {
+            "Nats-Msg-Id": str(event.event_id),
+            POSITION_HEADER: str(event.position),
+            TYPE_HEADER: event.event_type,
+        }
+        if event.trace_context is not None:
+            headers["traceparent"] = event.trace_context.traceparent
+            if event.trace_context.tracestate:
+                headers["tracestate"] = event.trace_context.tracestate
+        return subject, msgspec.json.encode(envelope), headers
+
+    async def _already_published(
+        self, event: RecordedEvent, message: tuple[str, bytes, dict[str, str]]
+    ) -> bool:
+        """After a restart: is this event (or a later one on its subject) in the stream?"""
+        try:
+            last = await self._js.get_last_msg(self._subjects.events_stream, message[0])
+        except NotFoundError:
+            return False
+        position = int((last.headers or {}).get(POSITION_HEADER, "0"))
+        return position >= event.position

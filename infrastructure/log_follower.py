@@ -1,0 +1,109 @@
+"""What every follower of the global log shares: a lease, a checkpoint, reconnects.
+
+A follower runs in every worker process; each waits for its lease (an advisory
+lock on a connection of its own), and only the holder works. When the holder dies,
+PostgreSQL releases the lock with its connection and a standby takes over within
+`lease_retry` seconds, continuing from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+
+import asyncpg
+
+from application.ports import EventStore, RecordedEvent
+from infrastructure.projections.checkpoints import (
+    claim,
+    owner_name,
+    release_lease,
+    wait_for_lease,
+)
+from infrastructure.projections.model import LIVE_SCHEMA, search_path
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "the connection or server went away": reconnect and carry on.
+TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+class LeasedFollower(ABC):
+    def __init__(
+        self,
+        *,
+        name: str,
+        dsn: str,
+        store: EventStore,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        lease_retry: float = 1.0,
+    ) -> None:
+        self.name = name
+        self._dsn = dsn
+        self._store = store
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._lease_retry = lease_retry
+        #: Set while this process holds the lease and follows the log.
+        self.active = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the log until `stop` is set, surviving lost connections."""
+        while not stop.is_set():
+            try:
+                await self._run_once(stop)
+            except TRANSIENT as error:
+                log.warning("%s: %s; retrying in %.1fs", self.name, error, self._lease_retry)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._lease_retry)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(
+            self._dsn,
+            server_settings={
+                **search_path(LIVE_SCHEMA),
+                "application_name": f"vibehq {self.name}",
+            },
+        )
+        try:
+            if not await wait_for_lease(conn, self.name, stop, self._lease_retry):
+                return
+            position, model_version = await claim(conn, self.name)
+            log.info("%s: active in %s from position %d", self.name, owner_name(), position)
+            await self._prepare(conn, model_version)
+            self.active.set()
+            await self._follow(conn, stop)
+        finally:
+            self.active.clear()
+            await release_lease(conn, self.name)
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _follow(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        position: int = await conn.fetchval(
+            "SELECT position FROM vibehq_checkpoints WHERE name = $1", self.name
+        )
+        while not stop.is_set():
+            events = await self._store.read_log(after_position=position, limit=self._batch_size)
+            if not events:
+                await self._store.wait_for_events(
+                    after_position=position, timeout=self._poll_interval
+                )
+                continue
+            position = await self._handle(conn, events)
+
+    @abstractmethod
+    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+        """Get ready to follow, holding the lease (create tables, streams...)."""
+
+    @abstractmethod
+    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+        """Process one batch; return the position the checkpoint now stands at."""

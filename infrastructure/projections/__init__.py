@@ -1,0 +1,1 @@
+"""Projections: read models folded from the global log, exactly once, by one active runner."""

@@ -1,0 +1,315 @@
+"""Delivery reports: what each factory did for each task, folded from the log.
+
+Rows are keyed by (task id, factory): patches applied/rejected/reverted by that
+author under that task id, the paths they touched, lines added and removed, the
+latest run of each check, and the latest delivery. The status rule is the domain's
+(`domain.delivery.delivery_status`); it is recomputed for every row a batch touched.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from application.event_codec import plain_payload
+from application.ports import RecordedEvent
+from domain.contracts import (
+    Delivery,
+    DeliveryReport,
+    DeliveryReportPage,
+    DeliveryStatus,
+    FactoryDelivery,
+    ReportedCheck,
+)
+from domain.delivery import FAILING, delivery_status, task_status
+
+_OUTCOMES: Final = {
+    "Workspace.PatchApplied": (1, 0, 0),
+    "Workspace.PatchRejected": (0, 1, 0),
+    "Workspace.PatchReverted": (0, 0, 1),
+}
+
+_TOUCH: Final = """
+INSERT INTO delivery_reports AS r (task_id, factory, patches_applied, patches_rejected,
+    patches_reverted, lines_added, lines_removed, first_activity, last_activity, workspaces,
+    last_position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9::uuid[], $10)
+ON CONFLICT (task_id, factory) DO UPDATE SET
+    patches_applied = r.patches_applied + EXCLUDED.patches_applied,
+    patches_rejected = r.patches_rejected + EXCLUDED.patches_rejected,
+    patches_reverted = r.patches_reverted + EXCLUDED.patches_reverted,
+    lines_added = r.lines_added + EXCLUDED.lines_added,
+    lines_removed = r.lines_removed + EXCLUDED.lines_removed,
+    first_activity = least(r.first_activity, EXCLUDED.first_activity),
+    last_activity = greatest(r.last_activity, EXCLUDED.last_activity),
+    workspaces = CASE WHEN EXCLUDED.workspaces <@ r.workspaces THEN r.workspaces
+                      ELSE r.workspaces || EXCLUDED.workspaces END,
+    last_position = EXCLUDED.last_position
+"""
+_FILES: Final = """
+INSERT INTO delivery_files (task_id, factory, path)
+SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING
+"""
+_CHECK: Final = """
+INSERT INTO delivery_checks AS c (task_id, factory, name, status, duration_ms, summary,
+    patch_id, reported_at, runs)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
+ON CONFLICT (task_id, factory, name) DO UPDATE SET
+    status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, summary = EXCLUDED.summary,
+    patch_id = EXCLUDED.patch_id, reported_at = EXCLUDED.reported_at, runs = c.runs + 1
+"""
+_DELIVER: Final = """
+UPDATE delivery_reports SET delivery = $3::jsonb, delivered_at = $4
+WHERE task_id = $1 AND factory = $2
+"""
+_STATUS_INPUTS: Final = """
+SELECT (SELECT count(*) FROM delivery_checks c
+        WHERE c.task_id = $1 AND c.factory = $2 AND c.status = ANY($3::text[])) AS failing,
+       r.delivered_at IS NOT NULL AS delivered
+FROM delivery_reports r WHERE r.task_id = $1 AND r.factory = $2
+"""
+
+
+class DeliveryProjection:
+    name = "delivery"
+    version = 1
+    tables = ("delivery_reports", "delivery_files", "delivery_checks")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS delivery_reports (
+            task_id text NOT NULL, factory text NOT NULL,
+            status text NOT NULL DEFAULT 'in_progress',
+            patches_applied integer NOT NULL DEFAULT 0,
+            patches_rejected integer NOT NULL DEFAULT 0,
+            patches_reverted integer NOT NULL DEFAULT 0,
+            lines_added bigint NOT NULL DEFAULT 0, lines_removed bigint NOT NULL DEFAULT 0,
+            first_activity timestamptz NOT NULL, last_activity timestamptz NOT NULL,
+            workspaces uuid[] NOT NULL DEFAULT '{}',
+            delivery jsonb, delivered_at timestamptz,
+            last_position bigint NOT NULL,
+            PRIMARY KEY (task_id, factory))""",
+        """CREATE INDEX IF NOT EXISTS delivery_reports_recent
+            ON delivery_reports (last_activity DESC, task_id DESC, factory DESC)""",
+        """CREATE TABLE IF NOT EXISTS delivery_files (
+            task_id text NOT NULL, factory text NOT NULL, path text NOT NULL,
+            PRIMARY KEY (task_id, factory, path))""",
+        """CREATE TABLE IF NOT EXISTS delivery_checks (
+            task_id text NOT NULL, factory text NOT NULL, name text NOT NULL,
+            status text NOT NULL, duration_ms bigint NOT NULL, summary text NOT NULL,
+            patch_id uuid, reported_at timestamptz NOT NULL, runs integer NOT NULL,
+            PRIMARY KEY (task_id, factory, name))""",
+    )
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        touched: set[tuple[str, str]] = set()
+        for event in events:
+            key = await self._fold(conn, event)
+            if key is not None:
+                touched.add(key)
+        for task_id, factory in sorted(touched):
+            row = await conn.fetchrow(_STATUS_INPUTS, task_id, factory, sorted(FAILING))
+            status = delivery_status(failing_checks=row["failing"], delivered=row["delivered"])
+            await conn.execute(
+                "UPDATE delivery_reports SET status = $3 WHERE task_id = $1 AND factory = $2",
+                task_id,
+                factory,
+                status,
+            )
+
+    async def _fold(self, conn: asyncpg.Connection, event: RecordedEvent) -> tuple[str, str] | None:
+        kind = event.event_type
+        if kind in _OUTCOMES:
+            payload = plain_payload(event.state)
+            key = (payload["task_id"], payload["author"])
+            changes = payload.get("changes", [])
+            await self._touch(
+                conn,
+                key,
+                event,
+                _OUTCOMES[kind],
+                lines=(
+                    sum(c["lines_added"] for c in changes),
+                    sum(c["lines_removed"] for c in changes),
+                ),
+                workspace=event.stream_id,
+            )
+            paths = [c["path"] for c in changes] + [
+                c["renamed_from"] for c in changes if c.get("renamed_from")
+            ]
+            if paths:
+                await conn.execute(_FILES, *key, paths)
+            return key
+        if kind == "Task.ChecksReported":
+            payload = plain_payload(event.state)
+            key = (payload["task_id"], payload["factory"])
+            await self._touch(conn, key, event, (0, 0, 0))
+            patch_id = payload.get("patch_id")
+            for check in payload["checks"]:
+                await conn.execute(
+                    _CHECK,
+                    *key,
+                    check["name"],
+                    check["status"],
+                    check["duration_ms"],
+                    check["summary"],
+                    UUID(patch_id) if patch_id else None,
+                    event.recorded_at,
+                )
+            return key
+        if kind == "Task.Delivered":
+            payload = plain_payload(event.state)
+            key = (payload["task_id"], payload["factory"])
+            workspace = UUID(payload["workspace_id"])
+            await self._touch(conn, key, event, (0, 0, 0), workspace=workspace)
+            delivery = Delivery(
+                summary=payload["summary"],
+                workspace_id=workspace,
+                final_version=payload["final_version"],
+                artefacts=payload["artefacts"],
+                delivered_at=event.recorded_at,
+                cost=payload.get("cost"),
+            )
+            await conn.execute(
+                _DELIVER, *key, msgspec.json.encode(delivery).decode(), event.recorded_at
+            )
+            return key
+        return None
+
+    async def _touch(
+        self,
+        conn: asyncpg.Connection,
+        key: tuple[str, str],
+        event: RecordedEvent,
+        outcome: tuple[int, int, int],
+        *,
+        lines: tuple[int, int] = (0, 0),
+        workspace: UUID | None = None,
+    ) -> None:
+        await conn.execute(
+            _TOUCH,
+            *key,
+            *outcome,
+            *lines,
+            event.recorded_at,
+            [workspace] if workspace else [],
+            event.position,
+        )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+_REPORT_COLUMNS: Final = """
+r.task_id, r.factory, r.status, r.patches_applied, r.patches_rejected, r.patches_reverted,
+r.lines_added, r.lines_removed, r.first_activity, r.last_activity, r.workspaces, r.delivery,
+(SELECT count(*) FROM vibehq_read.delivery_files f
+ WHERE f.task_id = r.task_id AND f.factory = r.factory) AS files_touched,
+(SELECT coalesce(json_agg(json_build_object(
+    'name', c.name, 'status', c.status, 'duration_ms', c.duration_ms, 'summary', c.summary,
+    'reported_at', c.reported_at, 'runs', c.runs, 'patch_id', c.patch_id) ORDER BY c.name),
+    '[]') FROM vibehq_read.delivery_checks c
+ WHERE c.task_id = r.task_id AND c.factory = r.factory) AS checks
+"""
+_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
+
+
+class PostgresDeliveryReports:
+    """Implements `application.read_models.DeliveryReports` over the live tables."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def report(self, task_id: str) -> DeliveryReport | None:
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            rows = await conn.fetch(
+                f"SELECT {_REPORT_COLUMNS} FROM vibehq_read.delivery_reports r "
+                "WHERE r.task_id = $1 ORDER BY r.factory",
+                task_id,
+            )
+            position = await conn.fetchval(_POSITION, DeliveryProjection.name)
+        if not rows:
+            return None
+        factories = [_factory_delivery(row) for row in rows]
+        return DeliveryReport(
+            task_id=task_id,
+            status=task_status([f.status for f in factories]),
+            factories=factories,
+            as_of_position=position,
+        )
+
+    async def page(
+        self,
+        *,
+        factory: str | None,
+        status: DeliveryStatus | None,
+        since: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> DeliveryReportPage:
+        after = _decode_cursor(cursor) if cursor else None
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            rows = await conn.fetch(
+                f"SELECT {_REPORT_COLUMNS} FROM vibehq_read.delivery_reports r "
+                "WHERE ($1::text IS NULL OR r.factory = $1) "
+                "AND ($2::text IS NULL OR r.status = $2) "
+                "AND ($3::timestamptz IS NULL OR r.last_activity >= $3) "
+                "AND ($4::timestamptz IS NULL "
+                "     OR (r.last_activity, r.task_id, r.factory) < ($4, $5, $6)) "
+                "ORDER BY r.last_activity DESC, r.task_id DESC, r.factory DESC LIMIT $7",
+                factory,
+                status,
+                since,
+                *(after or (None, None, None)),
+                limit + 1,
+            )
+            position = await conn.fetchval(_POSITION, DeliveryProjection.name)
+        items = [_factory_delivery(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = _encode_cursor(last.last_activity, last.task_id, last.factory)
+        return DeliveryReportPage(items=items, next_cursor=next_cursor, as_of_position=position)
+
+
+class BadCursor(ValueError):
+    """The `cursor` query parameter is not one this API handed out."""
+
+
+def _encode_cursor(at: datetime, task_id: str, factory: str) -> str:
+    raw = msgspec.json.encode([at.isoformat(), task_id, factory])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, task_id, factory = msgspec.json.decode(raw, type=tuple[datetime, str, str])
+    except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        raise BadCursor("cursor is not one this API handed out; start without it") from None
+    return at, task_id, factory
+
+
+def _factory_delivery(row: asyncpg.Record) -> FactoryDelivery:
+    checks: Any = row["checks"]
+    delivery: Any = row["delivery"]
+    return FactoryDelivery(
+        task_id=row["task_id"],
+        factory=row["factory"],
+        status=row["status"],
+        patches_applied=row["patches_applied"],
+        patches_rejected=row["patches_rejected"],
+        patches_reverted=row["patches_reverted"],
+        files_touched=row["files_touched"],
+        lines_added=row["lines_added"],
+        lines_removed=row["lines_removed"],
+        first_activity=row["first_activity"],
+        last_activity=row["last_activity"],
+        duration_seconds=(row["last_activity"] - row["first_activity"]).total_seconds(),
+        workspaces=list(row["workspaces"]),
+        checks=msgspec.json.decode(checks, type=list[ReportedCheck]),
+        delivery=msgspec.json.decode(delivery, type=Delivery) if delivery else None,
+    )

@@ -1,0 +1,45 @@
+"""What a projection is: named tables, their DDL, and a fold over a batch of events.
+
+A projection's SQL names its tables unqualified. The connection that runs it sets
+`search_path`, so the same code fills the live schema (`vibehq_read`) or a private
+rebuild schema; that is what makes shadow rebuilds and point-in-time replays free.
+A projection must derive everything from the events (times from `recorded_at`, never
+`now()`), so that a rebuild gives the same rows as the live model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+import asyncpg
+
+from application.ports import RecordedEvent
+
+LIVE_SCHEMA: Final = "vibehq_read"
+
+
+class Projection(Protocol):
+    #: Unique; also the checkpoint's name.
+    name: str
+    #: Raise it when the tables or the fold change: the runner then rebuilds the model.
+    version: int
+    #: Tables it owns, moved together by a rebuild's swap.
+    tables: Sequence[str]
+    #: `CREATE TABLE IF NOT EXISTS` / `CREATE INDEX IF NOT EXISTS`, unqualified.
+    ddl: Sequence[str]
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Fold `events` (in log order) into the tables, inside the caller's transaction."""
+        ...
+
+
+def search_path(schema: str) -> dict[str, str]:
+    """Connection settings that point unqualified names at `schema`."""
+    return {"search_path": f"{schema}, public"}
+
+
+async def create_tables(conn: asyncpg.Connection, projection: Projection) -> None:
+    """Create the projection's tables in the connection's current schema."""
+    for statement in projection.ddl:
+        await conn.execute(statement)

@@ -1,0 +1,19 @@
+"""The projections this build ships, by name."""
+
+from __future__ import annotations
+
+from infrastructure.projections.delivery import DeliveryProjection
+from infrastructure.projections.model import Projection
+from infrastructure.projections.ops import OpsProjection
+
+
+def all_projections() -> list[Projection]:
+    return [DeliveryProjection(), OpsProjection()]
+
+
+def projection_named(name: str) -> Projection:
+    for projection in all_projections():
+        if projection.name == name:
+            return projection
+    known = ", ".join(p.name for p in all_projections())
+    raise LookupError(f"no projection named {name!r}; known: {known}")

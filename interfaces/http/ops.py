@@ -1,0 +1,184 @@
+"""Ops over HTTP: signals in (events, heartbeats), incidents through their lifecycle,
+and the overview an operator opens first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from msgspec import Struct
+
+from domain.contracts import (
+    HeartbeatRequest,
+    IncidentNote,
+    IncidentRequest,
+    IncidentStatus,
+    IncidentView,
+    OpsEventRequest,
+    OpsOverview,
+    Recorded,
+)
+from infrastructure.projections.ops import OpsProjection
+from interfaces.http.auth import requires
+from interfaces.http.params import command_context, idempotency_key
+from interfaces.http.problems import spec
+from interfaces.http.read_models import AFTER_POSITION, caught_up
+from interfaces.http.workspaces import AUTH, IDEMPOTENCY_HEADER
+
+
+class OpsEventRecorded(Struct, frozen=True):
+    """Where the event landed, and the incident it opened or joined (error and worse)."""
+
+    recorded: Recorded
+    incident_id: UUID | None = None
+    incident_opened: bool = False
+    incident_recorded: Recorded | None = None
+
+
+class OpsController(Controller):
+    path = "/ops"
+    tags = ["ops"]
+
+    @post(
+        "/events",
+        guards=[requires("write")],
+        summary="Record an ops event; error and critical ones open an incident",
+        responses={422: spec("Invalid event."), **AUTH},
+    )
+    async def report(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[OpsEventRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[OpsEventRecorded]:
+        context = command_context(request, idempotency_key(request))
+        receipt = await request.app.state.runtime.ops.report(data, context)
+        body = OpsEventRecorded(
+            receipt.recorded,
+            receipt.incident_id,
+            receipt.incident_opened,
+            receipt.incident_recorded,
+        )
+        return Response(body, status_code=200 if receipt.recorded.duplicate else 201)
+
+    @post(
+        "/heartbeats",
+        guards=[requires("write")],
+        summary="Say a service or factory is alive (it goes stale after 3 missed intervals)",
+        responses={422: spec("Invalid heartbeat."), **AUTH},
+    )
+    async def heartbeat(
+        self, request: Request[Any, Any, Any], data: JSONBody[HeartbeatRequest]
+    ) -> Recorded:
+        recorded: Recorded = await request.app.state.runtime.ops.heartbeat(
+            data, command_context(request, None)
+        )
+        return recorded
+
+    @get(
+        "/overview",
+        guards=[requires("read")],
+        summary="Health per source, open incidents, recent alerts, projection and relay lag",
+        responses=AUTH,
+    )
+    async def overview(
+        self,
+        request: Request[Any, Any, Any],
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[OpsOverview]:
+        fresh = await caught_up(request, OpsProjection.name, after_position)
+        overview = await request.app.state.runtime.ops_views.overview(datetime.now(UTC))
+        return Response(overview, headers=fresh)
+
+    @get(
+        "/incidents",
+        guards=[requires("read")],
+        summary="Incidents, most recently changed first",
+        responses=AUTH,
+    )
+    async def incidents(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[IncidentStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[list[IncidentView]]:
+        fresh = await caught_up(request, OpsProjection.name, after_position)
+        views = await request.app.state.runtime.ops_views.incidents(status=status, limit=limit)
+        return Response(views, headers=fresh)
+
+    @post(
+        "/incidents",
+        guards=[requires("write")],
+        summary="Open an incident by hand",
+        responses={409: spec("An incident for this source and kind is open."), **AUTH},
+    )
+    async def open_incident(
+        self, request: Request[Any, Any, Any], data: JSONBody[IncidentRequest]
+    ) -> Recorded:
+        recorded: Recorded = await request.app.state.runtime.ops.open_incident(
+            data, command_context(request, None)
+        )
+        return recorded
+
+    @get(
+        "/incidents/{incident_id:uuid}",
+        guards=[requires("read")],
+        summary="One incident",
+        responses={404: spec("No such incident."), **AUTH},
+    )
+    async def incident(
+        self,
+        request: Request[Any, Any, Any],
+        incident_id: FromPath[UUID],
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[IncidentView]:
+        fresh = await caught_up(request, OpsProjection.name, after_position)
+        view = await request.app.state.runtime.ops_views.incident(incident_id)
+        if view is None:
+            raise NotFoundException(f"incident {incident_id} does not exist")
+        return Response(view, headers=fresh)
+
+    @post(
+        "/incidents/{incident_id:uuid}/ack",
+        guards=[requires("write")],
+        summary="Acknowledge an open incident: someone is on it",
+        responses={
+            404: spec("No such incident."),
+            409: spec("Not open (already acknowledged or resolved)."),
+            **AUTH,
+        },
+    )
+    async def acknowledge(
+        self,
+        request: Request[Any, Any, Any],
+        incident_id: FromPath[UUID],
+        data: JSONBody[IncidentNote | None] = None,
+    ) -> Recorded:
+        note = data.note if data else ""
+        recorded: Recorded = await request.app.state.runtime.ops.acknowledge(
+            incident_id, note, command_context(request, None)
+        )
+        return recorded
+
+    @post(
+        "/incidents/{incident_id:uuid}/resolve",
+        guards=[requires("write")],
+        summary="Resolve an incident; the next error of its kind opens it again",
+        responses={404: spec("No such incident."), 409: spec("Already resolved."), **AUTH},
+    )
+    async def resolve(
+        self,
+        request: Request[Any, Any, Any],
+        incident_id: FromPath[UUID],
+        data: JSONBody[IncidentNote | None] = None,
+    ) -> Recorded:
+        note = data.note if data else ""
+        recorded: Recorded = await request.app.state.runtime.ops.resolve(
+            incident_id, note, command_context(request, None)
+        )
+        return recorded

@@ -1,0 +1,135 @@
+"""Tasks over HTTP: factories report checks and deliveries; anyone reads the reports.
+
+Reports are read models, a moment behind the log. Writes answer with their log
+`position`; pass it as `after_position` to a report to wait (up to 5 s) until the
+report includes your write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from application.patch_manager import PatchNotFound, WorkspaceNotFound
+from domain.contracts import (
+    ChecksRequest,
+    ContractViolation,
+    DeliveryReport,
+    DeliveryReportPage,
+    DeliveryRequest,
+    DeliveryStatus,
+    Identifier,
+    Recorded,
+)
+from infrastructure.projections.delivery import DeliveryProjection
+from interfaces.http.auth import requires
+from interfaces.http.params import command_context, idempotency_key
+from interfaces.http.problems import spec
+from interfaces.http.read_models import AFTER_POSITION, caught_up
+from interfaces.http.workspaces import AUTH, IDEMPOTENCY_HEADER
+
+TASK_ID: Final = "Task id, as factories name it in patches (`task_id`)."
+
+
+class TaskController(Controller):
+    path = "/tasks"
+    tags = ["delivery"]
+
+    @post(
+        "/{task_id:str}/checks",
+        guards=[requires("write")],
+        summary="Report check results (tests, lint, build) for a task or one of its patches",
+        responses={422: spec("Invalid checks, or an unknown patch_id."), **AUTH},
+    )
+    async def report_checks(
+        self,
+        request: Request[Any, Any, Any],
+        task_id: FromPath[Identifier],
+        data: JSONBody[ChecksRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
+        context = command_context(request, idempotency_key(request))
+        try:
+            recorded = await request.app.state.runtime.delivery.report_checks(
+                task_id, data, context
+            )
+        except PatchNotFound as error:
+            raise ContractViolation("patch_id", str(error)) from None
+        return Response(recorded, status_code=200 if recorded.duplicate else 201)
+
+    @post(
+        "/{task_id:str}/deliver",
+        guards=[requires("write")],
+        summary="Record a delivery: the factory's summary, artefacts and final version",
+        responses={
+            422: spec("Invalid delivery: unknown workspace, or a version it never reached."),
+            **AUTH,
+        },
+    )
+    async def deliver(
+        self,
+        request: Request[Any, Any, Any],
+        task_id: FromPath[Identifier],
+        data: JSONBody[DeliveryRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
+        context = command_context(request, idempotency_key(request))
+        try:
+            recorded = await request.app.state.runtime.delivery.deliver(task_id, data, context)
+        except WorkspaceNotFound as error:
+            raise ContractViolation("workspace_id", str(error)) from None
+        return Response(recorded, status_code=200 if recorded.duplicate else 201)
+
+    @get(
+        "/{task_id:str}/delivery-report",
+        guards=[requires("read")],
+        summary="What every factory did for a task: patches, files, lines, checks, delivery",
+        responses={404: spec("No activity recorded for this task."), **AUTH},
+    )
+    async def report(
+        self,
+        request: Request[Any, Any, Any],
+        task_id: FromPath[str],
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[DeliveryReport]:
+        fresh = await caught_up(request, DeliveryProjection.name, after_position)
+        report = await request.app.state.runtime.reports.report(task_id)
+        if report is None:
+            raise NotFoundException(f"no activity recorded for task {task_id!r}")
+        return Response(report, headers=fresh)
+
+
+class DeliveryReportController(Controller):
+    path = "/delivery-reports"
+    tags = ["delivery"]
+
+    @get(
+        "/",
+        guards=[requires("read")],
+        summary="Delivery reports per task and factory, most recent activity first",
+        responses={422: spec("Bad filter or cursor."), **AUTH},
+    )
+    async def list_reports(
+        self,
+        request: Request[Any, Any, Any],
+        factory: FromQuery[str | None] = None,
+        status: FromQuery[DeliveryStatus | None] = None,
+        since: Annotated[
+            datetime | None,
+            QueryParameter(description="Only rows active at or after this ISO 8601 moment."),
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page.")
+        ] = None,
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[DeliveryReportPage]:
+        fresh = await caught_up(request, DeliveryProjection.name, after_position)
+        page = await request.app.state.runtime.reports.page(
+            factory=factory, status=status, since=since, limit=limit, cursor=cursor
+        )
+        return Response(page, headers=fresh)
