@@ -35,6 +35,10 @@ TRANSIENT = (
 )
 
 
+#: Longest wait between retries after unexpected errors.
+MAX_BACKOFF = 60.0
+
+
 class LeasedFollower(ABC):
     def __init__(
         self,
@@ -57,13 +61,22 @@ class LeasedFollower(ABC):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the log until `stop` is set, surviving lost connections."""
+        failures = 0
         while not stop.is_set():
             try:
                 await self._run_once(stop)
+                failures = 0
             except TRANSIENT as error:
                 log.warning("%s: %s; retrying in %.1fs", self.name, error, self._lease_retry)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._lease_retry)
+                delay = self._lease_retry
+            except Exception:  # a bug or a poison event: say so loudly, back off, retry
+                failures += 1
+                delay = min(self._lease_retry * 2**failures, MAX_BACKOFF)
+                log.exception("%s failed; retrying in %.0fs", self.name, delay)
+            else:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         conn = await asyncpg.connect(

@@ -41,6 +41,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     background: Literal["on", "off"] = "on"
     nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
     stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
+    follower_batch: Annotated[int, Meta(ge=1, le=10_000)] = 500
 
 
 #: env var -> (field, what it means). Order is the README's order.
@@ -98,6 +99,10 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "stream_buffer",
         "Messages a WebSocket/SSE client may fall behind before it is told and "
         "disconnected. Default `1000`.",
+    ),
+    "VIBEHQ_FOLLOWER_BATCH": (
+        "follower_batch",
+        "Events a projection or the relay handles per transaction/publish. Default `500`.",
     ),
 }
 

@@ -72,14 +72,15 @@ class Runtime:
     def log_followers(self) -> list[LeasedFollower]:
         """The projections and the relay, ready to run in this process."""
         dsn = self.engines.database_url
-        poll = self.settings.poll_interval
+        tuning = {
+            "poll_interval": self.settings.poll_interval,
+            "batch_size": self.settings.follower_batch,
+        }
         runners: list[LeasedFollower] = [
-            ProjectionRunner(dsn=dsn, store=self.store, projection=p, poll_interval=poll)
+            ProjectionRunner(dsn=dsn, store=self.store, projection=p, **tuning)
             for p in all_projections()
         ]
-        relay = OutboxRelay(
-            dsn=dsn, store=self.store, js=self.js, subjects=self.subjects, poll_interval=poll
-        )
+        relay = OutboxRelay(dsn=dsn, store=self.store, js=self.js, subjects=self.subjects, **tuning)
         return [*runners, relay]
 
     def start_background(self) -> Background:

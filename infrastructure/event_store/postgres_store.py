@@ -77,17 +77,20 @@ _STREAM_VERSION: Final = (
 
 def _record(row: asyncpg.Record) -> RecordedEvent:
     traceparent = row[11]
+    # Plain uuid.UUIDs, not asyncpg's subclass: ids read here end up in new events
+    # (an aggregate's id, a patch id a check refers to), and the event serialiser
+    # matches exact types.
     return RecordedEvent(
-        event_id=row[0],
-        stream_id=row[1],
+        event_id=UUID(bytes=row[0].bytes),
+        stream_id=UUID(bytes=row[1].bytes),
         stream_type=row[2],
         stream_version=row[3],
         position=row[4],
         event_type=row[5],
         schema_version=row[6],
         recorded_at=row[7],
-        correlation_id=row[8],
-        causation_id=row[9],
+        correlation_id=UUID(bytes=row[8].bytes),
+        causation_id=UUID(bytes=row[9].bytes) if row[9] else None,
         actor=row[10],
         trace_context=TraceContext(traceparent, row[12]) if traceparent else None,
         topic=row[13],

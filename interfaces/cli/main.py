@@ -11,14 +11,19 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
+from uuid import UUID
 
 import msgspec
+import nats.errors
 import typer
 
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.migrator import MigrationError
+from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import (
     SETTINGS,
     Settings,
@@ -27,6 +32,7 @@ from infrastructure.settings import (
     load_settings,
 )
 from interfaces.cli import schema_export
+from interfaces.cli.followers import NameArgument, projections_app
 from interfaces.cli.tokens import ensure_dev_token, token_service, tokens_app
 
 T = TypeVar("T")
@@ -52,6 +58,17 @@ app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(engines_app, name="engines")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(projections_app, name="projections")
+tail_app = typer.Typer(
+    help=(
+        "Follow the live feeds from NATS JetStream: events, ops signals, terminal "
+        "sessions. By default only what arrives from now on; `--after SEQ` resumes after "
+        "a sequence number shown in the first column, `--since` from a moment, `--all` "
+        "from the start. Ctrl-C stops."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(tail_app, name="tail")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -233,6 +250,189 @@ def engines_stop() -> None:
     for engine in embedded_engines(data_folder(config)):
         engine.force_stop()
         typer.echo(f"{type(engine).__name__} stopped")
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each projection and the relay: position, lag in events and seconds, active owner."""
+    from rich.console import Console
+
+    from interfaces.cli.followers import show_status
+
+    config = settings()
+    run(lambda: show_status(config, Console()))
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: NameArgument) -> None:
+    """Rebuild a read model from the whole log into shadow tables, then swap them in.
+
+    Readers keep the old model until the swap commits; the running projection carries
+    on from where the new model stands.
+    """
+    from rich.console import Console
+
+    from infrastructure.projections.registry import projection_named
+    from interfaces.cli.followers import rebuild_one
+
+    config = settings()
+    try:
+        projection_named(name)
+    except LookupError as error:
+        fail(str(error), 2)
+    position = run(lambda: rebuild_one(config, name, Console(stderr=True)))
+    typer.echo(f"{name} rebuilt and swapped in at position {position}")
+
+
+@app.command()
+def worker() -> None:
+    """Run the projections and the NATS relay (without HTTP) until Ctrl-C.
+
+    Start several for failover: one of each follower is active, the others take over
+    within seconds when it stops. Set VIBEHQ_BACKGROUND=off on `serve` to run them
+    only here.
+    """
+    from rich.console import Console
+
+    from interfaces.cli.followers import run_worker
+
+    config = settings()
+    run(lambda: run_worker(config, Console(stderr=True)))
+
+
+After = Annotated[
+    int | None, typer.Option("--after", help="Resume after this sequence number.", min=0)
+]
+Since = Annotated[
+    datetime | None,
+    typer.Option(
+        help="Start at this moment (ISO 8601).",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+    ),
+]
+FromStart = Annotated[bool, typer.Option("--all", help="Start from the oldest retained message.")]
+Count = Annotated[int | None, typer.Option(help="Exit after this many messages.", min=1)]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
+
+
+class SeverityChoice(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+    heartbeat = "heartbeat"
+
+
+@tail_app.command("events")
+def tail_events(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's events.")] = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option("--type", help="Only this type, e.g. `PatchApplied` or `Task.Delivered`."),
+    ] = None,
+    after: After = None,
+    since: Since = None,
+    from_start: FromStart = False,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Follow domain events: patches, tasks, incidents (ops signals: `tail ops`)."""
+    from rich.console import Console
+
+    from interfaces.cli import tail
+
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    if workspace is not None:
+        try:
+            workspace = str(UUID(workspace))
+        except ValueError:
+            fail(f"--workspace {workspace!r} is not a workspace id (a UUID)", 2)
+    start = tail.Start(after, _aware(since), from_start, count, as_json)
+    _tail(
+        config,
+        stream=subjects.events_stream,
+        subjects=tail.event_subjects(subjects, workspace, event_type),
+        start=start,
+        render=tail.render_event(Console(), as_json),
+    )
+
+
+@tail_app.command("ops")
+def tail_ops(
+    severity: Annotated[
+        SeverityChoice | None, typer.Option(help="Only this severity (or `heartbeat`).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    after: After = None,
+    since: Since = None,
+    from_start: FromStart = False,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Follow ops events and heartbeats as they are recorded."""
+    from rich.console import Console
+
+    from interfaces.cli import tail
+
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    _tail(
+        config,
+        stream=subjects.events_stream,
+        subjects=[subjects.ops(severity.value if severity else None, source)],
+        start=tail.Start(after, _aware(since), from_start, count, as_json),
+        render=tail.render_ops(Console(), as_json),
+    )
+
+
+@tail_app.command("terminal")
+def tail_terminal(
+    session: Annotated[str, typer.Argument(help="The agent session's id.")],
+    after: Annotated[
+        int | None,
+        typer.Option("--after", help="Resume after this session sequence number.", min=0),
+    ] = None,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Replay and follow one agent session's terminal output, byte for byte."""
+    from interfaces.cli import tail
+
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    _tail(
+        config,
+        stream=subjects.terminal_stream,
+        subjects=[subjects.terminal(session)],
+        start=tail.Start(count=count, as_json=as_json),
+        render=tail.render_terminal(as_json),
+        skip=tail.after_session_seq(after),
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _tail(config: Settings, **kwargs: Any) -> None:
+    from interfaces.cli import tail
+    from interfaces.composition import open_engines
+
+    async def go() -> int:
+        engines = await open_engines(config)
+        try:
+            return await tail.tail(config, engines.nats_url, **kwargs)
+        finally:
+            await asyncio.to_thread(engines.stop)
+
+    try:
+        run(go)
+    except nats.errors.Error as error:
+        fail(f"NATS: {error}")
 
 
 @app.command()

@@ -1,0 +1,99 @@
+"""Projections and the relay against real PostgreSQL and NATS: crashes, failover, rebuilds.
+
+Workers run as subprocesses and die by SIGKILL (at random moments) or by a
+deterministic crash point (`VIBEHQ_CRASH_AT`, which exits like SIGKILL would) inside a
+projection's transaction and between the relay's acks and its checkpoint. Afterwards
+the read models must equal a from-scratch rebuild, and JetStream must hold every
+event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from infrastructure.embedded.engines import Engines
+from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from infrastructure.fanout.subjects import Subjects
+from infrastructure.projections.registry import all_projections
+from tests.integration.api import drop_streams
+from tests.integration.followers import (
+    checkpoints,
+    kill,
+    live,
+    published_ids,
+    rebuilt_from_scratch,
+    start_worker,
+    wait_caught_up,
+    worker_log,
+)
+from tests.integration.workload import record_workload
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_killed_workers_lose_nothing_and_double_nothing(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    subjects = Subjects(prefix)
+    try:
+        # Deterministic crashes: inside a projection's transaction, after the relay's
+        # acks. Fresh work first, so each crash point is reached in its second batch.
+        for seed, crash in enumerate(("projection.before-commit:2", "relay.after-publish:2")):
+            await record_workload(store, pool, rounds=12, seed=seed)
+            worker = start_worker(database_url, engines.nats_url, prefix, VIBEHQ_CRASH_AT=crash)
+            try:
+                assert worker.wait(timeout=60) == 137, worker_log(worker)
+            finally:
+                kill(worker)
+        # Random SIGKILLs while commands keep coming.
+        for seed in range(2, 5):
+            worker = start_worker(database_url, engines.nats_url, prefix)
+            await record_workload(store, pool, rounds=6, seed=seed)
+            await asyncio.sleep(0.3 * seed)
+            kill(worker)
+        worker = start_worker(database_url, engines.nats_url, prefix)
+        try:
+            await wait_caught_up(pool, store)
+        finally:
+            kill(worker)
+
+        for projection in all_projections():
+            assert await live(database_url, projection) == await rebuilt_from_scratch(
+                database_url, store, projection
+            ), projection.name
+        events = [str(event.event_id) for event in await read_all(store)]
+        assert len(events) > 200  # several batches of 40 per follower
+        assert await published_ids(engines.nats_url, subjects) == events  # once, in order
+    finally:
+        await drop_streams(engines.nats_url, subjects)
+
+
+async def test_a_standby_worker_takes_over_when_the_active_one_dies(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    first = start_worker(database_url, engines.nats_url, prefix)
+    second = start_worker(database_url, engines.nats_url, prefix)
+    try:
+        await record_workload(store, pool, rounds=3)
+        await wait_caught_up(pool, store)
+        owners = {owner for _, owner in (await checkpoints(pool)).values()}
+        assert len(owners) == 1  # one process is active for every follower...
+        [owner] = owners
+        active, standby = (first, second) if owner.endswith(f":{first.pid}") else (second, first)
+        assert owner.endswith(f":{active.pid}")
+
+        kill(active)  # ...and when it dies, the other takes over within seconds
+        await record_workload(store, pool, rounds=3, seed=9)
+        await wait_caught_up(pool, store, timeout=15)
+        owners = {owner for _, owner in (await checkpoints(pool)).values()}
+        assert owners == {owner.rpartition(":")[0] + f":{standby.pid}"}
+    finally:
+        kill(first)
+        kill(second)
+        await drop_streams(engines.nats_url, Subjects(prefix))
