@@ -355,7 +355,7 @@ def tail_events(
         stream=subjects.events_stream,
         subjects=tail.event_subjects(subjects, workspace, event_type),
         start=start,
-        render=tail.render_event(Console(), as_json),
+        render=tail.render_event(Console(soft_wrap=True), as_json),
     )
 
 
@@ -383,7 +383,7 @@ def tail_ops(
         stream=subjects.events_stream,
         subjects=[subjects.ops(severity.value if severity else None, source)],
         start=tail.Start(after, _aware(since), from_start, count, as_json),
-        render=tail.render_ops(Console(), as_json),
+        render=tail.render_ops(Console(soft_wrap=True), as_json),
     )
 
 
