@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -121,7 +122,9 @@ async def test_tail_terminal_resumes_after_a_sequence_byte_for_byte(
         "VIBEHQ_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
     }
     try:
-        result = subprocess.run(
+        # Bytes, not text, so the CR LF the terminal wrote are checked as written.
+        result = await asyncio.to_thread(
+            subprocess.run,
             [VIBEHQ, "tail", "terminal", "sess-1", "--after", "1", "--count", "3"],
             cwd=ROOT,
             env={**os.environ, **env},
