@@ -364,6 +364,7 @@ class DeliveryReportPage(_Contract, frozen=True):
 Severity = Literal["debug", "info", "warning", "error", "critical"]
 Health = Literal["healthy", "degraded", "down", "stale"]
 IncidentStatus = Literal["open", "acknowledged", "resolved"]
+IncidentStep = Literal["opened", "reopened", "acknowledged", "resolved"]
 
 
 class OpsEventRequest(_Contract, frozen=True):
@@ -539,6 +540,8 @@ class PatchNotification(_StreamMessage, frozen=True, tag="patch"):
     task_id: str
     position: Positive
     paths: list[str] = []
+    #: The feed's resume token: reconnect with `after=<seq>` to continue from here.
+    seq: NonNegative = 0
 
 
 class OpsAlert(_StreamMessage, frozen=True, tag="ops_alert"):
@@ -550,6 +553,7 @@ class OpsAlert(_StreamMessage, frozen=True, tag="ops_alert"):
     message: str
     at: datetime
     attributes: dict[str, str] = {}
+    seq: NonNegative = 0
 
 
 class Heartbeat(_StreamMessage, frozen=True, tag="heartbeat"):
@@ -558,10 +562,39 @@ class Heartbeat(_StreamMessage, frozen=True, tag="heartbeat"):
     source: Identifier
     at: datetime
     status: Literal["healthy", "degraded", "down"] = "healthy"
+    seq: NonNegative = 0
+
+
+class IncidentUpdate(_StreamMessage, frozen=True, tag="incident"):
+    """An incident was opened, reopened, acknowledged or resolved, and by whom."""
+
+    incident_id: UUID
+    step: IncidentStep
+    by: str
+    at: datetime
+    detail: str = ""
+    seq: NonNegative = 0
+
+
+class FeedLagged(_StreamMessage, frozen=True, tag="lagged"):
+    """Last message before the server closes a feed the client could not keep up with.
+
+    Reconnect with `after=<last_seq>` to continue without gaps."""
+
+    last_seq: NonNegative
+    limit: Positive
+    message: str
 
 
 StreamMessage = (
-    TerminalOutput | TerminalInput | TerminalResize | PatchNotification | OpsAlert | Heartbeat
+    TerminalOutput
+    | TerminalInput
+    | TerminalResize
+    | PatchNotification
+    | OpsAlert
+    | Heartbeat
+    | IncidentUpdate
+    | FeedLagged
 )
 
 
@@ -577,6 +610,7 @@ class ContractViolation(ValueError):
         self.reason = reason
 
 
+_MISSING: Final = re.compile(r"^Object missing required field `([^`]+)`$")
 _AT_PATH: Final = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 T = TypeVar("T")
@@ -587,7 +621,11 @@ def field_of(error: msgspec.ValidationError | msgspec.DecodeError) -> ContractVi
     match = _AT_PATH.match(str(error))
     assert match is not None  # the pattern accepts any string
     path = (match.group("path") or "").lstrip(".")
-    return ContractViolation(path, match.group("reason"))
+    reason = match.group("reason")
+    missing = _MISSING.match(reason)
+    if missing:  # msgspec names the object, not the absent field in it
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return ContractViolation(path, reason)
 
 
 def decode_json(data: bytes | str, into: type[T]) -> T:

@@ -27,6 +27,7 @@ from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
@@ -152,6 +153,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY])
     subjects = Subjects(settings.nats_prefix)
     js = client.jetstream()
+    await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay
     return Runtime(
         settings,
         engines,

@@ -83,6 +83,10 @@ class Feed:
         )
         return feed
 
+    @property
+    def limit(self) -> int:
+        return self._limit
+
     async def _on_message(self, msg: Msg) -> None:
         if self.overflowed.is_set():
             return

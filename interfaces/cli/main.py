@@ -139,6 +139,7 @@ def serve(
             port=bind_port,
             workers=workers or config.workers,
             log_level=config.log_level,
+            ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
         )
     finally:
         engines.stop()

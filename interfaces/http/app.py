@@ -21,6 +21,7 @@ from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from interfaces.http.health import HealthController
 from interfaces.http.ops import OpsController
 from interfaces.http.problems import EXCEPTION_HANDLERS
+from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
 from interfaces.http.workspaces import PatchController, WorkspaceController
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> Litestar:
             TaskController,
             DeliveryReportController,
             OpsController,
+            *STREAM_HANDLERS,
         ],
         lifespan=[runtime_lifespan],
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],

@@ -49,15 +49,25 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             return AuthenticationResult(user=LOCAL, auth=None)
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
-        if not header:
-            raise NotAuthorizedException("missing Authorization header; send 'Bearer <token>'")
+        if not header and _may_use_query_token(connection):
+            # Browsers cannot set headers on WebSocket or EventSource requests.
+            scheme, secret = "bearer", connection.query_params.get("token", "")
+        if not header and not secret:
+            raise NotAuthorizedException(
+                "missing Authorization header; send 'Bearer <token>'"
+                + (" or ?token=<token>" if _may_use_query_token(connection) else "")
+            )
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
-        # WebSocket clients cannot set headers in browsers; they use ?token= (issue 4).
         principal = await state.token_cache.principal(secret.strip(), state.runtime.tokens)
         if principal is None:
             raise NotAuthorizedException("the token is unknown or revoked")
         return AuthenticationResult(user=principal, auth=secret)
+
+
+def _may_use_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Only feeds accept `?token=`: a token in a URL ends up in logs, so keep it rare."""
+    return connection.scope["type"] == "websocket" or connection.url.path.startswith("/sse/")
 
 
 def requires(scope: Scope) -> Guard:

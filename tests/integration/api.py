@@ -23,9 +23,14 @@ from interfaces.http.app import create_app
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, tokens: TokenService) -> None:
+    def __init__(self, client: httpx.AsyncClient, tokens: TokenService, settings: Settings) -> None:
         self.client = client
         self.tokens = tokens
+        self.settings = settings
+
+    @property
+    def ws_base(self) -> str:
+        return str(self.client.base_url).replace("http://", "ws://")
 
     async def token(self, actor: str, *scopes: Scope) -> str:
         issued = await self.tokens.issue(
@@ -51,7 +56,12 @@ async def serve_api(
     overrides.setdefault("nats_prefix", f"t{uuid.uuid4().hex[:12]}")
     settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -62,7 +72,7 @@ async def serve_api(
     port = server.servers[0].sockets[0].getsockname()[1]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         try:
-            yield Api(client, TokenService(PostgresTokenStore(pool)))
+            yield Api(client, TokenService(PostgresTokenStore(pool)), settings)
         finally:
             server.should_exit = True
             await task

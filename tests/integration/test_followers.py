@@ -10,6 +10,7 @@ event exactly once.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 
 import asyncpg
@@ -73,6 +74,16 @@ async def test_killed_workers_lose_nothing_and_double_nothing(
         await drop_streams(engines.nats_url, subjects)
 
 
+async def caught_up_or_logs(
+    pool: asyncpg.Pool, store: PostgresEventStore, *workers: subprocess.Popen[bytes], timeout: float
+) -> None:
+    try:
+        await wait_caught_up(pool, store, timeout=timeout)
+    except AssertionError as error:
+        logs = "\n".join(f"--- worker {w.pid} ---\n{worker_log(w)}" for w in workers)
+        raise AssertionError(f"{error}\n{logs}") from None
+
+
 async def test_a_standby_worker_takes_over_when_the_active_one_dies(
     database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
 ) -> None:
@@ -81,7 +92,7 @@ async def test_a_standby_worker_takes_over_when_the_active_one_dies(
     second = start_worker(database_url, engines.nats_url, prefix)
     try:
         await record_workload(store, pool, rounds=3)
-        await wait_caught_up(pool, store)
+        await caught_up_or_logs(pool, store, first, second, timeout=60)
         owners = {owner for _, owner in (await checkpoints(pool)).values()}
         assert len(owners) == 1  # one process is active for every follower...
         [owner] = owners
@@ -90,7 +101,7 @@ async def test_a_standby_worker_takes_over_when_the_active_one_dies(
 
         kill(active)  # ...and when it dies, the other takes over within seconds
         await record_workload(store, pool, rounds=3, seed=9)
-        await wait_caught_up(pool, store, timeout=15)
+        await caught_up_or_logs(pool, store, first, second, timeout=30)
         owners = {owner for _, owner in (await checkpoints(pool)).values()}
         assert owners == {owner.rpartition(":")[0] + f":{standby.pid}"}
     finally:

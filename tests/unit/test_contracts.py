@@ -93,7 +93,7 @@ def test_a_submission_decodes_with_its_operations() -> None:
         ),
         (
             submission(operations=[{"op": "edit_file", "path": "a", "edits": [{"search": "x"}]}]),
-            "operations[0].edits[0]",
+            "operations[0].edits[0].replace",
             "replace",
         ),
         (submission(author="has space"), "author", "matching regex"),

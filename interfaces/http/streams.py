@@ -1,0 +1,336 @@
+"""Live feeds for browsers: WebSocket and Server-Sent Events over JetStream.
+
+* `/ws/workspaces/{id}`, `/sse/workspaces/{id}`: patch notifications of a workspace;
+* `/ws/ops`, `/sse/ops`: ops alerts, heartbeats and incident steps;
+* `/ws/terminal/{session}`: an agent's terminal output (xterm.js: write `data`), and
+  keystrokes/resizes sent back as `terminal_input` / `terminal_resize` messages.
+
+Every message carries `seq`. Reconnect with `?after=<seq>` (SSE: `Last-Event-ID`) to
+get exactly what was missed. For workspace and ops feeds `seq` is the JetStream
+sequence; for a terminal it is the session's own sequence number. Each client has a
+bounded buffer (`VIBEHQ_STREAM_BUFFER`): one that falls further behind gets a
+`lagged` message naming its last `seq` and is disconnected (close code 4008),
+so a slow client never slows anyone else. Browsers cannot set headers on these
+requests, so the token may also come as `?token=`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+import msgspec
+from litestar import Request, WebSocket, get, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from application.feeds import FeedMessage as StreamMessageOut
+from application.feeds import ops_message, patch_notification
+from domain.contracts import (
+    ContractViolation,
+    EventEnvelope,
+    FeedLagged,
+    Identifier,
+    TerminalInput,
+    TerminalResize,
+    decode_json,
+)
+from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
+from infrastructure.fanout.terminal import SEQ_HEADER
+from interfaces.composition import Runtime
+from interfaces.http.auth import requires
+
+log = logging.getLogger(__name__)
+
+#: Close code for "you fell behind; reconnect with after=<seq>" (4000-4999: ours).
+FELL_BEHIND: Final = 4008
+SEND_TIMEOUT: Final = 1.0
+
+AFTER = QueryParameter(
+    name="after",
+    ge=0,
+    required=False,
+    description="Resume after this `seq` (the last one you received).",
+)
+
+Convert = Callable[[FeedMessage], bytes | None]
+
+
+def _runtime(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime
+    return runtime
+
+
+def _envelope_feed(
+    to_message: Callable[[EventEnvelope, int], StreamMessageOut | None],
+) -> Convert:
+    def convert(message: FeedMessage) -> bytes | None:
+        envelope = msgspec.json.decode(message.data, type=EventEnvelope)
+        out = to_message(envelope, message.seq)
+        return msgspec.json.encode(out) if out is not None else None
+
+    return convert
+
+
+def _terminal_feed(after: int | None) -> Convert:
+    def convert(message: FeedMessage) -> bytes | None:
+        seq = int(message.headers.get(SEQ_HEADER, "0"))
+        return None if after is not None and seq <= after else message.data
+
+    return convert
+
+
+async def _open(
+    runtime: Runtime, stream: str, subjects: list[str], after_seq: int | None, replay: bool
+) -> Feed:
+    return await Feed.open(
+        runtime.js,
+        stream=stream,
+        subjects=subjects,
+        after_seq=after_seq,
+        from_start=replay,
+        limit=runtime.settings.stream_buffer,
+    )
+
+
+# -- WebSocket ----------------------------------------------------------------------------
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any],
+    feed: Feed,
+    convert: Convert,
+    on_receive: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    pump = asyncio.create_task(_pump(socket, feed, convert))
+    listen = asyncio.create_task(_listen(socket, on_receive))
+    try:
+        await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump, listen):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await feed.close()
+        with contextlib.suppress(Exception):
+            await socket.close()
+
+
+async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) -> None:
+    last_seq = 0
+    while True:
+        try:
+            message = await feed.next()
+        except FellBehind as behind:
+            await _lagged(socket, behind.limit, last_seq)
+            return
+        data = convert(message)
+        if data is None:
+            continue
+        send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
+        overflow = asyncio.ensure_future(feed.overflowed.wait())
+        done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        overflow.cancel()
+        if send not in done:  # the client stopped reading while its buffer filled up
+            send.cancel()
+            await _lagged(socket, feed.limit, last_seq)
+            return
+        send.result()
+        last_seq = _seq_of(message)
+
+
+def _seq_of(message: FeedMessage) -> int:
+    return int(message.headers.get(SEQ_HEADER, message.seq))
+
+
+async def _lagged(socket: WebSocket[Any, Any, Any], limit: int, last_seq: int) -> None:
+    notice = FeedLagged(
+        last_seq=last_seq,
+        limit=limit,
+        message=f"fell more than {limit} messages behind; reconnect with after={last_seq}",
+    )
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            socket.send_data(msgspec.json.encode(notice).decode(), mode="text"), SEND_TIMEOUT
+        )
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            socket.close(code=FELL_BEHIND, reason=f"fell behind; after={last_seq}"),
+            SEND_TIMEOUT,
+        )
+
+
+async def _listen(
+    socket: WebSocket[Any, Any, Any], on_receive: Callable[[str], Awaitable[None]] | None
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            text = await socket.receive_data(mode="text")
+            if on_receive is not None:
+                await on_receive(text)
+
+
+@websocket("/ws/workspaces/{workspace_id:uuid}", guards=[requires("read")])
+async def workspace_socket(
+    socket: WebSocket[Any, Any, Any],
+    workspace_id: FromPath[UUID],
+    after: Annotated[int | None, AFTER] = None,
+) -> None:
+    """Patch notifications of one workspace."""
+    runtime = _runtime(socket)
+    await socket.accept()
+    subjects = runtime.subjects
+    feed = await _open(
+        runtime, subjects.events_stream, [subjects.workspace(str(workspace_id))], after, False
+    )
+    await _serve(socket, feed, _envelope_feed(patch_notification))
+
+
+@websocket("/ws/ops", guards=[requires("read")])
+async def ops_socket(
+    socket: WebSocket[Any, Any, Any], after: Annotated[int | None, AFTER] = None
+) -> None:
+    """Ops alerts, heartbeats and incident steps."""
+    runtime = _runtime(socket)
+    await socket.accept()
+    subjects = runtime.subjects
+    feed = await _open(
+        runtime, subjects.events_stream, [subjects.ops(), subjects.incidents()], after, False
+    )
+    await _serve(socket, feed, _envelope_feed(ops_message))
+
+
+@websocket("/ws/terminal/{session_id:str}", guards=[requires("read")])
+async def terminal_socket(
+    socket: WebSocket[Any, Any, Any],
+    session_id: FromPath[Identifier],
+    after: Annotated[int | None, AFTER] = None,
+) -> None:
+    """An agent session's terminal: output out, keystrokes and resizes in."""
+    runtime = _runtime(socket)
+    await socket.accept()
+    subjects = runtime.subjects
+    # Session sequence numbers are ours, not JetStream's: replay the session, skip seen.
+    feed = await _open(
+        runtime, subjects.terminal_stream, [subjects.terminal(session_id)], None, True
+    )
+
+    async def forward(text: str) -> None:
+        try:
+            message = decode_json(text, TerminalInput | TerminalResize)
+        except ContractViolation as error:
+            await socket.send_json({"kind": "error", "field": error.field, "detail": str(error)})
+            return
+        if message.session_id != session_id:
+            detail = f"this socket is session {session_id}"
+            await socket.send_json({"kind": "error", "field": "session_id", "detail": detail})
+            return
+        channel = "input" if isinstance(message, TerminalInput) else "resize"
+        subject = subjects.terminal(session_id, channel)
+        await runtime.js.publish(subject, msgspec.json.encode(message))
+
+    await _serve(socket, feed, _terminal_feed(after), forward)
+
+
+# -- Server-Sent Events -------------------------------------------------------------------
+
+LAST_EVENT_ID = HeaderParameter(
+    name="Last-Event-ID", required=False, description="Sent by browsers on reconnect."
+)
+
+
+async def _events(feed: Feed, convert: Convert) -> AsyncIterator[ServerSentEventMessage]:
+    last_seq = 0
+    try:
+        while True:
+            try:
+                message = await feed.next()
+            except FellBehind as behind:
+                notice = FeedLagged(
+                    last_seq=last_seq,
+                    limit=behind.limit,
+                    message=f"fell behind; reconnect with Last-Event-ID: {last_seq}",
+                )
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(notice).decode(), event="lagged", id=str(last_seq)
+                )
+                return
+            data = convert(message)
+            if data is None:
+                continue
+            last_seq = message.seq
+            kind = msgspec.json.decode(data)["kind"]
+            yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
+    finally:
+        await feed.close()
+
+
+def _resume_from(after: int | None, last_event_id: str | None) -> int | None:
+    if after is not None:
+        return after
+    if last_event_id:
+        if not last_event_id.isdigit():
+            raise ContractViolation("Last-Event-ID", f"{last_event_id!r} is not a sequence number")
+        return int(last_event_id)
+    return None
+
+
+@get(
+    "/sse/workspaces/{workspace_id:uuid}",
+    guards=[requires("read")],
+    tags=["feeds"],
+    summary="Patch notifications of a workspace as Server-Sent Events",
+)
+async def workspace_events(
+    request: Request[Any, Any, Any],
+    workspace_id: FromPath[UUID],
+    after: Annotated[int | None, AFTER] = None,
+    last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
+) -> ServerSentEvent:
+    runtime = _runtime(request)
+    subjects = runtime.subjects
+    feed = await _open(
+        runtime,
+        subjects.events_stream,
+        [subjects.workspace(str(workspace_id))],
+        _resume_from(after, last_event_id),
+        False,
+    )
+    return ServerSentEvent(_events(feed, _envelope_feed(patch_notification)))
+
+
+@get(
+    "/sse/ops",
+    guards=[requires("read")],
+    tags=["feeds"],
+    summary="Ops alerts, heartbeats and incident steps as Server-Sent Events",
+)
+async def ops_events(
+    request: Request[Any, Any, Any],
+    after: Annotated[int | None, AFTER] = None,
+    last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
+) -> ServerSentEvent:
+    runtime = _runtime(request)
+    subjects = runtime.subjects
+    feed = await _open(
+        runtime,
+        subjects.events_stream,
+        [subjects.ops(), subjects.incidents()],
+        _resume_from(after, last_event_id),
+        False,
+    )
+    return ServerSentEvent(_events(feed, _envelope_feed(ops_message)))
+
+
+STREAM_HANDLERS: Final = [
+    workspace_socket,
+    ops_socket,
+    terminal_socket,
+    workspace_events,
+    ops_events,
+]

@@ -1,0 +1,220 @@
+"""The browser bridge over real HTTP, NATS and PostgreSQL: WebSocket and SSE feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+import pytest
+import pytest_asyncio
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from infrastructure.embedded.engines import Engines
+from infrastructure.fanout.subjects import Subjects
+from infrastructure.fanout.terminal import TerminalPublisher
+from tests.integration.api import Api, serve_api
+from tests.integration.test_http_patches import new_workspace, submit
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest_asyncio.fixture
+async def api(database_url: str, engines: Engines, pool: asyncpg.Pool) -> AsyncIterator[Api]:
+    async with serve_api(database_url, engines.nats_url, pool, stream_buffer=20) as served:
+        yield served
+
+
+@pytest_asyncio.fixture
+async def factory(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    async with await api.as_("ui-factory", "write") as client:
+        yield client
+
+
+async def receive(socket: ClientConnection, count: int, timeout: float = 10) -> list[Any]:
+    return [json.loads(await asyncio.wait_for(socket.recv(), timeout)) for _ in range(count)]
+
+
+async def test_a_workspace_feed_resumes_without_gaps_or_repeats(
+    api: Api, factory: httpx.AsyncClient
+) -> None:
+    ws = await new_workspace(factory, a="1\n")
+    token = await api.token("viewer", "read")
+    url = f"{api.ws_base}/ws/workspaces/{ws}?token={token}"
+    async with connect(f"{url}&after=0") as socket:  # from the start of the stream
+        await submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": "2\n"})
+        await submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": "3\n"})
+        first = await receive(socket, 3)
+    assert [(m["kind"], m["outcome"], m["version"]) for m in first] == [
+        ("patch", "applied", 2),  # the initial files
+        ("patch", "applied", 3),
+        ("patch", "rejected", 4),
+    ]
+    assert first[1]["paths"] == ["a"]
+    # While disconnected, two more patches land; resuming after the last seq gets both.
+    await submit(factory, ws, 4, {"op": "write_file", "path": "b", "content": "b\n"})
+    await submit(factory, ws, 5, {"op": "delete_file", "path": "b"})
+    async with connect(f"{url}&after={first[-1]['seq']}") as socket:
+        missed = await receive(socket, 2)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(socket.recv(), 0.5)  # and nothing twice
+    assert [m["version"] for m in missed] == [5, 6]
+    assert missed[0]["seq"] == first[-1]["seq"] + 1
+
+
+async def test_feeds_need_a_token_with_read_scope(api: Api, factory: httpx.AsyncClient) -> None:
+    ws = await new_workspace(factory, a="1\n")
+    with pytest.raises((InvalidStatus, ConnectionClosed)):
+        async with connect(f"{api.ws_base}/ws/workspaces/{ws}") as socket:
+            await socket.recv()
+    response = await api.client.get("/sse/ops")
+    assert response.status_code == 401
+    assert response.json()["detail"].endswith("or ?token=<token>")
+
+
+async def test_terminal_output_resumes_by_session_sequence_and_input_goes_back(
+    api: Api, engines: Engines
+) -> None:
+    subjects = Subjects(api.settings.nats_prefix)
+    client = await nats.connect(engines.nats_url)
+    try:
+        terminal = TerminalPublisher(client.jetstream(), subjects)
+        for n in range(1, 6):
+            await terminal.write("agent-7", f"line {n}\r\n")
+        inputs = await client.subscribe(subjects.terminal("agent-7", "input"))
+        token = await api.token("viewer", "read")
+        url = f"{api.ws_base}/ws/terminal/agent-7?token={token}&after=2"
+        async with connect(url) as socket:
+            replayed = await receive(socket, 3)
+            await terminal.write("agent-7", "\x1b[1mlive\x1b[0m")
+            [live] = await receive(socket, 1)
+            await socket.send(
+                json.dumps(
+                    {
+                        "kind": "terminal_input",
+                        "session_id": "agent-7",
+                        "seq": 1,
+                        "data": "y\r",
+                        "at": "2026-11-25T00:00:00Z",
+                    }
+                )
+            )
+            typed = await inputs.next_msg(timeout=5)
+            await socket.send(json.dumps({"kind": "terminal_input", "session_id": "agent-7"}))
+            [error] = await receive(socket, 1)
+    finally:
+        await client.close()
+    assert [(m["seq"], m["data"]) for m in replayed] == [
+        (3, "line 3\r\n"),
+        (4, "line 4\r\n"),
+        (5, "line 5\r\n"),
+    ]
+    assert (live["seq"], live["data"]) == (6, "\x1b[1mlive\x1b[0m")
+    assert json.loads(typed.data)["data"] == "y\r"
+    assert (error["kind"], error["field"]) == ("error", "seq")
+
+
+async def test_a_slow_client_is_cut_off_and_does_not_slow_a_fast_one(
+    api: Api, engines: Engines
+) -> None:
+    subjects = Subjects(api.settings.nats_prefix)
+    client = await nats.connect(engines.nats_url)
+    token = await api.token("viewer", "read")
+    path = f"/ws/terminal/flood?token={token}"
+    try:
+        terminal = TerminalPublisher(client.jetstream(), subjects)
+        await terminal.write("flood", "start\r\n")
+        # The stalled client completes the handshake, then never reads again.
+        stalled, reader = await stalled_websocket(api, path)
+        async with connect(f"{api.ws_base}{path}") as fast:
+            await asyncio.sleep(0.3)  # both feeds are open
+            chunk = "x" * 60_000
+            writes = 150  # 9 MB: far more than the socket buffers hold
+            for _ in range(writes):
+                await terminal.write("flood", chunk)
+            fast_seqs = [m["seq"] for m in await receive(fast, writes + 1, timeout=30)]
+        assert fast_seqs == list(range(1, writes + 2))  # all of it, in order, no gaps
+        # The server gave up on the stalled one: reading now finds the end of the stream
+        # well before all 9 MB arrived.
+        received = await read_until_closed(reader, timeout=30)
+        stalled.close()
+    finally:
+        await client.close()
+    assert 0 < received < writes * len(chunk)
+
+
+async def stalled_websocket(
+    api: Api, path: str
+) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    """A raw WebSocket client with a tiny receive buffer that stops reading."""
+    host, port = str(api.client.base_url).removeprefix("http://").rstrip("/").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    assert b" 101 " in status, status
+    await reader.readuntil(b"\r\n\r\n")
+    writer.transport.pause_reading()
+    return writer, reader
+
+
+async def read_until_closed(reader: asyncio.StreamReader, timeout: float) -> int:
+    reader._transport.resume_reading()  # type: ignore[attr-defined]
+    total = 0
+    async with asyncio.timeout(timeout):
+        while chunk := await reader.read(65536):
+            total += len(chunk)
+    return total
+
+
+async def test_sse_feed_resumes_from_last_event_id(api: Api, factory: httpx.AsyncClient) -> None:
+    token = await api.token("viewer", "read")
+    first = await factory.post(
+        "/ops/events",
+        json={"source": "builder", "kind": "build", "severity": "warning", "message": "slow"},
+    )
+    assert first.status_code == 201
+    await factory.post("/ops/heartbeats", json={"source": "builder"})
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    async with api.client.stream(
+        "GET", "/sse/ops", params={"token": token}, headers={"Last-Event-ID": "0"}
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        block: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if line:
+                field, _, value = line.partition(": ")
+                block[field] = value
+                continue
+            if "data" in block:
+                events.append((block["id"], block["event"], json.loads(block["data"])))
+            block = {}
+            if len(events) == 2:
+                break
+    assert [(kind, data["source"]) for _, kind, data in events] == [
+        ("ops_alert", "builder"),
+        ("heartbeat", "builder"),
+    ]
+    assert [int(seq) for seq, _, _ in events] == [1, 2]
+    bad = await api.client.get("/sse/ops", params={"token": token}, headers={"Last-Event-ID": "x"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "Last-Event-ID")
