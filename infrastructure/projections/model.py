@@ -39,7 +39,14 @@ def search_path(schema: str) -> dict[str, str]:
     return {"search_path": f"{schema}, public"}
 
 
+#: Advisory lock key serialising read-model DDL across processes: `CREATE TABLE IF NOT
+#: EXISTS` is not safe when two sessions run it at once (both may try to create).
+DDL_LOCK: Final = 0x76686464
+
+
 async def create_tables(conn: asyncpg.Connection, projection: Projection) -> None:
     """Create the projection's tables in the connection's current schema."""
-    for statement in projection.ddl:
-        await conn.execute(statement)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)
+        for statement in projection.ddl:
+            await conn.execute(statement)
