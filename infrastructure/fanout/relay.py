@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 RELAY: Final = "relay"
 POSITION_HEADER: Final = "Vibehq-Position"
+#: Which log (cluster and database) a message came from: positions of two logs don't mix.
+LOG_HEADER: Final = "Vibehq-Log"
 TYPE_HEADER: Final = "Vibehq-Type"
 
 
@@ -59,11 +61,15 @@ class OutboxRelay(LeasedFollower):
         self._subjects = subjects
         self._publish_timeout = publish_timeout
         self._in_doubt = True
+        self._log_id = ""
         self.published = 0
         self.duplicates = 0
 
     async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
         await ensure_streams(self._js, self._subjects)
+        self._log_id = await conn.fetchval(
+            "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
+        )
         self._in_doubt = True
 
     async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
@@ -96,6 +102,7 @@ class OutboxRelay(LeasedFollower):
             "Nats-Msg-Id": str(event.event_id),
             POSITION_HEADER: str(event.position),
             TYPE_HEADER: event.event_type,
+            LOG_HEADER: self._log_id,
         }
         if event.trace_context is not None:
             headers["traceparent"] = event.trace_context.traceparent
@@ -111,5 +118,7 @@ class OutboxRelay(LeasedFollower):
             last = await self._js.get_last_msg(self._subjects.events_stream, message[0])
         except NotFoundError:
             return False
-        position = int((last.headers or {}).get(POSITION_HEADER, "0"))
-        return position >= event.position
+        headers = last.headers or {}
+        if headers.get(LOG_HEADER) != self._log_id:
+            return False  # another database's message under the same prefix
+        return int(headers.get(POSITION_HEADER, "0")) >= event.position

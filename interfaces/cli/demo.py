@@ -58,7 +58,13 @@ STALE_EDIT = {
 
 async def run_demo(settings: Settings, console: Console, *, port: int, keep: bool) -> None:
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.host, port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -156,10 +162,85 @@ async def _play(base: str, tokens: TokenService, console: Console) -> str:
         console.rule("[bold]Diff from version 2 to now")
         diff = await agent.get(f"/workspaces/{ws}/diff", params={"from": "2"})
         console.print(diff.text, markup=False, highlight=False)
+        await _deliver_and_report(agent, ws, first["version"], console)
         return str(ws)
     finally:
         for client in (agent, ui, data):
             await client.aclose()
+
+
+async def _deliver_and_report(
+    agent: httpx.AsyncClient, ws: str, version: int, console: Console
+) -> None:
+    """Checks, a delivery and an ops error: what the projections make of them."""
+    console.rule("[bold]6. agent-factory reports checks and delivers task-discount")
+    await _call(
+        agent.post(
+            "/tasks/task-discount/checks",
+            json={
+                "checks": [
+                    {"name": "pytest", "status": "passed", "duration_ms": 5400},
+                    {"name": "ruff", "status": "passed", "duration_ms": 300},
+                ]
+            },
+        ),
+        console,
+    )
+    delivered = await _call(
+        agent.post(
+            "/tasks/task-discount/deliver",
+            json={
+                "summary": "Adds discount()",
+                "workspace_id": ws,
+                "final_version": version,
+                "cost": {"input_tokens": 5200, "output_tokens": 800, "usd": 0.03},
+            },
+        ),
+        console,
+    )
+    report = (
+        await agent.get(
+            "/tasks/task-discount/delivery-report",
+            params={"after_position": delivered["position"]},
+        )
+    ).json()
+    table = Table("factory", "status", "applied", "files", "+/-", "checks", "delivered at v")
+    for part in report["factories"]:
+        table.add_row(
+            part["factory"],
+            part["status"],
+            str(part["patches_applied"]),
+            str(part["files_touched"]),
+            f"+{part['lines_added']}/-{part['lines_removed']}",
+            ", ".join(f"{c['name']} {c['status']}" for c in part["checks"]),
+            str(part["delivery"]["final_version"]) if part["delivery"] else "-",
+        )
+    console.print(table)
+
+    console.rule("[bold]7. the build service reports an error: an incident opens")
+    error = await _call(
+        agent.post(
+            "/ops/events",
+            json={
+                "source": "build-service",
+                "kind": "build_failed",
+                "severity": "error",
+                "message": "docker build exited 2",
+            },
+        ),
+        console,
+        show=lambda r: f"incident {r['incident_id']} opened: {r['incident_opened']}",
+    )
+    overview = (
+        await agent.get(
+            "/ops/overview",
+            params={"after_position": error["incident_recorded"]["position"]},
+        )
+    ).json()
+    for source in overview["sources"]:
+        console.print(f"  {source['source']}: [bold]{source['health']}[/] ({source['reason']})")
+    for lag in overview["followers"]:
+        console.print(f"  follower {lag['name']}: {lag['lag_events']} event(s) behind")
 
 
 async def _submit(
@@ -197,6 +278,9 @@ def _where_to_look(console: Console, base: str, ws: str, keep: bool) -> None:
     console.rule("[bold]Where to look")
     console.print(
         f"  events of the workspace  GET {base}/workspaces/{ws}/events\n"
+        f"  delivery report          GET {base}/tasks/task-discount/delivery-report\n"
+        f"  ops overview             GET {base}/ops/overview\n"
+        f"  live patch feed          {base.replace('http', 'ws')}/ws/workspaces/{ws}?token=…\n"
         f"  files now / at v3        GET {base}/workspaces/{ws}/files?at=3\n"
         f"  API docs                 {base}/schema\n"
         f"  the raw log              table vibehq_events in PostgreSQL\n"

@@ -28,3 +28,5 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     rows = [line for line in result.stdout.splitlines() if line.startswith("| append")]
     assert len(rows) == 3
     assert all(line.count("x |") >= 1 for line in rows)
+    fanout = [line for line in result.stdout.splitlines() if line.startswith("| commit ->")]
+    assert len(fanout) == 2  # to a NATS subscriber and to a WebSocket client

@@ -78,14 +78,24 @@ def test_schema_export_writes_files_and_refuses_an_unwritable_folder(tmp_path: P
 
 def test_demo_shows_apply_conflict_and_revert(engines: Engines, database_url: str) -> None:
     result = vibehq(
-        "demo", env={"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
+        "demo",
+        env={
+            "VIBEHQ_DATABASE_URL": database_url,
+            "VIBEHQ_NATS_URL": engines.nats_url,
+            "COLUMNS": "160",
+        },
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.count("-> 201") == 4  # workspace, two patches, the revert
+    # workspace, two patches, the revert, checks, the delivery, the ops event
+    assert out.count("-> 201") == 7
     assert "-> 409  stale_base" in out
     assert "src/shop/cart.py (v3)" in out
     assert "+def with_discount" in out
+    report = next(line for line in out.splitlines() if "agent-factory" in line and "│" in line)
+    assert "delivered" in report
+    assert "pytest passed" in report
+    assert "build-service: degraded" in out
     assert "/schema" in out
 
 
