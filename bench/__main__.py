@@ -43,12 +43,12 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def _fresh_database(admin_url: str) -> str:
+async def _fresh_database(admin_url: str, name: str = "vibehq_bench") -> str:
     admin = await asyncpg.connect(admin_url)
-    await admin.execute("DROP DATABASE IF EXISTS vibehq_bench WITH (FORCE)")
-    await admin.execute("CREATE DATABASE vibehq_bench")
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + "/vibehq_bench"
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     conn = await asyncpg.connect(url)
     await migrate(conn)
     from bench.append import RAW_TABLE
@@ -114,7 +114,9 @@ async def main() -> int:
             pool, [int(h) for h in args.histories.split(",")], args.patches
         )
         await pool.close()
-        fanout = await fanout_latencies(url, engines.nats_url, args.fanout)
+        # A log of its own: the followers start at its head, not behind the append figures.
+        fanout_url = await _fresh_database(engines.database_url, "vibehq_bench_fanout")
+        fanout = await fanout_latencies(fanout_url, engines.nats_url, args.fanout)
     finally:
         engines.stop()
     first = latencies[0]

@@ -42,7 +42,6 @@ class Feed:
     def __init__(self, limit: int) -> None:
         self._queue: asyncio.Queue[FeedMessage] = asyncio.Queue(maxsize=limit)
         self._limit = limit
-        self._last_seq = 0
         self._delivered_seq = 0
         self.overflowed = asyncio.Event()
         self._subscription: object | None = None
@@ -96,8 +95,6 @@ class Feed:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed.set()
-            return
-        self._last_seq = seq
 
     async def next(self) -> FeedMessage:
         """The next message; raises FellBehind once the buffer overflowed."""

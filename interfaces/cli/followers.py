@@ -91,10 +91,6 @@ async def run_worker(config: Settings, console: Console) -> None:
         console.print("stopping…", style="dim")
 
 
-def projection_names() -> str:
-    return ", ".join(p.name for p in all_projections())
-
-
 NameArgument = Annotated[
     str,
     typer.Argument(help="Projection to rebuild: " + ", ".join(p.name for p in all_projections())),

@@ -62,7 +62,13 @@ def create_app(settings: Settings) -> Litestar:
             version=API_VERSION,
             description=(
                 "AI factories submit patch operations against workspaces; every outcome is "
-                "recorded as an immutable event. Errors are RFC 9457 problem+json."
+                "recorded as an immutable event. Errors are RFC 9457 problem+json.\n\n"
+                "Read models (delivery reports, ops views) trail the log by moments: pass a "
+                "write's `position` as `after_position` to read your own write.\n\n"
+                "Live feeds (not listed below, as OpenAPI has no WebSockets): "
+                "`/ws/workspaces/{id}`, `/ws/ops`, `/ws/terminal/{session}` and the SSE "
+                "feeds `/sse/workspaces/{id}`, `/sse/ops`. Authenticate with the bearer "
+                "header or `?token=`; resume with `?after=<seq>` (SSE: `Last-Event-ID`)."
             ),
             path="/schema",
             components=Components(
