@@ -79,7 +79,7 @@ async def test_stream_configuration_is_created_once_and_brought_up_to_date(
     try:
         await ensure_streams(js, subjects)
         stale = stream_configs(subjects)[0]
-        stale.max_age = 60.0
+        stale.max_age = 3600.0
         await js.update_stream(stale)  # as an older version would have left it
         await ensure_streams(js, subjects)
         await ensure_streams(js, subjects)
