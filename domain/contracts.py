@@ -576,6 +576,15 @@ class IncidentUpdate(_StreamMessage, frozen=True, tag="incident"):
     seq: NonNegative = 0
 
 
+class HealthChanged(_StreamMessage, frozen=True, tag="health"):
+    """A source's health changed (or, first thing on a new connection, what it is)."""
+
+    source: str
+    health: Health
+    reason: str
+    at: datetime
+
+
 class FeedLagged(_StreamMessage, frozen=True, tag="lagged"):
     """Last message before the server closes a feed the client could not keep up with.
 
@@ -594,6 +603,7 @@ StreamMessage = (
     | OpsAlert
     | Heartbeat
     | IncidentUpdate
+    | HealthChanged
     | FeedLagged
 )
 

@@ -44,6 +44,8 @@ class Feed:
         self._limit = limit
         self._delivered_seq = 0
         self.overflowed = asyncio.Event()
+        #: Set whenever a message arrives (consumers may clear it).
+        self.activity = asyncio.Event()
         self._subscription: object | None = None
 
     @classmethod
@@ -95,6 +97,7 @@ class Feed:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed.set()
+        self.activity.set()
 
     async def next(self) -> FeedMessage:
         """The next message; raises FellBehind once the buffer overflowed."""

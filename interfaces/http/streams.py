@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID
 
@@ -35,6 +36,7 @@ from domain.contracts import (
     ContractViolation,
     EventEnvelope,
     FeedLagged,
+    HealthChanged,
     Identifier,
     TerminalInput,
     TerminalResize,
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 #: Close code for "you fell behind; reconnect with after=<seq>" (4000-4999: ours).
 FELL_BEHIND: Final = 4008
 SEND_TIMEOUT: Final = 1.0
+#: Seconds between health checks on /ws/ops, and the pause after an ops message.
+HEALTH_EVERY: Final = 5.0
+HEALTH_SETTLE: Final = 0.3
 
 AFTER = QueryParameter(
     name="after",
@@ -202,7 +207,38 @@ async def ops_socket(
     feed = await _open(
         runtime, subjects.events_stream, [subjects.ops(), subjects.incidents()], after, False
     )
-    await _serve(socket, feed, _envelope_feed(ops_message))
+    watcher = asyncio.create_task(_watch_health(socket, runtime, feed))
+    try:
+        await _serve(socket, feed, _envelope_feed(ops_message))
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+
+
+async def _watch_health(socket: WebSocket[Any, Any, Any], runtime: Runtime, feed: Feed) -> None:
+    """Send `health` messages when a source's derived health changes.
+
+    Health depends on the clock (heartbeats go stale by themselves), so it is derived
+    from the ops model every few seconds, and soon after each ops message.
+    """
+    known: dict[str, str] = {}
+    while True:
+        overview = await runtime.ops_views.overview(datetime.now(UTC))
+        for source in overview.sources:
+            if known.get(source.source) != source.health:
+                known[source.source] = source.health
+                change = HealthChanged(
+                    source=source.source,
+                    health=source.health,
+                    reason=source.reason,
+                    at=overview.generated_at,
+                )
+                await socket.send_data(msgspec.json.encode(change).decode(), mode="text")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.activity.wait(), HEALTH_EVERY)
+            feed.activity.clear()
+            await asyncio.sleep(HEALTH_SETTLE)  # let the ops projection fold it first
 
 
 @websocket("/ws/terminal/{session_id:str}", guards=[requires("read")])

@@ -218,3 +218,21 @@ async def test_sse_feed_resumes_from_last_event_id(api: Api, factory: httpx.Asyn
     assert [int(seq) for seq, _, _ in events] == [1, 2]
     bad = await api.client.get("/sse/ops", params={"token": token}, headers={"Last-Event-ID": "x"})
     assert (bad.status_code, bad.json()["field"]) == (422, "Last-Event-ID")
+
+
+async def test_the_ops_socket_sends_alerts_incident_steps_and_health_changes(
+    api: Api, factory: httpx.AsyncClient
+) -> None:
+    token = await api.token("viewer", "read")
+    async with connect(f"{api.ws_base}/ws/ops?token={token}") as socket:
+        await factory.post("/ops/heartbeats", json={"source": "builder"})
+        error = {"source": "builder", "kind": "build", "severity": "error", "message": "exit 2"}
+        await factory.post("/ops/events", json=error)
+        seen: list[dict[str, Any]] = []
+        while not any(m["kind"] == "health" and m["health"] == "degraded" for m in seen):
+            seen.append(json.loads(await asyncio.wait_for(socket.recv(), 15)))
+    kinds = [m["kind"] for m in seen]
+    assert {"heartbeat", "ops_alert", "incident", "health"} <= set(kinds)
+    health = [(m["source"], m["health"]) for m in seen if m["kind"] == "health"]
+    assert health[-1] == ("builder", "degraded")
+    assert next(m for m in seen if m["kind"] == "incident")["step"] == "opened"
