@@ -33,6 +33,7 @@ from infrastructure.settings import (
 )
 from interfaces.cli import schema_export
 from interfaces.cli.followers import NameArgument, projections_app
+from interfaces.cli.inspect import workspace_app
 from interfaces.cli.tokens import ensure_dev_token, token_service, tokens_app
 
 T = TypeVar("T")
@@ -59,6 +60,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(engines_app, name="engines")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(projections_app, name="projections")
+app.add_typer(workspace_app, name="workspace")
 tail_app = typer.Typer(
     help=(
         "Follow the live feeds from NATS JetStream: events, ops signals, terminal "
@@ -283,6 +285,90 @@ def projections_rebuild(name: NameArgument) -> None:
         fail(str(error), 2)
     position = run(lambda: rebuild_one(config, name, Console(stderr=True)))
     typer.echo(f"{name} rebuilt and swapped in at position {position}")
+
+
+@workspace_app.command("show")
+def workspace_show(
+    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    at: Annotated[
+        str | None, typer.Option(help="A version (e.g. 3) or an ISO 8601 moment. Default: now.")
+    ] = None,
+    path: Annotated[
+        str | None, typer.Option(help="Print this file's bytes instead of the listing.")
+    ] = None,
+) -> None:
+    """List a workspace's files (or print one) as it stood at a version or moment."""
+    from rich.console import Console
+
+    from interfaces.cli import inspect
+
+    config = settings()
+    target = _inspect_args(lambda: inspect.workspace_id(workspace))
+    when = _inspect_args(lambda: inspect.moment(at, "--at"))
+    _inspect_run(lambda: inspect.show(config, target, when, path, Console(soft_wrap=True)))
+
+
+@workspace_app.command("diff")
+def workspace_diff(
+    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    from_at: Annotated[str, typer.Argument(metavar="FROM", help="Version or ISO moment.")],
+    to_at: Annotated[str, typer.Argument(metavar="TO", help="Version or ISO moment.")],
+) -> None:
+    """The unified diff of a workspace between two versions or moments (git-style)."""
+    from interfaces.cli import inspect
+
+    config = settings()
+    target = _inspect_args(lambda: inspect.workspace_id(workspace))
+    start = _inspect_args(lambda: inspect.moment(from_at, "FROM"))
+    end = _inspect_args(lambda: inspect.moment(to_at, "TO"))
+    sys.stdout.write(_inspect_run(lambda: inspect.diff(config, target, start, end)))
+
+
+@app.command()
+def replay(
+    name: NameArgument,
+    to: Annotated[
+        str | None,
+        typer.Option(help="A log position or an ISO 8601 moment. Default: the head."),
+    ] = None,
+) -> None:
+    """Rebuild a read model as it stood at a position or moment, for forensics.
+
+    It goes to schema `vibehq_replay_<name>` (replaced on each run); the live model is
+    untouched. Query it with psql, e.g. `SELECT * FROM vibehq_replay_delivery.delivery_reports`.
+    """
+    from rich.console import Console
+
+    from interfaces.cli import inspect
+
+    config = settings()
+    schema, position, events = _inspect_run(
+        lambda: inspect.replay(config, name, to, Console(stderr=True))
+    )
+    typer.echo(f"{name} as of position {position} ({events} events) is in schema {schema}")
+
+
+def _inspect_args(parse: Callable[[], T]) -> T:
+    from interfaces.cli.inspect import CommandError
+
+    try:
+        return parse()
+    except CommandError as error:
+        fail(str(error), 2)
+
+
+def _inspect_run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run, turning a missing workspace, version or file into one line (exit 2)."""
+    from application.patch_manager import WorkspaceNotFound
+    from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
+    from interfaces.cli.inspect import CommandError
+
+    try:
+        return run(work)
+    except (CommandError, WorkspaceNotFound, VersionOutOfRange, FileNotInWorkspace) as error:
+        fail(str(error.args[0] if error.args else error), 2)
+    except LookupError as error:
+        fail(str(error.args[0] if error.args else error), 2)
 
 
 @app.command()
