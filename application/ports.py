@@ -80,6 +80,9 @@ class RecordedEvent(Struct, frozen=True):
     trace_context: TraceContext | None
     topic: str
     state: bytes
+    #: The stream's hash chain: sha256(prev_hash || digest of this event's canonical bytes).
+    prev_hash: bytes = b""
+    hash: bytes = b""
 
 
 class EventStoreError(Exception):

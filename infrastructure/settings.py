@@ -42,6 +42,10 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
     stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
     follower_batch: Annotated[int, Meta(ge=1, le=10_000)] = 500
+    signing_key: str | None = None
+    verify_key: str | None = None
+    checkpoint_every: Annotated[int, Meta(ge=1)] = 1000
+    checkpoint_seconds: Annotated[float, Meta(ge=0)] = 10.0
 
 
 #: env var -> (field, what it means). Order is the README's order.
@@ -103,6 +107,23 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_FOLLOWER_BATCH": (
         "follower_batch",
         "Events a projection or the relay handles per transaction/publish. Default `500`.",
+    ),
+    "VIBEHQ_SIGNING_KEY": (
+        "signing_key",
+        "Ed25519 private seed (32 bytes, base64) that signs log checkpoints. Unset: a key "
+        "created once in the data folder (`signing-key`).",
+    ),
+    "VIBEHQ_VERIFY_KEY": (
+        "verify_key",
+        "Ed25519 public key (base64) `vibehq audit verify` trusts. Unset: the signing key's.",
+    ),
+    "VIBEHQ_CHECKPOINT_EVERY": (
+        "checkpoint_every",
+        "Sign the global chain's head at least every N events. Default `1000`.",
+    ),
+    "VIBEHQ_CHECKPOINT_SECONDS": (
+        "checkpoint_seconds",
+        "...or when caught up and this many seconds passed since the last one. Default `10`.",
     ),
 }
 

@@ -22,6 +22,7 @@ from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.workspace_queries import WorkspaceQueries
+from infrastructure.audit.notary import AUDIT
 from infrastructure.background import Background
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.engines import Engines, start_engines
@@ -150,7 +151,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         store, snapshots=PostgresSnapshotStore(pool), snapshot_every=settings.snapshot_every
     )
     await ensure_read_models(engines.database_url)
-    followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY])
+    followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY, AUDIT])
     subjects = Subjects(settings.nats_prefix)
     js = client.jetstream()
     await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay

@@ -39,13 +39,13 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 CHANNEL: Final = "vibehq_events"
-_COLUMNS: Final = (
+COLUMNS: Final = (
     "event_id, originator_id, stream_type, originator_version, notification_id, event_type, "
     "schema_version, recorded_at, correlation_id, causation_id, actor, traceparent, tracestate, "
-    "topic, state"
+    "topic, state, prev_hash, hash"
 )
 _READ_LOG: Final = (
-    f"SELECT {_COLUMNS} FROM vibehq_events "
+    f"SELECT {COLUMNS} FROM vibehq_events "
     "WHERE notification_id > $1 AND notification_id < (SELECT vibehq_watermark()) "
     "ORDER BY notification_id LIMIT $2"
 )
@@ -54,7 +54,7 @@ _PROBE_LOG: Final = (
     "WHERE notification_id > $1 ORDER BY notification_id LIMIT 1"
 )
 _READ_STREAM: Final = (
-    f"SELECT {_COLUMNS} FROM vibehq_events WHERE originator_id = $1 AND originator_version > $2 "
+    f"SELECT {COLUMNS} FROM vibehq_events WHERE originator_id = $1 AND originator_version > $2 "
     "ORDER BY originator_version LIMIT $3"
 )
 _APPEND: Final = (
@@ -65,7 +65,7 @@ _RECALL: Final = (
     "SELECT request_hash, stream_id, first_version, last_version, first_position, "
     "last_position, recorded_at FROM vibehq_idempotency WHERE key = $1"
 )
-_FIND_EVENT: Final = f"SELECT {_COLUMNS} FROM vibehq_events WHERE event_id = $1"
+_FIND_EVENT: Final = f"SELECT {COLUMNS} FROM vibehq_events WHERE event_id = $1"
 _VERSION_AT: Final = (
     "SELECT coalesce(max(originator_version), 0) FROM vibehq_events "
     "WHERE originator_id = $1 AND recorded_at <= $2"
@@ -76,25 +76,34 @@ _STREAM_VERSION: Final = (
 
 
 def _record(row: asyncpg.Record) -> RecordedEvent:
-    traceparent = row[11]
+    return record_of(row)
+
+
+def record_of(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
+    """A RecordedEvent from the `COLUMNS` of `row`, which start at column `offset`."""
+    o = offset
+    traceparent = row[o + 11]
+    causation = row[o + 9]
     # Plain uuid.UUIDs, not asyncpg's subclass: ids read here end up in new events
     # (an aggregate's id, a patch id a check refers to), and the event serialiser
     # matches exact types.
     return RecordedEvent(
-        event_id=UUID(bytes=row[0].bytes),
-        stream_id=UUID(bytes=row[1].bytes),
-        stream_type=row[2],
-        stream_version=row[3],
-        position=row[4],
-        event_type=row[5],
-        schema_version=row[6],
-        recorded_at=row[7],
-        correlation_id=UUID(bytes=row[8].bytes),
-        causation_id=UUID(bytes=row[9].bytes) if row[9] else None,
-        actor=row[10],
-        trace_context=TraceContext(traceparent, row[12]) if traceparent else None,
-        topic=row[13],
-        state=row[14],
+        event_id=UUID(bytes=row[o].bytes),
+        stream_id=UUID(bytes=row[o + 1].bytes),
+        stream_type=row[o + 2],
+        stream_version=row[o + 3],
+        position=row[o + 4],
+        event_type=row[o + 5],
+        schema_version=row[o + 6],
+        recorded_at=row[o + 7],
+        correlation_id=UUID(bytes=row[o + 8].bytes),
+        causation_id=UUID(bytes=causation.bytes) if causation else None,
+        actor=row[o + 10],
+        trace_context=TraceContext(traceparent, row[o + 12]) if traceparent else None,
+        topic=row[o + 13],
+        state=row[o + 14],
+        prev_hash=row[o + 15],
+        hash=row[o + 16],
     )
 
 

@@ -34,7 +34,7 @@ def workspace_id(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a workspace id (a UUID)") from None
+        raise CommandError(f"{value!r} is not an id (a UUID)") from None
 
 
 def moment(value: str | None, name: str) -> At:

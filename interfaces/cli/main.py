@@ -61,6 +61,15 @@ app.add_typer(engines_app, name="engines")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(projections_app, name="projections")
 app.add_typer(workspace_app, name="workspace")
+audit_app = typer.Typer(
+    help=(
+        "Tamper evidence: every event is hash-chained to its stream's previous one, the "
+        "global log is chained in order and its head signed with an Ed25519 key kept "
+        "outside the database."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 tail_app = typer.Typer(
     help=(
         "Follow the live feeds from NATS JetStream: events, ops signals, terminal "
@@ -369,6 +378,42 @@ def _inspect_run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(str(error.args[0] if error.args else error), 2)
     except LookupError as error:
         fail(str(error.args[0] if error.args else error), 2)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    from_position: Annotated[
+        int | None, typer.Option("--from", help="First log position to check.", min=0)
+    ] = None,
+    to_position: Annotated[
+        int | None, typer.Option("--to", help="Last log position to check.", min=0)
+    ] = None,
+) -> None:
+    """Check every hash chain and signed checkpoint; exit 0 only when all hold.
+
+    Reports each problem's position and kind: payload or metadata changed, event
+    deleted, event inserted, events reordered, log chain broken, checkpoint signature
+    invalid, checkpoint does not match the log.
+    """
+    from rich.console import Console
+
+    from interfaces.cli import audit, inspect
+
+    config = settings()
+    target = None if stream is None else _inspect_args(lambda: inspect.workspace_id(stream))
+    console = Console(soft_wrap=True)
+    problems, events = _inspect_run(
+        lambda: audit.verify(
+            config,
+            stream=target,
+            first=from_position,
+            last=to_position,
+            console=Console(stderr=True),
+        )
+    )
+    audit.report(problems, events, console)
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

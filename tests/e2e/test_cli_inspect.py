@@ -50,7 +50,7 @@ async def test_workspace_show_and_diff_travel_in_time(
         assert expected in out
 
     for args, message in [
-        (("workspace", "show", "nope"), "vibehq: 'nope' is not a workspace id (a UUID)"),
+        (("workspace", "show", "nope"), "vibehq: 'nope' is not an id (a UUID)"),
         (
             ("workspace", "show", "00000000-0000-0000-0000-000000000001"),
             "vibehq: workspace 00000000-0000-0000-0000-000000000001 does not exist",

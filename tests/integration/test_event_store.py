@@ -330,11 +330,13 @@ async def test_positions_keep_growing_after_events_from_a_later_clock_are_import
     await pool.execute(
         "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
         "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
-        "correlation_id, actor) VALUES ($1, 1, 't', '{}', $2, $3, 'S', 'E', 1, now(), $4, 'x')",
+        "correlation_id, actor, prev_hash, hash) "
+        "VALUES ($1, 1, 't', '{}', $2, $3, 'S', 'E', 1, now(), $4, 'x', $5, $5)",
         uuid.uuid4(),
         imported_position,
         uuid.uuid4(),
         uuid.uuid4(),
+        bytes(32),
     )
     await pool.execute("SELECT vibehq_raise_position_floor()")
 

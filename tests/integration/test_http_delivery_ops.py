@@ -202,7 +202,7 @@ async def test_incidents_open_on_errors_and_move_through_their_lifecycle(
     assert builder["errors"]["5m"] == 2
     assert [a["severity"] for a in overview["recent_alerts"]] == ["error", "error"]
     assert [i["id"] for i in overview["open_incidents"]] == [incident]
-    assert {f["name"] for f in overview["followers"]} == {"delivery", "ops", "relay"}
+    assert {f["name"] for f in overview["followers"]} == {"delivery", "ops", "relay", "audit"}
 
     async with await api.as_("oncall", "write") as oncall:
         ack = await oncall.post(f"/ops/incidents/{incident}/ack", json={"note": "looking"})

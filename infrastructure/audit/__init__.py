@@ -1,0 +1,1 @@
+"""Tamper evidence: signing keys, the global chain and its checkpoints, verification."""

@@ -1,0 +1,71 @@
+"""Rows for `application.audit.LogVerifier`, straight from the tables (no caches)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Final
+from uuid import UUID
+
+import asyncpg
+
+from application.audit import ZERO_HASH, AuditRow, Checkpoint
+from infrastructure.event_store.postgres_store import COLUMNS, record_of
+
+_ROWS: Final = f"""
+SELECT coalesce(e.notification_id, c.position) AS at, e.present, e.stream_prev_version,
+       e.stream_prev_hash, c.event_hash AS chained_hash, c.log_hash, {
+    ", ".join(f"e.{column.strip()}" for column in COLUMNS.split(","))
+}
+FROM (
+    SELECT *, true AS present,
+           lag(originator_version) OVER w AS stream_prev_version,
+           lag(hash) OVER w AS stream_prev_hash
+    FROM vibehq_events
+    WHERE ($3::uuid IS NULL OR originator_id = $3)
+    WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version)
+) e
+FULL JOIN (
+    SELECT * FROM vibehq_log_chain WHERE $3::uuid IS NULL
+) c ON c.position = e.notification_id
+WHERE coalesce(e.notification_id, c.position) BETWEEN $1 AND $2
+ORDER BY at
+"""
+
+
+async def audit_rows(
+    conn: asyncpg.Connection, *, first: int, last: int, stream: UUID | None
+) -> AsyncIterator[AuditRow]:
+    """Every position in [first, last] that has an event or a chain link, in order."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(_ROWS, first, last, stream, prefetch=2000):
+            yield AuditRow(
+                position=row["at"],
+                event=record_of(row, offset=6) if row["present"] else None,
+                stream_prev_version=row["stream_prev_version"],
+                stream_prev_hash=row["stream_prev_hash"],
+                chained_hash=row["chained_hash"],
+                log_hash=row["log_hash"],
+            )
+
+
+async def log_hash_before(conn: asyncpg.Connection, position: int) -> bytes:
+    found: bytes | None = await conn.fetchval(
+        "SELECT log_hash FROM vibehq_log_chain WHERE position < $1 ORDER BY position DESC LIMIT 1",
+        position,
+    )
+    return found or ZERO_HASH
+
+
+async def chain_head(conn: asyncpg.Connection) -> int:
+    head: int = await conn.fetchval("SELECT coalesce(max(position), 0) FROM vibehq_log_chain")
+    return head
+
+
+async def checkpoints(conn: asyncpg.Connection, *, first: int, last: int) -> list[Checkpoint]:
+    rows = await conn.fetch(
+        "SELECT to_position, events, log_hash, public_key, signature "
+        "FROM vibehq_log_checkpoints WHERE to_position BETWEEN $1 AND $2 ORDER BY to_position",
+        first,
+        last,
+    )
+    return [Checkpoint(**dict(row)) for row in rows]
