@@ -22,7 +22,8 @@ from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.workspace_queries import WorkspaceQueries
-from infrastructure.audit.notary import AUDIT
+from infrastructure.audit.keys import signing_key
+from infrastructure.audit.notary import AUDIT, Notary
 from infrastructure.background import Background
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.engines import Engines, start_engines
@@ -83,7 +84,15 @@ class Runtime:
             for p in all_projections()
         ]
         relay = OutboxRelay(dsn=dsn, store=self.store, js=self.js, subjects=self.subjects, **tuning)
-        return [*runners, relay]
+        notary = Notary(
+            dsn=dsn,
+            store=self.store,
+            key=signing_key(self.settings),
+            every=self.settings.checkpoint_every,
+            seconds=self.settings.checkpoint_seconds,
+            **tuning,
+        )
+        return [*runners, relay, notary]
 
     def start_background(self) -> Background:
         self.background = Background(self.log_followers())

@@ -16,10 +16,14 @@ import uuid
 import asyncpg
 import pytest
 
+from infrastructure.audit.keys import verify_key
+from infrastructure.audit.verify import verify_log
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.projections.registry import all_projections
+from infrastructure.settings import Settings
+from tests.conftest import ROOT
 from tests.integration.api import drop_streams
 from tests.integration.followers import (
     checkpoints,
@@ -34,6 +38,11 @@ from tests.integration.followers import (
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(240)
+
+
+def worker_key() -> bytes:
+    """The public key of the signing key worker subprocesses use (the repo's data folder)."""
+    return verify_key(Settings(data_dir=str(ROOT / ".vibehq")))
 
 
 async def test_killed_workers_lose_nothing_and_double_nothing(
@@ -67,7 +76,12 @@ async def test_killed_workers_lose_nothing_and_double_nothing(
             assert await live(database_url, projection) == await rebuilt_from_scratch(
                 database_url, store, projection
             ), projection.name
+        # The audit follower's global chain and signatures survived the crashes too.
+        async with pool.acquire() as conn:
+            problems, checked = await verify_log(conn, trusted_key=worker_key())
+        assert problems == []
         events = [str(event.event_id) for event in await read_all(store)]
+        assert checked == len(events)
         assert len(events) > 200  # several batches of 40 per follower
         assert await published_ids(engines.nats_url, subjects) == events  # once, in order
     finally:

@@ -1,0 +1,66 @@
+"""`vibehq audit verify` as a user runs it: exit codes, reports, bad arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import asyncpg
+import pytest
+
+from infrastructure.embedded.engines import Engines
+from infrastructure.event_store.postgres_store import PostgresEventStore
+from tests.e2e.test_cli import vibehq
+from tests.integration.followers import kill, start_worker, wait_caught_up
+from tests.integration.workload import record_workload
+
+pytestmark = pytest.mark.timeout(180)
+
+SEED = base64.b64encode(bytes(range(32))).decode()
+
+
+async def test_verify_exits_0_when_clean_1_with_the_problems_2_on_bad_arguments(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await record_workload(store, pool, rounds=3)
+    env = {
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_SIGNING_KEY": SEED,
+        "VIBEHQ_CHECKPOINT_SECONDS": "0",
+    }
+    worker = start_worker(database_url, engines.nats_url, "tauditcli", **env)
+    try:
+        await wait_caught_up(pool, store, names=("audit",))
+    finally:
+        kill(worker)
+
+    clean = await asyncio.to_thread(vibehq, "audit", "verify", env=env)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.startswith("clean: ")
+
+    target = await pool.fetchval("SELECT min(notification_id) FROM vibehq_events")
+    async with pool.acquire() as conn:
+        await conn.execute("ALTER TABLE vibehq_events DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE vibehq_events SET actor = 'mallory' WHERE notification_id = $1", target
+        )
+    tampered = await asyncio.to_thread(vibehq, "audit", "verify", env=env)
+    assert tampered.returncode == 1
+    assert f"position {target}: payload or metadata changed" in tampered.stdout
+    assert f"first at position {target}" in tampered.stdout
+
+    other_key = {**env, "VIBEHQ_VERIFY_KEY": base64.b64encode(bytes(32)).decode()}
+    untrusted = await asyncio.to_thread(vibehq, "audit", "verify", env=other_key)
+    assert untrusted.returncode == 1
+    assert "checkpoint signature invalid - signed by another key" in untrusted.stdout
+
+    for args, message in [
+        (("--stream", "00000000-0000-0000-0000-000000000001"), "no stream"),
+        (("--stream", "x"), "is not an id"),
+        (("--to", "999999999999999999"), "beyond the head of the log"),
+    ]:
+        result = await asyncio.to_thread(vibehq, "audit", "verify", *args, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
