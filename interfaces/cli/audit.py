@@ -59,6 +59,8 @@ async def verify(
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 console=console,
+                transient=True,
+                disable=not console.is_terminal,  # no progress frames in logs
             ) as progress:
                 task = progress.add_task("verifying", total=total)
                 problems, events = await verify_log(

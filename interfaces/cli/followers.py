@@ -63,6 +63,8 @@ async def rebuild_one(config: Settings, name: str, console: Console) -> int:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
+            transient=True,
+            disable=not console.is_terminal,  # no progress frames in logs
         ) as progress:
             task = progress.add_task(f"rebuilding {name}", total=None)
 

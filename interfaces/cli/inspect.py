@@ -106,6 +106,8 @@ async def replay(
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 console=console,
+                transient=True,
+                disable=not console.is_terminal,  # no progress frames in logs
             ) as progress:
                 task = progress.add_task(f"replaying {name}", total=None)
                 last = await build(

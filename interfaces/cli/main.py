@@ -70,6 +70,11 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+events_app = typer.Typer(
+    help="The event log as JSON Lines (with hashes, blobs, chain and signatures).",
+    no_args_is_help=True,
+)
+app.add_typer(events_app, name="events")
 tail_app = typer.Typer(
     help=(
         "Follow the live feeds from NATS JetStream: events, ops signals, terminal "
@@ -414,6 +419,69 @@ def audit_verify(
     )
     audit.report(problems, events, console)
     raise typer.Exit(1 if problems else 0)
+
+
+@events_app.command("export")
+def events_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write (JSON Lines).")],
+    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    from_position: Annotated[
+        int | None, typer.Option("--from", help="First log position.", min=0)
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Last log position, or an ISO 8601 moment.")
+    ] = None,
+) -> None:
+    """Export events (and the blobs they refer to) as JSON Lines.
+
+    A full export (no filters) also carries the global chain and its signed
+    checkpoints, so an import can be verified with `vibehq audit verify`. The file
+    appears only when complete.
+    """
+    from rich.console import Console
+
+    from interfaces.cli import inspect, transfer
+
+    config = settings()
+    target = None if stream is None else _inspect_args(lambda: inspect.workspace_id(stream))
+    written = _inspect_run(
+        lambda: transfer.export(
+            config,
+            out,
+            stream=target,
+            first=from_position,
+            to=to,
+            console=Console(stderr=True),
+        )
+    )
+    typer.echo(f"exported {written} events to {out}")
+
+
+@events_app.command("import")
+def events_import(
+    file: Annotated[Path, typer.Argument(help="A file written by `vibehq events export`.")],
+) -> None:
+    """Import an export into an empty database, checking every hash on the way in.
+
+    All or nothing: a line that fails its checks (or Ctrl-C) rolls the whole import
+    back. Exit code 1 names the first line at fault.
+    """
+    from rich.console import Console
+
+    from interfaces.cli import transfer
+    from interfaces.cli.inspect import CommandError
+
+    config = settings()
+    try:
+        size = transfer.readable_size(file)
+        counts = run(lambda: transfer.import_file(config, file, size, Console(stderr=True)))
+    except CommandError as error:
+        message = str(error)
+        fail(message, 2 if message.startswith(("cannot read", "the database")) else 1)
+    typer.echo(
+        f"imported {counts['event']} events, {counts['blob']} blobs, {counts['link']} chain "
+        f"links and {counts['checkpoint']} checkpoints"
+    )
 
 
 @app.command()
