@@ -44,6 +44,7 @@ class CommandContext(Struct, frozen=True):
     idempotency_key: str | None = None
     request_hash: bytes = b""
     trace_context: TraceContext | None = None
+    token_id: UUID | None = None
 
 
 class AggregateRepository:
@@ -106,6 +107,7 @@ class AggregateRepository:
                 request_hash=context.request_hash,
                 trace_context=context.trace_context,
                 blobs=dict(blobs or {}),
+                token_id=context.token_id,
             )
         )
         if not result.duplicate:

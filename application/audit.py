@@ -73,6 +73,7 @@ def event_digest(event: RecordedEvent) -> bytes:
         _text(trace.tracestate) if trace else None,
         _text(event.topic),
         event.state,
+        event.token_id.bytes if event.token_id else None,
     ]
     return hashlib.sha256(b"".join(_field(part) for part in parts)).digest()
 

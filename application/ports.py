@@ -49,6 +49,8 @@ class AppendRequest(Struct, frozen=True):
     trace_context: TraceContext | None = None
     #: File contents by sha256 that the events refer to; stored in the same transaction.
     blobs: dict[str, bytes] = {}
+    #: The API token the actor used, recorded on every event for the audit trail.
+    token_id: UUID | None = None
 
 
 class AppendResult(Struct, frozen=True):
@@ -83,6 +85,8 @@ class RecordedEvent(Struct, frozen=True):
     #: The stream's hash chain: sha256(prev_hash || digest of this event's canonical bytes).
     prev_hash: bytes = b""
     hash: bytes = b""
+    #: The API token the actor used, if any.
+    token_id: UUID | None = None
 
 
 class EventStoreError(Exception):

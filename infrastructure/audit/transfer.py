@@ -48,6 +48,7 @@ class EventLine(msgspec.Struct, frozen=True, tag="event", tag_field="kind"):
     state: str
     prev_hash: str
     hash: str
+    token_id: UUID | None = None
 
 
 class BlobLine(msgspec.Struct, frozen=True, tag="blob", tag_field="kind"):
@@ -105,6 +106,7 @@ def event_line(event: RecordedEvent) -> EventLine:
         state=_b64(event.state),
         prev_hash=event.prev_hash.hex(),
         hash=event.hash.hex(),
+        token_id=event.token_id,
     )
 
 
@@ -126,6 +128,7 @@ def recorded(line: EventLine) -> RecordedEvent:
         state=base64.b64decode(line.state),
         prev_hash=bytes.fromhex(line.prev_hash),
         hash=bytes.fromhex(line.hash),
+        token_id=line.token_id,
     )
 
 
@@ -278,8 +281,9 @@ async def _insert_event(conn: asyncpg.Connection, line: EventLine) -> None:
     await conn.execute(
         "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
         "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
-        "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash, "
+        "token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+        "$16, $17, $18)",
         line.stream_id,
         line.version,
         line.topic,
@@ -297,4 +301,5 @@ async def _insert_event(conn: asyncpg.Connection, line: EventLine) -> None:
         line.tracestate,
         bytes.fromhex(line.prev_hash),
         bytes.fromhex(line.hash),
+        line.token_id,
     )

@@ -42,7 +42,7 @@ CHANNEL: Final = "vibehq_events"
 COLUMNS: Final = (
     "event_id, originator_id, stream_type, originator_version, notification_id, event_type, "
     "schema_version, recorded_at, correlation_id, causation_id, actor, traceparent, tracestate, "
-    "topic, state, prev_hash, hash"
+    "topic, state, prev_hash, hash, token_id"
 )
 _READ_LOG: Final = (
     f"SELECT {COLUMNS} FROM vibehq_events "
@@ -59,7 +59,7 @@ _READ_STREAM: Final = (
 )
 _APPEND: Final = (
     "SELECT outcome, first_version, last_version, first_position, last_position, recorded_at "
-    "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 )
 _RECALL: Final = (
     "SELECT request_hash, stream_id, first_version, last_version, first_position, "
@@ -104,6 +104,7 @@ def record_of(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
         state=row[o + 14],
         prev_hash=row[o + 15],
         hash=row[o + 16],
+        token_id=UUID(bytes=token.bytes) if (token := row[o + 17]) else None,
     )
 
 
@@ -254,6 +255,7 @@ class PostgresEventStore:
                 request.actor,
                 trace_context.traceparent if trace_context else None,
                 trace_context.tracestate if trace_context else None,
+                request.token_id,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != "vibehq_events_pkey":

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
 
 from application.audit import Problem, first_of_each_kind
 from infrastructure.audit.keys import verify_key
+from infrastructure.audit.trail import TrailEntry, audit_trail
 from infrastructure.audit.verify import verify_log
 from infrastructure.settings import Settings
 from interfaces.cli.followers import runtime_for
 from interfaces.cli.inspect import CommandError
+from interfaces.cli.tail import event_detail
 
 #: Problems printed one per line before the summary.
 SHOWN = 50
@@ -90,3 +95,41 @@ def report(problems: list[Problem], events: int, console: Console) -> None:
     console.print(f"[bold]{len(problems)} problem(s)[/] in {events} events:")
     for kind, (first, count) in first_of_each_kind(problems).items():
         console.print(f"  {kind}: {count}, first at position {first}", highlight=False)
+
+
+async def trail(
+    config: Settings,
+    *,
+    actor: str | None,
+    stream: UUID | None,
+    since: datetime | None,
+    limit: int,
+) -> list[TrailEntry]:
+    async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        return await audit_trail(conn, actor=actor, stream=stream, since=since, limit=limit)
+
+
+def show_trail(entries: list[TrailEntry], limit: int, as_json: bool, console: Console) -> None:
+    if as_json:
+        for entry in entries:
+            print(msgspec.json.encode(entry).decode(), flush=True)
+        return
+    table = Table("position", "when (UTC)", "actor", "token", "event", "stream", "what")
+    for entry in entries:
+        used = "-"
+        if entry.token_id is not None:
+            used = f"{entry.token_name or '?'} ({str(entry.token_id)[:8]})"
+            if entry.token_revoked:
+                used += " revoked"
+        table.add_row(
+            str(entry.position),
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.actor,
+            used,
+            entry.event_type,
+            f"{str(entry.stream_id)[:8]} v{entry.version}",
+            event_detail(entry.event_type, entry.payload),
+        )
+    console.print(table)
+    more = " (the limit; use --limit for more)" if len(entries) == limit else ""
+    console.print(f"{len(entries)} event(s){more}", highlight=False)

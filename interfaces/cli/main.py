@@ -421,6 +421,35 @@ def audit_verify(
     raise typer.Exit(1 if problems else 0)
 
 
+@audit_app.command("trail")
+def audit_trail_command(
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Only this workspace (or any stream id).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO 8601 moment on.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events.", min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Who did what, when, and with which API token, oldest first."""
+    from rich.console import Console
+
+    from interfaces.cli import audit, inspect
+
+    config = settings()
+    stream = None if workspace is None else _inspect_args(lambda: inspect.workspace_id(workspace))
+    moment = None
+    if since is not None:
+        parsed = _inspect_args(lambda: inspect.moment(since, "--since"))
+        if not isinstance(parsed, datetime):
+            fail(f"--since {since!r} is not an ISO 8601 moment", 2)
+        moment = parsed
+    entries = _inspect_run(
+        lambda: audit.trail(config, actor=actor, stream=stream, since=moment, limit=limit)
+    )
+    audit.show_trail(entries, limit, as_json, Console(soft_wrap=True))
+
+
 @events_app.command("export")
 def events_export(
     out: Annotated[Path, typer.Option("--out", help="File to write (JSON Lines).")],

@@ -100,7 +100,7 @@ def render_event(console: Console, as_json: bool) -> Any:
         envelope = msgspec.json.decode(message.data)
         payload = envelope["payload"]
         at = envelope["recorded_at"][11:23]
-        detail = _event_detail(envelope["type"], payload)
+        detail = event_detail(envelope["type"], payload)
         console.print(
             f"[dim]{message.seq:>6} {at}[/] [bold]{escape(envelope['type'])}[/] "
             f"[dim]{envelope['stream_id'][:8]} v{envelope['stream_version']}[/] "
@@ -116,7 +116,7 @@ def _print_json(message: FeedMessage) -> None:
     print(line.decode(), flush=True)
 
 
-def _event_detail(event_type: str, payload: dict[str, Any]) -> str:
+def event_detail(event_type: str, payload: dict[str, Any]) -> str:
     if event_type in ("Workspace.PatchApplied", "Workspace.PatchReverted"):
         changes = payload.get("changes", [])
         added = sum(c["lines_added"] for c in changes)

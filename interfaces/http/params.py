@@ -41,6 +41,7 @@ def command_context(request: Request[Any, Any, Any], idempotency_key: str | None
         correlation_id=_correlation_id(request),
         idempotency_key=idempotency_key,
         trace_context=current_trace_context(),
+        token_id=principal.token_id,
     )
 
 

@@ -114,7 +114,7 @@ async def change_and_rehash(conn: asyncpg.Connection, target: asyncpg.Record) ->
         "UPDATE vibehq_events SET actor = 'mallory', hash = sha256(prev_hash || "
         "vibehq_event_digest(event_id, originator_id, originator_version, stream_type, "
         "event_type, schema_version, recorded_at, correlation_id, causation_id, 'mallory', "
-        "traceparent, tracestate, topic, state)) "
+        "traceparent, tracestate, topic, state, token_id)) "
         f"WHERE notification_id = {target['notification_id']}",
     )
     return int(target["notification_id"])
@@ -141,7 +141,7 @@ async def insert_event(conn: asyncpg.Connection, target: asyncpg.Record) -> int:
         f"SELECT id, 1, 't', '\\x7b7d', {position}, id, 'Forged', 'Forged.Made', 1, now(), id, "
         "'mallory', decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32), 'hex') || "
         "vibehq_event_digest(id, id, 1, 'Forged', 'Forged.Made', 1, now(), id, NULL, "
-        "'mallory', NULL, NULL, 't', '\\x7b7d')) FROM gen_random_uuid() AS id",
+        "'mallory', NULL, NULL, 't', '\\x7b7d', NULL)) FROM gen_random_uuid() AS id",
     )
     return position
 

@@ -237,7 +237,8 @@ async def _append_uncommitted(conn: asyncpg.Connection, request: AppendRequest) 
     """Start a transaction that appends and keeps it open."""
     await conn.execute("BEGIN")
     await conn.fetchrow(
-        "SELECT * FROM vibehq_append($1,$2,$3,NULL,''::bytea,$4,$5,$6,$7,$8,$9,NULL,$10,NULL,NULL)",
+        "SELECT * FROM vibehq_append("
+        "$1,$2,$3,NULL,''::bytea,$4,$5,$6,$7,$8,$9,NULL,$10,NULL,NULL,NULL)",
         request.stream_id,
         request.stream_type,
         0,

@@ -21,7 +21,7 @@ CREATE FUNCTION vibehq_event_digest(
     p_event_id uuid, p_stream_id uuid, p_version bigint, p_stream_type text,
     p_event_type text, p_schema_version integer, p_recorded_at timestamptz,
     p_correlation_id uuid, p_causation_id uuid, p_actor text, p_traceparent text,
-    p_tracestate text, p_topic text, p_state bytea
+    p_tracestate text, p_topic text, p_state bytea, p_token_id uuid
 ) RETURNS bytea
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT sha256(
@@ -38,11 +38,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         vibehq_field(convert_to(p_traceparent, 'UTF8')) ||
         vibehq_field(convert_to(p_tracestate, 'UTF8')) ||
         vibehq_field(convert_to(p_topic, 'UTF8')) ||
-        vibehq_field(p_state)
+        vibehq_field(p_state) ||
+        vibehq_field(uuid_send(p_token_id))
     )
 $$;
 
-ALTER TABLE vibehq_events ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
+-- Which API token the actor used (NULL: no token, e.g. auth off or an internal command).
+ALTER TABLE vibehq_events
+    ADD COLUMN token_id uuid, ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
+CREATE INDEX vibehq_events_actor ON vibehq_events (actor, recorded_at);
 
 -- Chain what is already stored (a one-off: the append-only trigger steps aside for it).
 ALTER TABLE vibehq_events DISABLE TRIGGER vibehq_events_append_only;
@@ -62,7 +66,8 @@ BEGIN
             hash = sha256(v_prev || vibehq_event_digest(
                 r.event_id, r.originator_id, r.originator_version, r.stream_type,
                 r.event_type, r.schema_version, r.recorded_at, r.correlation_id,
-                r.causation_id, r.actor, r.traceparent, r.tracestate, r.topic, r.state))
+                r.causation_id, r.actor, r.traceparent, r.tracestate, r.topic, r.state,
+                r.token_id))
         WHERE originator_id = r.originator_id AND originator_version = r.originator_version
         RETURNING hash INTO v_prev;
     END LOOP;
@@ -71,7 +76,10 @@ $$;
 ALTER TABLE vibehq_events ENABLE TRIGGER vibehq_events_append_only;
 ALTER TABLE vibehq_events ALTER COLUMN prev_hash SET NOT NULL, ALTER COLUMN hash SET NOT NULL;
 
-CREATE OR REPLACE FUNCTION vibehq_append(
+DROP FUNCTION vibehq_append(uuid, text, bigint, text, bytea, uuid[], text[], integer[],
+                            text[], bytea[], uuid, uuid, text, text, text);
+
+CREATE FUNCTION vibehq_append(
     p_stream_id uuid,
     p_stream_type text,
     p_expected_version bigint,
@@ -87,6 +95,7 @@ CREATE OR REPLACE FUNCTION vibehq_append(
     p_actor text,
     p_traceparent text,
     p_tracestate text,
+    p_token_id uuid,
     OUT outcome text,
     OUT first_version bigint,
     OUT last_version bigint,
@@ -161,18 +170,19 @@ BEGIN
         v_prev := sha256(v_prev || vibehq_event_digest(
             p_event_ids[n], p_stream_id, p_expected_version + n, p_stream_type,
             p_event_types[n], p_schema_versions[n], recorded_at, p_correlation_id,
-            p_causation_id, p_actor, p_traceparent, p_tracestate, p_topics[n], p_states[n]));
+            p_causation_id, p_actor, p_traceparent, p_tracestate, p_topics[n], p_states[n],
+            p_token_id));
         v_hashes := v_hashes || v_prev;
     END LOOP;
 
     INSERT INTO vibehq_events (originator_id, originator_version, topic, state,
                                notification_id, event_id, stream_type, event_type,
                                schema_version, recorded_at, correlation_id, causation_id,
-                               actor, traceparent, tracestate, prev_hash, hash)
+                               actor, traceparent, tracestate, token_id, prev_hash, hash)
     SELECT p_stream_id, p_expected_version + n, p_topics[n], p_states[n],
            v_base + n - 1, p_event_ids[n], p_stream_type, p_event_types[n],
            p_schema_versions[n], recorded_at, p_correlation_id, p_causation_id,
-           p_actor, p_traceparent, p_tracestate, v_prevs[n], v_hashes[n]
+           p_actor, p_traceparent, p_tracestate, p_token_id, v_prevs[n], v_hashes[n]
     FROM generate_series(1, v_count) AS n;
 
     outcome := 'appended';
