@@ -96,8 +96,11 @@ async def replay(
                 "WHERE recorded_at <= $1 AND notification_id < vibehq_watermark()",
                 when,
             )
+        # Built under a temporary name and renamed at the end: an interrupted replay
+        # leaves the previous replay (or none) in place, never a half-built one.
+        building = f"{schema}__building"
         conn = await asyncpg.connect(
-            runtime.engines.database_url, server_settings=search_path(schema)
+            runtime.engines.database_url, server_settings=search_path(building)
         )
         try:
             with Progress(
@@ -114,10 +117,13 @@ async def replay(
                     conn,
                     store=runtime.store,
                     projection=projection,
-                    schema=schema,
+                    schema=building,
                     to_position=position,
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
+            async with conn.transaction():
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await conn.execute(f'ALTER SCHEMA "{building}" RENAME TO "{schema}"')
             events = await conn.fetchval(
                 "SELECT count(*) FROM vibehq_events WHERE notification_id <= $1", last
             )
