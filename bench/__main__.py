@@ -19,6 +19,7 @@ import asyncpg
 
 from bench.append import Figure, library, ours, raw
 from bench.fanout import fanout_latencies
+from bench.http_load import http_load, summary_rows
 from bench.patch_path import patch_latencies
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
@@ -37,6 +38,11 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--patches", type=int, default=300, help="patches timed per workspace")
     parser.add_argument(
         "--fanout", type=int, default=300, help="events timed from commit to subscriber"
+    )
+    parser.add_argument("--load-seconds", type=float, default=20.0, help="HTTP load duration")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP factories")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes for the HTTP load"
     )
     parser.add_argument("--smoke", action="store_true", help="tiny runs, for CI")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -67,6 +73,7 @@ async def main() -> int:
     if args.smoke:
         args.seconds, args.runs, args.writers = 0.3, 1, "1,4"
         args.histories, args.patches, args.fanout = "1,30", 10, 10
+        args.load_seconds, args.concurrency = 2.0, 4
     writer_counts = [int(w) for w in args.writers.split(",")]
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
@@ -117,6 +124,14 @@ async def main() -> int:
         # A log of its own: the followers start at its head, not behind the append figures.
         fanout_url = await _fresh_database(engines.database_url, "vibehq_bench_fanout")
         fanout = await fanout_latencies(fanout_url, engines.nats_url, args.fanout)
+        load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
+        load = await http_load(
+            load_url,
+            engines.nats_url,
+            seconds=args.load_seconds,
+            concurrency=args.concurrency,
+            workers=args.workers,
+        )
     finally:
         engines.stop()
     first = latencies[0]
@@ -152,9 +167,13 @@ async def main() -> int:
             ),
         ]
     )
+    load_table = "\n".join(
+        ["| figure | measured | target |", "| --- | --- | --- |", *summary_rows(load)]
+    )
     print(table)
     print(patch_table)
     print(fanout_table)
+    print(load_table)
     if not args.smoke:
         args.out.write_text(
             "# Benchmarks\n\n"
@@ -181,7 +200,14 @@ async def main() -> int:
             "append's return to receipt by a JetStream subscriber and by a `/ws/ops` "
             "WebSocket client. Baseline: publishing straight to JetStream.\n\n"
             f"{fanout_table}\n\n"
-            "Target (issue 6): p99 < 100 ms.\n"
+            "Target (issue 6): p99 < 100 ms.\n\n"
+            "## Under HTTP load: throughput, latency, lag, memory\n\n"
+            f"`vibehq serve` with {args.workers} worker processes (as shipped: each also "
+            "runs the log's followers, one active per follower) on a fresh database; "
+            f"{args.concurrency} concurrent factories on loopback (httpx, keep-alive), each "
+            f"submitting one-file patches to its own workspace for {args.load_seconds:g} s. "
+            "The client shares the cores with the server and PostgreSQL.\n\n"
+            f"{load_table}\n"
         )
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

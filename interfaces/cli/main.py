@@ -127,9 +127,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes [VIBEHQ_WORKERS].")] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /schema) on the configured or embedded engines."""
-    import uvicorn
-
     from interfaces.composition import open_engines, run_migrations
+    from interfaces.http.serving import serve_http
 
     config = settings()
     engines = run(lambda: open_engines(config))
@@ -148,14 +147,11 @@ def serve(
             f"{token_note}",
             err=True,
         )
-        uvicorn.run(
-            "interfaces.http.app:create_app_from_env",
-            factory=True,
+        serve_http(
             host=bind_host,
             port=bind_port,
             workers=workers or config.workers,
             log_level=config.log_level,
-            ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
         )
     finally:
         engines.stop()

@@ -30,3 +30,5 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     assert all(line.count("x |") >= 1 for line in rows)
     fanout = [line for line in result.stdout.splitlines() if line.startswith("| commit ->")]
     assert len(fanout) == 2  # to a NATS subscriber and to a WebSocket client
+    assert any(line.startswith("| submissions/s") for line in result.stdout.splitlines())
+    assert any("peak RSS of the server" in line for line in result.stdout.splitlines())

@@ -1,0 +1,291 @@
+"""Figures 4, 6 and 7: the service under HTTP load, as it ships.
+
+`vibehq serve` runs as a subprocess with `VIBEHQ_WORKERS` uvicorn worker processes
+(each also running the log's followers, one active per follower), on a fresh
+database. An asyncio client on loopback (httpx, keep-alive) drives `concurrency`
+factories, each submitting patches to its own workspace, for a bounded time. Measured:
+
+4. accepted submissions per second (201s) and their latency p50/p99, as the client saw
+   it, next to `GET /health` round trips in the same run as the baseline of what the
+   HTTP stack alone costs;
+6. how far the projections and the relay lag behind the log while the load runs
+   (sampled every 100 ms: p99 of the age of the oldest unprocessed event), and how fast
+   a projection folds the log from scratch afterwards (events per second);
+7. the peak resident memory (VmHWM) of the server's processes.
+
+The client shares the machine's cores with the server and PostgreSQL, so on a 2-core
+machine the figures are a floor, not the server's ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from application.access import TokenService
+from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.projections.delivery import DeliveryProjection
+from infrastructure.projections.rebuild import rebuild
+from infrastructure.token_store import PostgresTokenStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LoadResult:
+    seconds: float
+    accepted: int
+    other: int
+    latencies_ms: list[float]
+    health_ms: list[float]
+    lag_samples: dict[str, list[float]] = field(default_factory=dict)
+    catch_up_rate: float = 0.0
+    peak_rss_mb: dict[int, float] = field(default_factory=dict)
+    workers: int = 1
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.seconds
+
+    @staticmethod
+    def percentile(values: list[float], share: float) -> float:
+        ordered = sorted(values) or [0.0]
+        return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tree_peak_rss_mb(root: int) -> dict[int, float]:
+    """VmHWM of `root` and its descendants, by pid (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    peaks: dict[int, float] = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = int(line.split()[1]) / 1024
+        stack.extend(children.get(pid, []))
+    return peaks
+
+
+async def http_load(
+    database_url: str,
+    nats_url: str,
+    *,
+    seconds: float,
+    concurrency: int,
+    workers: int,
+    progress: bool = True,
+) -> LoadResult:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    secret = (
+        await TokenService(PostgresTokenStore(pool)).issue(
+            actor="bench", kind="factory", scopes=["write"], name="bench", now=datetime.now(UTC)
+        )
+    ).secret
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": nats_url,
+        "VIBEHQ_NATS_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
+        "VIBEHQ_WORKERS": str(workers),
+        "VIBEHQ_LOG_LEVEL": "warning",
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "interfaces.cli.main",
+        "serve",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {secret}"}
+    limits = httpx.Limits(
+        max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, limits=limits, timeout=30
+        ) as client:
+            await _wait_ready(client, server)
+            workspaces = [await _workspace(client, n) for n in range(concurrency)]
+            health = await _health_baseline(client)
+            stop = asyncio.Event()
+            latencies: list[float] = []
+            counts = {"accepted": 0, "other": 0}
+            lag = asyncio.create_task(_sample_lags(pool, stop))
+            started = time.perf_counter()
+            loaders = [
+                asyncio.create_task(_factory(client, ws, stop, latencies, counts))
+                for ws in workspaces
+            ]
+            await asyncio.sleep(seconds)
+            stop.set()
+            await asyncio.gather(*loaders)
+            elapsed = time.perf_counter() - started
+            lag_samples = await lag
+            peaks = _tree_peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(server.wait(), 30)
+        except TimeoutError:
+            server.kill()
+            await server.wait()
+    store = PostgresEventStore(pool)
+    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    begun = time.perf_counter()
+    await rebuild(dsn=database_url, store=store, projection=DeliveryProjection())
+    catch_up = events / (time.perf_counter() - begun)
+    await pool.close()
+    if progress:
+        print(
+            f"  http x{concurrency} ({workers} workers): {counts['accepted'] / elapsed:,.0f} "
+            f"submissions/s, catch-up {catch_up:,.0f} events/s",
+            file=sys.stderr,
+        )
+    return LoadResult(
+        seconds=elapsed,
+        accepted=counts["accepted"],
+        other=counts["other"],
+        latencies_ms=latencies,
+        health_ms=health,
+        lag_samples=lag_samples,
+        catch_up_rate=catch_up,
+        peak_rss_mb=peaks,
+        workers=workers,
+    )
+
+
+async def _wait_ready(client: httpx.AsyncClient, server: asyncio.subprocess.Process) -> None:
+    for _ in range(600):
+        if server.returncode is not None:
+            raise RuntimeError(f"vibehq serve exited with {server.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get("/ready")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("vibehq serve did not become ready in 60 s")
+
+
+async def _workspace(client: httpx.AsyncClient, n: int) -> tuple[str, list[int]]:
+    response = await client.post(
+        "/workspaces",
+        json={"name": f"load-{n}", "files": [{"path": "a.txt", "content": "0\n"}]},
+    )
+    response.raise_for_status()
+    return response.json()["id"], [response.json()["version"]]
+
+
+async def _health_baseline(client: httpx.AsyncClient, count: int = 200) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await client.get("/health")
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def _factory(
+    client: httpx.AsyncClient,
+    workspace: tuple[str, list[int]],
+    stop: asyncio.Event,
+    latencies: list[float],
+    counts: dict[str, int],
+) -> None:
+    ws, version = workspace
+    n = 0
+    while not stop.is_set():
+        n += 1
+        started = time.perf_counter()
+        response = await client.post(
+            f"/workspaces/{ws}/patches",
+            json={
+                "base_version": version[0],
+                "task_id": "load",
+                "operations": [{"op": "write_file", "path": "a.txt", "content": f"{n}\n"}],
+            },
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code == 201:
+            counts["accepted"] += 1
+            version[0] = response.json()["version"]
+        else:
+            counts["other"] += 1
+
+
+async def _sample_lags(pool: asyncpg.Pool, stop: asyncio.Event) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+    while not stop.is_set():
+        rows = await pool.fetch(
+            "SELECT c.name, coalesce(extract(epoch FROM now() - (SELECT e.recorded_at "
+            "FROM vibehq_events e WHERE e.notification_id > c.position "
+            "AND e.notification_id < vibehq_watermark() ORDER BY e.notification_id LIMIT 1)), 0) "
+            "AS lag FROM vibehq_checkpoints c"
+        )
+        for row in rows:
+            samples.setdefault(row["name"], []).append(float(row["lag"]) * 1000)
+        await asyncio.sleep(0.1)
+    return samples
+
+
+def summary_rows(result: LoadResult) -> list[str]:
+    p = LoadResult.percentile
+    lat, health = result.latencies_ms, result.health_ms
+    rows = [
+        f"| submissions/s ({result.workers} workers, client on loopback) | "
+        f"{result.rate:,.0f} | >= 1,500 |",
+        f"| submit latency p50 / p99 (ms) | {statistics.median(lat):.1f} / {p(lat, 0.99):.1f} "
+        f"| p99 < 50 |",
+        f"| baseline: GET /health p50 / p99 (ms), same server, idle | "
+        f"{statistics.median(health):.2f} / {p(health, 0.99):.2f} | - |",
+        f"| non-201 answers during the load | {result.other} | 0 |",
+    ]
+    for name in sorted(result.lag_samples):
+        samples = result.lag_samples[name]
+        rows.append(
+            f"| lag of `{name}` under the load, p50 / p99 (ms) | "
+            f"{statistics.median(samples):.0f} / {p(samples, 0.99):.0f} | p99 < 200 |"
+        )
+    rows.append(
+        f"| delivery projection catch-up from scratch (events/s) | "
+        f"{result.catch_up_rate:,.0f} | - |"
+    )
+    total = sum(result.peak_rss_mb.values())
+    biggest = max(result.peak_rss_mb.values(), default=0.0)
+    rows.append(
+        f"| peak RSS of the server: all {len(result.peak_rss_mb)} processes / largest (MB) | "
+        f"{total:,.0f} / {biggest:,.0f} | - |"
+    )
+    return rows
