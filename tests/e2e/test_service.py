@@ -105,3 +105,28 @@ def test_serve_on_embedded_engines_starts_and_stops_them(tmp_path: Path) -> None
         check=True,
     )
     assert status.stdout.count("stopped") == 2, status.stdout
+
+
+def test_several_workers_share_the_port_and_the_work(engines: Engines, database_url: str) -> None:
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_AUTH": "off",
+        "VIBEHQ_WORKERS": "2",
+    }
+    with serving(env, ROOT) as base, httpx.Client(base_url=base, timeout=30) as client:
+        created = client.post("/workspaces", json={"name": "two", "files": []})
+        assert created.status_code == 201, created.text
+        ws = created.json()["id"]
+        for n in range(20):  # keep-alive requests, served by whichever worker accepted
+            patch = client.post(
+                f"/workspaces/{ws}/patches",
+                json={
+                    "base_version": n + 1,
+                    "task_id": "t",
+                    "operations": [{"op": "write_file", "path": "a", "content": f"{n}\n"}],
+                },
+            )
+            assert patch.status_code == 201, patch.text
+        assert client.get(f"/workspaces/{ws}").json()["version"] == 21
