@@ -39,9 +39,10 @@ def serve_http(*, host: str, port: int, workers: int, log_level: str) -> None:
         log_level=log_level,
         ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
     )
-    if workers == 1:
-        uvicorn.Server(config).run()
-        return
-    sock = tcp_listener(host, port)
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal; as in
+    # `uvicorn.run`, that KeyboardInterrupt means a clean stop.
     with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[sock]).run()
+        if workers == 1:
+            uvicorn.Server(config).run()
+        else:
+            Multiprocess(config, sockets=[tcp_listener(host, port)]).run()
