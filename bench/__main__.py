@@ -34,14 +34,19 @@ NOTES = """## Notes (hand-written; kept by the benchmark when it rewrites this p
   response waited for a delayed ACK): `GET /health` took 44 ms with 2 workers against
   1.3 ms with 1. It now takes ~2 ms with 2. `tests/integration/test_serving.py` checks
   the socket property.
-- **HTTP load (figure 4) misses its target by an order of magnitude** and is not yet
-  profiled. What is known: the load client (32 httpx tasks) runs on the same 2 cores as
-  both workers, their followers and PostgreSQL; a sequential in-process submission costs
-  about 6 ms (about nine round trips: recall, snapshot, stream, blobs, the append
-  transaction, read back); p50 latency under load is many times that, so most of the
-  time is queueing for CPU.
-  Next: py-spy of one worker under load, the client on another machine or `wrk`, and
-  fewer round trips per submission (one statement for recall + head + blobs).
+- **HTTP load (figure 4) misses its target by an order of magnitude.** The load client
+  (32 httpx tasks) runs on the same 2 cores as both workers, their followers and
+  PostgreSQL, and the server is CPU-bound in Python. A py-spy profile of one worker
+  (16 factories, 140 submissions/s, 2026-11-25) put 32% of its samples in request
+  handling, and within that 21% (of all samples) in loading the workspace aggregate:
+  the latest snapshot plus up to 99 events, each decoded through the eventsourcing
+  mapper (JSON, UUID and struct conversions). Row conversion (`record_of`, UUIDs) took
+  about 10%, socket writes 26% (self time), the followers sharing the process about 6%.
+  Skipping asyncpg's per-release connection reset (one round trip) made no measurable
+  difference (129/s against 140/s, within noise), so it was not kept: round trips are
+  not the limit here, CPU is. Next: keep recently used aggregates in memory per
+  process (events are immutable, so a cached aggregate only needs the events after
+  its version), snapshot more often, and measure with the client on another machine.
 - **Lag under that load (figure 6)** follows from the same CPU saturation: the followers
   share the workers' event loops. They keep up (p50 of a few ms) but their p99 is near
   a second. Running them in `vibehq worker` processes (`VIBEHQ_BACKGROUND=off`) is the
