@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.contracts import FileChange, FileEntry, PatchOperation, PathConflict
-from domain.patching.engine import PatchPlan, plan_patch
+from domain.patching.engine import PatchPlan, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
 
@@ -227,14 +227,10 @@ class Workspace(Aggregate):
     def _take_changes(self, changes: list[FileChange]) -> None:
         # The event is applied before eventsourcing bumps the version.
         version = self.version + 1
+        take_changes(self.files, changes)
         for change in changes:
             if change.renamed_from:
-                self.files.pop(change.renamed_from, None)
                 self.last_changed[change.renamed_from] = version
-            if change.after is None:
-                self.files.pop(change.path, None)
-            else:
-                self.files[change.path] = change.after
             self.last_changed[change.path] = version
 
 

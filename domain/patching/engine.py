@@ -64,6 +64,25 @@ def contents_needed(tree: Tree, operations: Sequence[PatchOperation]) -> set[str
     return needed
 
 
+def take_changes(files: dict[str, FileEntry], changes: Sequence[FileChange]) -> None:
+    """Bring `files` to the state after a patch, given the patch's net changes.
+
+    The result does not depend on the order the changes are listed in: the files that
+    renames moved away leave first, then deleted paths, then every other path takes its
+    new entry. So a swap (a -> b, b -> a) or a path renamed away and written again in
+    the same patch end as the patch meant, and so does a revert's inverse list.
+    """
+    for change in changes:
+        if change.renamed_from:
+            files.pop(change.renamed_from, None)
+    for change in changes:
+        if change.after is None:
+            files.pop(change.path, None)
+    for change in changes:
+        if change.after is not None:
+            files[change.path] = change.after
+
+
 def plan_patch(
     tree: Tree,
     operations: Sequence[PatchOperation],
@@ -198,6 +217,11 @@ class _WorkingTree:
         changes: list[FileChange] = []
         blobs: dict[str, bytes] = {}
         moved_away = {source for target, source in self.origin.items() if self.overlay.get(target)}
+        renamed_away = {
+            source
+            for target, source in self.origin.items()
+            if self.overlay.get(target) and source != target and source in self.base
+        }
         for path in sorted(self.overlay):
             slot = self.overlay[path]
             if slot is None:
@@ -211,7 +235,9 @@ class _WorkingTree:
             if source is not None and source != path and source in self.base:
                 before = self.base[source]
                 changes.append(self._change(path, "renamed", before, after, content, source))
-            elif (before := self.base.get(path)) is None:
+            elif (before := self.base.get(path)) is None or path in renamed_away:
+                # A path whose file was renamed away and that was written again holds a
+                # new file, even if its bytes happen to equal the old one's.
                 changes.append(self._change(path, "added", None, after, content))
             elif before != after:
                 changes.append(self._change(path, "modified", before, after, content))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain.contracts import PatchOperation
-from domain.patching.engine import PatchPlan, contents_needed, plan_patch
+from domain.patching.engine import PatchPlan, contents_needed, plan_patch, take_changes
 from domain.patching.files import FileEntry
 from domain.patching.limits import PatchLimits
 
@@ -20,13 +20,7 @@ class Tree:
         needed = contents_needed(self.files, operations)
         plan = plan_patch(self.files, operations, {h: self.blobs[h] for h in needed}, self.limits)
         self.blobs.update(plan.blobs)
-        for change in plan.changes:
-            if change.renamed_from:
-                self.files.pop(change.renamed_from, None)
-            if change.after is None:
-                self.files.pop(change.path, None)
-            else:
-                self.files[change.path] = change.after
+        take_changes(self.files, plan.changes)
         return plan
 
     def read(self, path: str) -> bytes:

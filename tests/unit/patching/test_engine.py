@@ -199,3 +199,31 @@ def test_malformed_diffs_are_invalid_not_conflicts() -> None:
     assert short.code == "invalid_diff"
     two_files = "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-1\n+2\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-1\n+2\n"
     assert "2 files" in rejected(tree, ApplyDiff(path="a", diff=two_files)).message
+
+
+def test_a_swap_of_two_files_in_one_patch_keeps_both() -> None:
+    tree = tree_with(a="A\n", b="B\n")
+    plan = tree.apply(
+        [
+            RenameFile(path="a", to="tmp"),
+            RenameFile(path="b", to="a"),
+            RenameFile(path="tmp", to="b"),
+        ]
+    )
+    assert tree.snapshot() == {"a": b"B\n", "b": b"A\n"}
+    assert sorted((c.path, c.change, c.renamed_from) for c in plan.changes) == [
+        ("a", "renamed", "b"),
+        ("b", "renamed", "a"),
+    ]
+
+
+def test_a_path_renamed_away_and_written_again_holds_the_new_file() -> None:
+    # Found by the property test: the same bytes written back used to vanish.
+    for content in ("", "same\n"):
+        tree = tree_with(a=content)
+        plan = tree.apply([RenameFile(path="a", to="b"), CreateFile(path="a", content=content)])
+        assert tree.snapshot() == {"a": content.encode(), "b": content.encode()}
+        assert sorted((c.path, c.change, c.renamed_from) for c in plan.changes) == [
+            ("a", "added", None),
+            ("b", "renamed", "a"),
+        ]
