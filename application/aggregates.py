@@ -8,6 +8,10 @@ With a `SnapshotStore`, loading reads the newest snapshot and only the events af
 it, so a command's cost does not grow with the stream's history. Snapshots are
 derived data: taken after a save crosses a multiple of `snapshot_every`, written
 outside the command's transaction, and safe to delete.
+
+With an `AggregateCache`, a command `checkout`s the aggregate the last save in this
+process left behind and loads nothing at all; the append's version check is what
+makes that safe (see application/caches.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from msgspec import Struct
 
+from application.caches import AggregateCache
 from application.event_codec import EventCodec
 from application.ports import AppendRequest, AppendResult, EventStore, SnapshotStore
 from domain.contracts import TraceContext
@@ -55,11 +60,24 @@ class AggregateRepository:
         *,
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 100,
+        cache: AggregateCache | None = None,
     ) -> None:
         self._store = store
         self._codec = codec or EventCodec()
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
+        self._cache = cache if cache is not None else AggregateCache(0)
+
+    async def checkout(self, aggregate_id: UUID, cls: type[A]) -> A:
+        """The aggregate for a command to decide on and `save`: cached, else loaded.
+
+        A cached one may be behind the store (another process appended); saving it
+        then raises ConcurrencyConflict, and the retry's checkout loads afresh.
+        """
+        cached = self._cache.take(aggregate_id)
+        if isinstance(cached, cls):
+            return cached
+        return await self.get(aggregate_id, cls)
 
     async def get(self, aggregate_id: UUID, cls: type[A], *, version: int | None = None) -> A:
         """The aggregate as of `version` (default: its latest event).
@@ -111,6 +129,7 @@ class AggregateRepository:
             )
         )
         if not result.duplicate:
+            self._cache.keep(aggregate)
             await self._maybe_snapshot(aggregate, first_version=result.first_version)
         return result
 

@@ -48,7 +48,7 @@ async def execute(
             return prior
     for _ in range(MAX_ATTEMPTS):
         try:
-            aggregate = await repository.get(aggregate_id, cls)
+            aggregate = await repository.checkout(aggregate_id, cls)
         except AggregateNotFound:
             if start is None:
                 raise

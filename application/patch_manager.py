@@ -9,7 +9,14 @@ touch different files and is rejected as `stale_base` if they share one. So two
 submissions at the same base never both apply silently over each other.
 
 Idempotency keys are scoped per workspace and command; a retry with the same key
-and body returns the first outcome (with `duplicate=True`) and records nothing.
+and body returns the first outcome (with `duplicate=True`) and records nothing. A
+submission does not look its key up first: the append itself recognises a known key
+before it checks the version, so the common case (a new key) costs no extra read.
+
+The hot path (the same factory patching the same workspace again) reads nothing from
+the store: the workspace comes from the repository's cache and the contents of the
+files being rewritten from a `ContentCache`; the answer is built from the event just
+appended. One round trip, the append, remains.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from uuid import UUID, uuid4
 import msgspec
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
+from application.caches import ContentCache
 from application.commands import MAX_ATTEMPTS, TooMuchContention
 from application.event_codec import EventCodec
-from application.patch_records import is_outcome, patch_record
+from application.patch_records import is_outcome, outcome_record, patch_record
 from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
 from domain.contracts import (
     NewWorkspace,
@@ -69,12 +77,14 @@ class PatchManager:
         *,
         limits: PatchLimits | None = None,
         codec: EventCodec | None = None,
+        contents: ContentCache | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self._repository = repository
         self._limits = limits or PatchLimits()
         self._codec = codec or EventCodec()
+        self._contents = contents if contents is not None else ContentCache(0)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -108,6 +118,9 @@ class PatchManager:
                 raise outcome
             blobs = outcome.blobs
         result = await self._repository.save(workspace, context, blobs=blobs)
+        if not result.duplicate:
+            self._contents.add(blobs)
+            return summarise(workspace)
         return await self._summary(result.stream_id)
 
     async def _summary(self, workspace_id: UUID) -> WorkspaceSummary:
@@ -117,33 +130,51 @@ class PatchManager:
 
     async def submit(self, submission: PatchSubmission, context: CommandContext) -> PatchRecord:
         """Apply the submission or record why not; returns the recorded outcome."""
-        key = f"patch:{submission.workspace_id}:{submission.idempotency_key}"
-        context = msgspec.structs.replace(
-            context, idempotency_key=key, request_hash=request_hash(submission)
-        )
-        prior = await self._store.recall(key, context.request_hash)
-        if prior is not None:
-            return await self._recorded(prior)
-        for _ in range(MAX_ATTEMPTS):
-            workspace = await self._load(submission.workspace_id)
-            needed = contents_needed(workspace.files, submission.operations)
-            contents = await self._blobs.get_many(needed) if needed else {}
-            outcome = workspace.submit(
-                patch_id=uuid4(),
-                author=submission.author,
-                task_id=submission.task_id,
-                base_version=submission.base_version,
-                operations=submission.operations,
-                message=submission.message,
-                contents=contents,
-                limits=self._limits,
+        if submission.idempotency_key is not None:
+            context = msgspec.structs.replace(
+                context,
+                idempotency_key=f"patch:{submission.workspace_id}:{submission.idempotency_key}",
+                request_hash=request_hash(submission),
             )
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                workspace = await self._checkout(submission.workspace_id)
+                contents = await self._contents_of(
+                    contents_needed(workspace.files, submission.operations)
+                )
+                outcome = workspace.submit(
+                    patch_id=uuid4(),
+                    author=submission.author,
+                    task_id=submission.task_id,
+                    base_version=submission.base_version,
+                    operations=submission.operations,
+                    message=submission.message,
+                    contents=contents,
+                    limits=self._limits,
+                )
+            except Exception:
+                # Refused outright (e.g. archived since): a retry still gets its first outcome.
+                prior = await self._recall(context)
+                if prior is None:
+                    raise
+                return await self._recorded(prior)
+            event = workspace.pending_events[0]
             blobs = outcome.blobs if isinstance(outcome, PatchPlan) else {}
             try:
                 result = await self._repository.save(workspace, context, blobs=blobs)
             except ConcurrencyConflict:
                 continue
-            return await self._recorded(result)
+            if result.duplicate:
+                return await self._recorded(result)
+            self._contents.add(blobs)
+            return outcome_record(
+                event,
+                workspace_id=result.stream_id,
+                version=result.first_version,
+                position=result.first_position,
+                recorded_at=result.recorded_at,
+                actor=context.actor,
+            )
         raise TooMuchContention(
             f"workspace {submission.workspace_id} changed {MAX_ATTEMPTS} times while this "
             "patch was being decided; retry with the same idempotency key"
@@ -178,7 +209,7 @@ class PatchManager:
             if prior is not None:
                 return await self._recorded(prior)
         for _ in range(MAX_ATTEMPTS):
-            workspace = await self._load(target.stream_id)
+            workspace = await self._checkout(target.stream_id)
             workspace.revert(
                 patch_id=uuid4(),
                 author=author,
@@ -210,6 +241,27 @@ class PatchManager:
             return await self._repository.get(workspace_id, Workspace)
         except AggregateNotFound:
             raise WorkspaceNotFound(workspace_id) from None
+
+    async def _checkout(self, workspace_id: UUID) -> Workspace:
+        """The workspace for a command that will save it (possibly cached; see caches.py)."""
+        try:
+            return await self._repository.checkout(workspace_id, Workspace)
+        except AggregateNotFound:
+            raise WorkspaceNotFound(workspace_id) from None
+
+    async def _contents_of(self, hashes: set[str]) -> dict[str, bytes]:
+        contents = self._contents.found(hashes)
+        missing = hashes - contents.keys()
+        if missing:
+            fetched = await self._blobs.get_many(missing)
+            self._contents.add(fetched)
+            contents.update(fetched)
+        return contents
+
+    async def _recall(self, context: CommandContext) -> AppendResult | None:
+        if context.idempotency_key is None:
+            return None
+        return await self._store.recall(context.idempotency_key, context.request_hash)
 
     async def _recorded(self, result: AppendResult) -> PatchRecord:
         """The outcome event an append (or its idempotent original) recorded."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from application.event_codec import EventCodec
 from application.ports import RecordedEvent
@@ -24,16 +26,40 @@ def patch_record(
     record: RecordedEvent, codec: EventCodec, *, duplicate: bool = False
 ) -> PatchRecord:
     """The PatchRecord for an outcome event (see `is_outcome`)."""
-    event: Any = codec.decode(record)
-    outcome = OUTCOME_EVENTS[record.event_type]
+    return outcome_record(
+        codec.decode(record),
+        workspace_id=record.stream_id,
+        version=record.stream_version,
+        position=record.position,
+        recorded_at=record.recorded_at,
+        actor=record.actor,
+        duplicate=duplicate,
+    )
+
+
+def outcome_record(
+    event: Any,
+    *,
+    workspace_id: UUID,
+    version: int,
+    position: int,
+    recorded_at: datetime,
+    actor: str,
+    duplicate: bool = False,
+) -> PatchRecord:
+    """The PatchRecord for an outcome domain event and where the store put it.
+
+    Lets a command answer from the event it just appended instead of reading it back.
+    """
+    outcome = OUTCOME_EVENTS[type(event).__qualname__]
     common: dict[str, Any] = {
-        "patch_id": record.event_id,
-        "workspace_id": record.stream_id,
+        "patch_id": event.patch_id,
+        "workspace_id": workspace_id,
         "outcome": outcome,
-        "version": record.stream_version,
-        "position": record.position,
-        "recorded_at": record.recorded_at,
-        "actor": record.actor,
+        "version": version,
+        "position": position,
+        "recorded_at": recorded_at,
+        "actor": actor,
         "author": event.author,
         "task_id": event.task_id,
         "duplicate": duplicate,

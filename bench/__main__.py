@@ -35,7 +35,7 @@ NOTES = """## Notes (hand-written; kept by the benchmark when it rewrites this p
   1.3 ms with 1. It now takes ~2 ms with 2. `tests/integration/test_serving.py` checks
   the socket property.
 - **HTTP load (figure 4) misses its target by an order of magnitude.** The load client
-  (32 httpx tasks) runs on the same 2 cores as both workers, their followers and
+  (32 aiohttp tasks) runs on the same 2 cores as both workers, their followers and
   PostgreSQL, and the server is CPU-bound in Python. A py-spy profile of one worker
   (16 factories, 140 submissions/s, 2026-11-25) put 32% of its samples in request
   handling, and within that 21% (of all samples) in loading the workspace aggregate:
@@ -236,7 +236,7 @@ async def main() -> int:
             "## Under HTTP load: throughput, latency, lag, memory\n\n"
             f"`vibehq serve` with {args.workers} worker processes (as shipped: each also "
             "runs the log's followers, one active per follower) on a fresh database; "
-            f"{args.concurrency} concurrent factories on loopback (httpx, keep-alive), each "
+            f"{args.concurrency} concurrent factories on loopback (aiohttp, keep-alive), each "
             f"submitting one-file patches to its own workspace for {args.load_seconds:g} s. "
             "The client shares the cores with the server and PostgreSQL.\n\n"
             f"{load_table}\n\n"

@@ -157,7 +157,8 @@ class PatchSubmission(_Contract, frozen=True):
     base_version: NonNegative
     author: Identifier
     task_id: Identifier
-    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)]
+    #: Without one, a retry cannot be recognised and records a second outcome.
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None
     operations: Annotated[list[PatchOperation], Meta(min_length=1)]
     message: str = ""
 

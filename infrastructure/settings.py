@@ -38,6 +38,8 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     max_operations: Annotated[int, Meta(ge=1)] = 1000
     max_patch_bytes: Annotated[int, Meta(ge=1)] = 32 * 1024 * 1024
     snapshot_every: Annotated[int, Meta(ge=1)] = 100
+    aggregate_cache: Annotated[int, Meta(ge=0)] = 1000
+    content_cache_mb: Annotated[int, Meta(ge=0)] = 64
     background: Literal["on", "off"] = "on"
     nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
     stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
@@ -89,6 +91,17 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_SNAPSHOT_EVERY": (
         "snapshot_every",
         "Snapshot a workspace every N versions, so loading it stays fast. Default `100`.",
+    ),
+    "VIBEHQ_AGGREGATE_CACHE": (
+        "aggregate_cache",
+        "Aggregates (workspaces, tasks) each process keeps after saving them, so the next "
+        "command on one loads nothing; a stale one costs a retry, never a wrong outcome. "
+        "`0` turns it off. Default `1000`.",
+    ),
+    "VIBEHQ_CONTENT_CACHE_MB": (
+        "content_cache_mb",
+        "MiB of file contents (by sha256) each process keeps for the patch engine. "
+        "`0` turns it off. Default `64`.",
     ),
     "VIBEHQ_BACKGROUND": (
         "background",

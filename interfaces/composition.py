@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from application.access import TokenService
 from application.aggregates import AggregateRepository
+from application.caches import AggregateCache, ContentCache
 from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
@@ -157,7 +158,10 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         raise
     blobs = PostgresBlobStore(pool)
     repository = AggregateRepository(
-        store, snapshots=PostgresSnapshotStore(pool), snapshot_every=settings.snapshot_every
+        store,
+        snapshots=PostgresSnapshotStore(pool),
+        snapshot_every=settings.snapshot_every,
+        cache=AggregateCache(settings.aggregate_cache),
     )
     await ensure_read_models(engines.database_url)
     followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY, AUDIT])
@@ -171,7 +175,13 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         store,
         client,
         tracer_provider,
-        patches=PatchManager(store, blobs, repository, limits=patch_limits(settings)),
+        patches=PatchManager(
+            store,
+            blobs,
+            repository,
+            limits=patch_limits(settings),
+            contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
+        ),
         queries=WorkspaceQueries(store, blobs, repository),
         tokens=TokenService(PostgresTokenStore(pool)),
         delivery=DeliveryService(store, repository),

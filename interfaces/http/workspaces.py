@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
@@ -129,7 +129,7 @@ class WorkspaceController(Controller):
             base_version=data.base_version,
             author=data.author or principal.actor,
             task_id=data.task_id,
-            idempotency_key=idempotency_key(request, data.idempotency_key) or _fresh_key(),
+            idempotency_key=idempotency_key(request, data.idempotency_key),
             operations=data.operations,
             message=data.message,
         )
@@ -278,8 +278,3 @@ class PatchController(Controller):
             context=command_context(request, idempotency_key(request)),
         )
         return _outcome_response(request, record)
-
-
-def _fresh_key() -> str:
-    """Without a key there is no retry to recognise; a unique one records just this call."""
-    return uuid4().hex

@@ -115,8 +115,10 @@ class InMemoryBlobStore:
 
     def __init__(self, store: InMemoryEventStore) -> None:
         self._store = store
+        self.fetches = 0
 
     async def get_many(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        self.fetches += 1
         return {sha: self._store.blobs[sha] for sha in hashes}
 
 

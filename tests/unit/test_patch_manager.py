@@ -156,6 +156,31 @@ async def test_a_revert_restores_what_the_patch_changed_renames_included() -> No
     assert await h.tree(ws) == {"a": b"1\n", "b": b"2\n"}
 
 
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [RenameFile(path="a", to="t"), RenameFile(path="b", to="a"), RenameFile(path="t", to="b")],
+        [RenameFile(path="a", to="moved"), CreateFile(path="a", content="1\n")],
+    ],
+    ids=["swap", "rename-and-recreate"],
+)
+async def test_renames_that_reuse_a_path_apply_and_revert_exactly(
+    operations: list[PatchOperation],
+) -> None:
+    h = Harness()
+    ws = await h.workspace(a="1\n", b="2\n")
+    patch = await h.manager.submit(h.submission(ws, 2, *operations), context())
+    assert patch.outcome == "applied"
+    after = await h.tree(ws)
+    assert after in ({"a": b"2\n", "b": b"1\n"}, {"a": b"1\n", "b": b"2\n", "moved": b"1\n"})
+    await h.manager.revert(
+        patch.patch_id, author="ops", task_id="undo", message="", context=context()
+    )
+    assert await h.tree(ws) == {"a": b"1\n", "b": b"2\n"}
+    # A fresh load (events replayed, no cache) agrees with the state the commands saw.
+    assert await h.tree(ws, at=3) == after
+
+
 async def test_a_revert_is_refused_when_later_patches_touched_the_same_files() -> None:
     h = Harness()
     ws = await h.workspace(a="1\n")
