@@ -19,11 +19,15 @@ _WORTH_IT: Final = 0.9
 #: Contents up to this size are stored as they are; compressing them gains nothing.
 _SMALL: Final = 64
 
-INSERT_BLOBS: Final = (
-    "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
-    "SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::text[], $4::bytea[]) "
-    "ON CONFLICT (sha256) DO NOTHING"
-)
+
+def insert_blobs_sql(first_parameter: int) -> str:
+    """INSERT of the `blob_columns` arrays, passed from parameter `first_parameter` on."""
+    n = first_parameter
+    return (
+        "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
+        f"SELECT * FROM unnest(${n}::bytea[], ${n + 1}::bigint[], ${n + 2}::text[], "
+        f"${n + 3}::bytea[]) ON CONFLICT (sha256) DO NOTHING"
+    )
 
 
 class BlobMissing(LookupError):
@@ -37,7 +41,7 @@ class BlobCorrupted(ValueError):
 def blob_columns(
     blobs: Mapping[str, bytes],
 ) -> tuple[list[bytes], list[int], list[str], list[bytes]]:
-    """The arrays INSERT_BLOBS takes: hash, size, encoding, data."""
+    """The arrays `insert_blobs_sql` takes: hash, size, encoding, data."""
     hashes, sizes, encodings, datas = [], [], [], []
     for sha, content in sorted(blobs.items()):  # sorted: concurrent inserts lock in one order
         packed = zlib.compress(content, 6) if len(content) > _SMALL else content

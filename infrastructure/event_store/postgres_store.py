@@ -32,7 +32,7 @@ from application.ports import (
     RecordedEvent,
 )
 from domain.contracts import TraceContext
-from infrastructure.blob_store import INSERT_BLOBS, blob_columns
+from infrastructure.blob_store import blob_columns, insert_blobs_sql
 from infrastructure.telemetry import current_trace_context
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ _APPEND: Final = (
     "SELECT outcome, first_version, last_version, first_position, last_position, recorded_at "
     "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 )
+#: The same append with the blobs its events refer to, in one statement (one round trip,
+#: one implicit transaction): PostgreSQL always runs a data-modifying WITH to completion.
+_APPEND_WITH_BLOBS: Final = f"WITH blobs AS ({insert_blobs_sql(17)}) {_APPEND}"
 _RECALL: Final = (
     "SELECT request_hash, stream_id, first_version, last_version, first_position, "
     "last_position, recorded_at FROM vibehq_idempotency WHERE key = $1"
@@ -207,12 +210,7 @@ class PostgresEventStore:
             span.set_attribute("vibehq.event_count", count)
             trace_context = request.trace_context or current_trace_context()
             async with self._pool.acquire() as conn:
-                if request.blobs:
-                    async with conn.transaction():
-                        await conn.execute(INSERT_BLOBS, *blob_columns(request.blobs))
-                        row = await self._call_append(conn, request, trace_context)
-                else:
-                    row = await self._call_append(conn, request, trace_context)
+                row = await self._call_append(conn, request, trace_context)
         self._committed()
         return _result(request, row)
 
@@ -221,8 +219,6 @@ class PostgresEventStore:
 
         The caller must call `announce()` after its transaction commits.
         """
-        if request.blobs:
-            await conn.execute(INSERT_BLOBS, *blob_columns(request.blobs))
         row = await self._call_append(conn, request, request.trace_context)
         return _result(request, row)
 
@@ -237,9 +233,10 @@ class PostgresEventStore:
         trace_context: TraceContext | None,
     ) -> asyncpg.Record:
         events = request.events
+        blobs = blob_columns(request.blobs) if request.blobs else ()
         try:
             row = await conn.fetchrow(
-                _APPEND,
+                _APPEND_WITH_BLOBS if blobs else _APPEND,
                 request.stream_id,
                 request.stream_type,
                 request.expected_version,
@@ -256,6 +253,7 @@ class PostgresEventStore:
                 trace_context.traceparent if trace_context else None,
                 trace_context.tracestate if trace_context else None,
                 request.token_id,
+                *blobs,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != "vibehq_events_pkey":

@@ -152,6 +152,9 @@ def serve(
             port=bind_port,
             workers=workers or config.workers,
             log_level=config.log_level,
+            settings=msgspec.structs.replace(
+                config, database_url=engines.database_url, nats_url=engines.nats_url
+            ),
         )
     finally:
         engines.stop()

@@ -73,7 +73,8 @@ def _may_use_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> bool
 def requires(scope: Scope) -> Guard:
     """A route guard: the caller's token must hold `scope` (or a wider one)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar runs a sync guard in a thread pool, a hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal: Principal = connection.user
         if not principal.may(scope):
             raise PermissionDeniedException(

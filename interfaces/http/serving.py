@@ -6,15 +6,30 @@ Without it, a response written in two parts (headers, then body) waits for the
 client's delayed ACK: about 40 ms on every keep-alive request (measured: 44 ms for
 `GET /health` with 2 workers against 1.3 ms with 1). So the multi-worker path binds the
 socket itself, as a TCP socket, and hands it to uvicorn's own process supervisor.
+
+With several workers the log's followers (projections, relay, audit) do not run in
+the HTTP workers but on their own event loop in the supervisor, which otherwise only
+watches its children. A worker's loop saturated by requests delayed every await of a
+follower sharing it, and under load the projections fell seconds behind; on a loop of
+their own they keep up (docs/benchmarks.md). With one worker they share its loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import os
 import socket
+import threading
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from infrastructure.settings import Settings
+from interfaces.composition import open_runtime
+
+log = logging.getLogger(__name__)
 
 APP = "interfaces.http.app:create_app_from_env"
 
@@ -29,7 +44,58 @@ def tcp_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_http(*, host: str, port: int, workers: int, log_level: str) -> None:
+class FollowersThread:
+    """The log's followers on an event loop (uvloop if installed) of their own thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vibehq-followers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+            factory = asyncio.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            runtime = await open_runtime(self._settings)
+        except Exception:
+            log.exception("the log's followers could not start")
+            self._started.set()
+            return
+        try:
+            runtime.start_background()
+            self._started.set()
+            await self._stop.wait()
+        finally:
+            await runtime.close()
+
+
+def serve_http(
+    *, host: str, port: int, workers: int, log_level: str, settings: Settings | None = None
+) -> None:
+    """Serve until Ctrl-C. With `settings` whose `background` is on and several workers,
+    the followers run in this (supervisor) process and the workers only serve HTTP."""
     config = uvicorn.Config(
         APP,
         factory=True,
@@ -44,5 +110,14 @@ def serve_http(*, host: str, port: int, workers: int, log_level: str) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         if workers == 1:
             uvicorn.Server(config).run()
-        else:
+            return
+        followers = None
+        if settings is not None and settings.background == "on":
+            os.environ["VIBEHQ_BACKGROUND"] = "off"  # for the workers, which inherit it
+            followers = FollowersThread(settings)
+            followers.start()
+        try:
             Multiprocess(config, sockets=[tcp_listener(host, port)]).run()
+        finally:
+            if followers is not None:
+                followers.stop()

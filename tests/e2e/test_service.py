@@ -130,3 +130,9 @@ def test_several_workers_share_the_port_and_the_work(engines: Engines, database_
             )
             assert patch.status_code == 201, patch.text
         assert client.get(f"/workspaces/{ws}").json()["version"] == 21
+        # The followers run once, in the supervisor: the report counts every patch once.
+        report = client.get(
+            "/tasks/t/delivery-report", params={"after_position": patch.json()["position"]}
+        )
+        assert report.headers["Vibehq-Caught-Up"] == "true"
+        assert report.json()["factories"][0]["patches_applied"] == 20
