@@ -36,6 +36,7 @@ from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
 from infrastructure.health import Check, check_migrations, check_nats, check_postgres
 from infrastructure.log_follower import LeasedFollower
+from infrastructure.pool import open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
 from infrastructure.projections.delivery import PostgresDeliveryReports
 from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
@@ -145,9 +146,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         if apply_migrations:
             for name in await run_migrations(engines.database_url):
                 log.info("applied migration %s", name)
-        pool = await asyncpg.create_pool(
-            engines.database_url, min_size=1, max_size=settings.db_pool_size
-        )
+        pool = await open_pool(engines.database_url, max_size=settings.db_pool_size)
         store = PostgresEventStore(
             pool, dsn=engines.database_url, poll_interval=settings.poll_interval
         )

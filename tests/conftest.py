@@ -21,6 +21,7 @@ import pytest_asyncio
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.pool import open_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ async def database_url(engines: Engines, template_database: str) -> AsyncIterato
 
 @pytest_asyncio.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=20)
+    created = await open_pool(database_url, max_size=20)  # as the service opens it
     yield created
     await created.close()
 
