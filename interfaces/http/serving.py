@@ -7,6 +7,13 @@ client's delayed ACK: about 40 ms on every keep-alive request (measured: 44 ms f
 `GET /health` with 2 workers against 1.3 ms with 1). So the multi-worker path binds the
 socket itself, as a TCP socket, and hands it to uvicorn's own process supervisor.
 
+Nor does a shared socket spread keep-alive clients over the workers: every worker
+waits on the one accept queue and whichever wakes first takes the connection, for
+good. Under the benchmark's load one worker held all 32 factories and the other
+idled. So each worker listens on a socket of its own, bound with SO_REUSEPORT to the
+same port, and the kernel spreads new connections over them; the supervisor keeps a
+bound (never listening) socket that reserves the port and fails early if it is taken.
+
 With several workers the log's followers (projections, relay, audit) do not run in
 the HTTP workers but on their own event loop in the supervisor, which otherwise only
 watches its children. A worker's loop saturated by requests delayed every await of a
@@ -22,9 +29,11 @@ import logging
 import os
 import socket
 import threading
+from unittest import mock
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from infrastructure.settings import Settings
 from interfaces.composition import open_runtime
@@ -34,14 +43,28 @@ log = logging.getLogger(__name__)
 APP = "interfaces.http.app:create_app_from_env"
 
 
-def tcp_listener(host: str, port: int) -> socket.socket:
+#: Linux and the BSDs; elsewhere the workers share the supervisor's socket.
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def tcp_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A bound, inheritable TCP socket (IPPROTO_TCP, so connections get TCP_NODELAY)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+class OwnSocketWorker(uvicorn_multiprocess.Process):
+    """A uvicorn worker process that listens on a SO_REUSEPORT socket of its own."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
+        own = tcp_listener(self.config.host, self.config.port, reuse_port=True)
+        super().target([own])
 
 
 class FollowersThread:
@@ -117,7 +140,14 @@ def serve_http(
             followers = FollowersThread(settings)
             followers.start()
         try:
-            Multiprocess(config, sockets=[tcp_listener(host, port)]).run()
+            reserved = tcp_listener(host, port, reuse_port=REUSE_PORT)
+            config.port = reserved.getsockname()[1]  # port 0: the workers share the one picked
+            if REUSE_PORT:
+                # uvicorn's supervisor makes (and remakes) its workers from this name.
+                with mock.patch.object(uvicorn_multiprocess, "Process", OwnSocketWorker):
+                    Multiprocess(config, sockets=[reserved]).run()
+            else:
+                Multiprocess(config, sockets=[reserved]).run()
         finally:
             if followers is not None:
                 followers.stop()
