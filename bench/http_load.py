@@ -6,7 +6,8 @@ database. An asyncio client on loopback (aiohttp, keep-alive) drives `concurrenc
 factories, each submitting patches to its own workspace, for a bounded time. Measured:
 
 4. accepted submissions per second (201s) and their latency p50/p99, as the client saw
-   it, next to `GET /health` round trips in the same run as the baseline of what the
+   it, next to `GET /health` driven the same way (same client, same concurrency) in
+   the same run: the ceiling of the HTTP stack and the client on this machine, and
    HTTP stack alone costs;
 6. how far the projections and the relay lag behind the log while the load runs
    (sampled every 100 ms: p99 of the age of the oldest unprocessed event), and how fast
@@ -51,6 +52,7 @@ class LoadResult:
     other: int
     latencies_ms: list[float]
     health_ms: list[float]
+    health_rate: float = 0.0
     lag_samples: dict[str, list[float]] = field(default_factory=dict)
     catch_up_rate: float = 0.0
     peak_rss_mb: dict[int, float] = field(default_factory=dict)
@@ -142,6 +144,7 @@ async def http_load(
             await _wait_ready(client, server)
             workspaces = [await _workspace(client, n) for n in range(concurrency)]
             health = await _health_baseline(client)
+            health_rate = await _health_load(base, headers, concurrency, seconds=3.0)
             stop = asyncio.Event()
             latencies: list[float] = []
             counts = {"accepted": 0, "other": 0}
@@ -182,6 +185,7 @@ async def http_load(
         other=counts["other"],
         latencies_ms=latencies,
         health_ms=health,
+        health_rate=health_rate,
         lag_samples=lag_samples,
         catch_up_rate=catch_up,
         peak_rss_mb=peaks,
@@ -209,6 +213,26 @@ async def _workspace(client: aiohttp.ClientSession, n: int) -> tuple[str, list[i
         response.raise_for_status()
         body = await response.json()
     return body["id"], [body["version"]]
+
+
+async def _health_load(
+    base: str, headers: dict[str, str], concurrency: int, *, seconds: float
+) -> float:
+    """GET /health per second with the load's client shape: the stack's own ceiling."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * concurrency
+
+    async def one(n: int) -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(base, headers=headers, connector=connector) as client:
+            while time.perf_counter() < deadline:
+                async with client.get("/health") as response:
+                    await response.read()
+                counts[n] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(concurrency)))
+    return sum(counts) / (time.perf_counter() - started)
 
 
 async def _health_baseline(client: aiohttp.ClientSession, count: int = 200) -> list[float]:
@@ -280,6 +304,8 @@ def summary_rows(result: LoadResult) -> list[str]:
         f"| p99 < 50 |",
         f"| baseline: GET /health p50 / p99 (ms), same server, idle | "
         f"{statistics.median(health):.2f} / {p(health, 0.99):.2f} | - |",
+        f"| baseline: GET /health per second, same client and concurrency | "
+        f"{result.health_rate:,.0f} | - |",
         f"| non-201 answers during the load | {result.other} | 0 |",
     ]
     for name in sorted(result.lag_samples):
