@@ -41,6 +41,7 @@ from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.rebuild import rebuild
 from infrastructure.token_store import PostgresTokenStore
+from interfaces.http.serving import listening_sockets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,6 +143,7 @@ async def http_load(
             base, headers=headers, connector=connector, timeout=timeout
         ) as client:
             await _wait_ready(client, server)
+            await _wait_for_workers(port, workers)
             workspaces = [await _workspace(client, n) for n in range(concurrency)]
             health = await _health_baseline(client)
             health_rate = await _health_load(base, headers, concurrency, seconds=3.0)
@@ -203,6 +205,17 @@ async def _wait_ready(client: aiohttp.ClientSession, server: asyncio.subprocess.
                     return
         await asyncio.sleep(0.1)
     raise RuntimeError("vibehq serve did not become ready in 60 s")
+
+
+async def _wait_for_workers(port: int, workers: int) -> None:
+    """Until every worker listens (Linux), so the kernel spreads the factories over all."""
+    if workers == 1 or sys.platform != "linux":
+        return
+    for _ in range(600):
+        if listening_sockets(port) >= workers:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"only {listening_sockets(port)} of {workers} workers listen after 60 s")
 
 
 async def _workspace(client: aiohttp.ClientSession, n: int) -> tuple[str, list[int]]:

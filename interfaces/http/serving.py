@@ -29,6 +29,7 @@ import logging
 import os
 import socket
 import threading
+from pathlib import Path
 from unittest import mock
 
 import uvicorn
@@ -57,6 +58,22 @@ def tcp_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.so
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def listening_sockets(port: int) -> int:
+    """How many IPv4 TCP sockets listen on `port`: with SO_REUSEPORT, one per ready worker.
+
+    Linux only (/proc/net/tcp); 0 elsewhere.
+    """
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        return 0
+    count = 0
+    for row in table.read_text().splitlines()[1:]:
+        fields = row.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            count += 1
+    return count
 
 
 class OwnSocketWorker(uvicorn_multiprocess.Process):
@@ -100,18 +117,23 @@ class FollowersThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        try:
-            runtime = await open_runtime(self._settings)
-        except Exception:
-            log.exception("the log's followers could not start")
-            self._started.set()
-            return
-        try:
-            runtime.start_background()
-            self._started.set()
-            await self._stop.wait()
-        finally:
-            await runtime.close()
+        retry = 1.0
+        while not self._stop.is_set():
+            try:
+                runtime = await open_runtime(self._settings, apply_migrations=False)
+            except Exception:  # the engines may come back; the workers still serve
+                log.exception("the log's followers could not start; retrying in %.0f s", retry)
+                self._started.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), retry)
+                retry = min(retry * 2, 30.0)
+                continue
+            try:
+                runtime.start_background()
+                self._started.set()
+                await self._stop.wait()
+            finally:
+                await runtime.close()
 
 
 def serve_http(

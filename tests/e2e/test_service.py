@@ -16,6 +16,7 @@ import pytest
 
 from infrastructure.embedded.common import free_port
 from infrastructure.embedded.engines import Engines
+from interfaces.http.serving import listening_sockets
 from tests.conftest import ROOT
 
 
@@ -116,6 +117,13 @@ def test_several_workers_share_the_port_and_the_work(engines: Engines, database_
         "VIBEHQ_WORKERS": "2",
     }
     with serving(env, ROOT) as base, httpx.Client(base_url=base, timeout=30) as client:
+        if sys.platform == "linux":
+            # One listening socket per worker (SO_REUSEPORT): the kernel spreads clients.
+            port = int(base.rsplit(":", 1)[1])
+            deadline = time.monotonic() + 30
+            while listening_sockets(port) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert listening_sockets(port) == 2
         created = client.post("/workspaces", json={"name": "two", "files": []})
         assert created.status_code == 201, created.text
         ws = created.json()["id"]
