@@ -28,34 +28,56 @@ ROOT = Path(__file__).resolve().parent.parent
 
 NOTES = """## Notes (hand-written; kept by the benchmark when it rewrites this page)
 
-- **Multi-worker HTTP and TCP_NODELAY.** Before the fix in `interfaces/http/serving.py`,
-  `vibehq serve` with 2 workers answered every keep-alive request ~40 ms late (uvicorn's
-  shared socket has protocol 0, so asyncio never set TCP_NODELAY and each two-part
-  response waited for a delayed ACK): `GET /health` took 44 ms with 2 workers against
-  1.3 ms with 1. It now takes ~2 ms with 2. `tests/integration/test_serving.py` checks
-  the socket property.
-- **HTTP load (figure 4) misses its target by an order of magnitude.** The load client
-  (32 aiohttp tasks) runs on the same 2 cores as both workers, their followers and
-  PostgreSQL, and the server is CPU-bound in Python. A py-spy profile of one worker
-  (16 factories, 140 submissions/s, 2026-11-25) put 32% of its samples in request
-  handling, and within that 21% (of all samples) in loading the workspace aggregate:
-  the latest snapshot plus up to 99 events, each decoded through the eventsourcing
-  mapper (JSON, UUID and struct conversions). Row conversion (`record_of`, UUIDs) took
-  about 10%, socket writes 26% (self time), the followers sharing the process about 6%.
-  Skipping asyncpg's per-release connection reset (one round trip) made no measurable
-  difference (129/s against 140/s, within noise), so it was not kept: round trips are
-  not the limit here, CPU is. Next: keep recently used aggregates in memory per
-  process (events are immutable, so a cached aggregate only needs the events after
-  its version), snapshot more often, and measure with the client on another machine.
-- **Lag under that load (figure 6)** follows from the same CPU saturation: the followers
-  share the workers' event loops. They keep up (p50 of a few ms) but their p99 is near
-  a second. Running them in `vibehq worker` processes (`VIBEHQ_BACKGROUND=off`) is the
-  next thing to measure.
-- **The hash chain's cost on appends.** Computing `sha256(prev || digest)` per event in
-  `vibehq_append` (PL/pgSQL) lowered single-event appends by roughly 10-30% compared with
-  the previous run, and batched appends from 1.57x to 0.73x raw `executemany`, which
-  carries no hashes (target 0.6x: still met). A batch now hashes event by event in
-  PL/pgSQL; moving the digest to the client (Python, one pass) is the obvious next step.
+Figures on this machine move by 10-30 % from run to run (a shared 2-core VM); compare
+ratios within one run, not absolute figures across runs.
+
+- **HTTP load (figure 4): from 112 to about 490 submissions/s, still short of 1,500.**
+  What changed, each step measured with 32 factories and 2 workers (single 10 s runs):
+  - The load client was httpx and used about as much CPU as the server it measured;
+    aiohttp, one keep-alive connection per factory as a real factory has: 119 -> 194/s.
+  - Commands read nothing back on the hot path (`application/caches.py`): the
+    workspace comes from a per-process cache and the old file contents from a cache by
+    sha256, the answer is built from the appended event, the idempotency key is not
+    looked up first (the append recognises it), and the blobs go in the append's own
+    statement. One round trip per submission instead of six: 194 -> ~590/s, with the
+    followers starved of CPU (seconds of lag).
+  - The followers now run once, on their own event loop in the `serve` supervisor,
+    instead of inside the busy HTTP workers, and the delivery projection folds a
+    batch in a few statements instead of 2-4 per event (catch-up 1,825 -> ~15,000
+    events/s): lag p99 from seconds to under 200 ms, at ~400-490 submissions/s.
+  - uvicorn's shared accept queue gave one worker all 32 keep-alive clients while the
+    other idled; each worker now listens on its own SO_REUSEPORT socket.
+  - Litestar ran our (sync) scope guard in a thread pool on every request; it is async.
+  - **The ceiling here:** the same client shape driving `GET /health` (no database,
+    no events) reaches ~3,800-4,100 requests/s on these 2 cores. A submission would
+    have to cost less than half a health check for 1,500/s. Where a submission's CPU
+    goes now (per-process CPU time over a 6 s window, ~440/s): HTTP workers ~1.4 ms
+    (py-spy: about 40% in asyncpg's protocol and the loopback socket for the append,
+    25% Litestar and uvicorn, 8% the patch engine and aggregate, 6% the eventsourcing
+    mapper), PostgreSQL ~1.4 ms (the append plus the four followers' reads and
+    transactions), the followers ~0.9 ms, the load client ~0.5 ms. The latency target
+    (p99 < 50 ms) is a queueing consequence of the same saturation: 32 clients at
+    ~490/s wait ~65 ms on average. Measuring with the client on another machine is the
+    next honest step; we did not have one.
+- **Appends (figure 1).** The raw baseline now inserts into a copy of the event table
+  (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes and four indexes); it
+  used to be a narrower table. Migration 0005 gives `vibehq_append` a plain `VALUES`
+  insert for the one-event command. Server CPU per append at 8 writers: ours ~440 us,
+  raw ~195 us (it was ~620 us); client CPU ~315 us against ~210 us. The rest of the
+  server's extra is the PL/pgSQL function itself: a dozen statements per call (head
+  lookup, version check, position clock, the transaction-local index, the sha256
+  chain, ~25-35 us, the insert). We did not get to 0.7x raw or 8x the recorder; the
+  recorder itself measured ~370-600/s here, not the 700/s the issue assumed.
+- **Skipping asyncpg's per-release reset** (`infrastructure/pool.py`) saved a round trip
+  per pool use but measured no difference beyond noise; it is kept, and
+  `tests/integration/test_pool.py` pins that no session state leaks between borrowers.
+- **Multi-worker HTTP and TCP_NODELAY.** uvicorn's shared socket has protocol 0, so
+  asyncio never set TCP_NODELAY and each two-part response waited for a delayed ACK:
+  `GET /health` took 44 ms with 2 workers against 1.3 ms with 1. Our sockets are
+  IPPROTO_TCP; `tests/integration/test_serving.py` checks the property.
+- **The hash chain's cost.** Computing `sha256(prev || digest)` in `vibehq_append` cost
+  single-event appends roughly 10-30 %. Batched appends now measure ~0.9x raw
+  `executemany` (which carries client-made hashes); the target is 0.6x.
 """
 
 
@@ -234,8 +256,9 @@ async def main() -> int:
             f"{fanout_table}\n\n"
             "Target (issue 6): p99 < 100 ms.\n\n"
             "## Under HTTP load: throughput, latency, lag, memory\n\n"
-            f"`vibehq serve` with {args.workers} worker processes (as shipped: each also "
-            "runs the log's followers, one active per follower) on a fresh database; "
+            f"`vibehq serve` with {args.workers} worker processes as shipped (each on its "
+            "own SO_REUSEPORT socket; the log's followers on their own loop in the "
+            "supervisor) on a fresh database; "
             f"{args.concurrency} concurrent factories on loopback (aiohttp, keep-alive), each "
             f"submitting one-file patches to its own workspace for {args.load_seconds:g} s. "
             "The client shares the cores with the server and PostgreSQL.\n\n"

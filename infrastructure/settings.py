@@ -105,8 +105,9 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     ),
     "VIBEHQ_BACKGROUND": (
         "background",
-        "`on` (default): `serve` also runs the projections and the NATS relay (one active "
-        "per database, the rest stand by). `off`: run them with `vibehq worker`.",
+        "`on` (default): `serve` also runs the projections and the NATS relay (with several "
+        "workers once, in the supervisor; one active per database, the rest stand by). "
+        "`off`: run them with `vibehq worker`.",
     ),
     "VIBEHQ_NATS_PREFIX": (
         "nats_prefix",
