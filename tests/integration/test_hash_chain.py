@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
+import pytest
 
 from application.audit import ZERO_HASH, chained, event_digest
+from application.ports import AppendRequest, NewEvent
+from domain.contracts import TraceContext
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from tests.integration.workload import record_workload
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 async def test_every_event_chains_to_its_streams_previous_one(
@@ -20,3 +27,42 @@ async def test_every_event_chains_to_its_streams_previous_one(
         assert event.hash == chained(event.prev_hash, event_digest(event))  # same as SQL
         heads[event.stream_id] = event.hash
     assert len(heads) > 5
+
+
+@pytest.mark.parametrize(
+    ("causation", "trace", "token"),
+    [
+        (None, None, None),
+        (uuid.uuid4(), None, None),
+        (None, TraceContext(traceparent=TRACEPARENT), None),
+        (None, TraceContext(traceparent=TRACEPARENT, tracestate="vendor=é1"), None),
+        (uuid.uuid4(), TraceContext(traceparent=TRACEPARENT, tracestate="a=b"), uuid.uuid4()),
+    ],
+    ids=["bare", "causation", "traceparent", "tracestate", "everything"],
+)
+async def test_sql_and_python_digests_agree_for_every_optional_field(
+    store: PostgresEventStore,
+    causation: uuid.UUID | None,
+    trace: TraceContext | None,
+    token: uuid.UUID | None,
+) -> None:
+    stream = uuid.uuid4()
+    await store.append(
+        AppendRequest(
+            stream_id=stream,
+            stream_type="Wörkspace",
+            expected_version=0,
+            events=[
+                NewEvent(uuid.uuid4(), "Made", 1, "t:Made", '{"ü":"ß"}'.encode()),
+                NewEvent(uuid.uuid4(), "Made", 2, "t:Made", b""),
+            ],
+            actor="factory:ägent",
+            correlation_id=uuid.uuid4(),
+            causation_id=causation,
+            trace_context=trace,
+            token_id=token,
+        )
+    )
+    first, second = await store.read_stream(stream)
+    assert first.hash == chained(ZERO_HASH, event_digest(first))
+    assert second.hash == chained(first.hash, event_digest(second))
