@@ -148,6 +148,8 @@ class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool, *, dsn: str | None = None, poll_interval: float = 0.5):
         self._pool = pool
         self._dsn = dsn
+        #: read_log calls in flight, by (after_position, limit); see read_log.
+        self._log_reads: dict[tuple[int, int], asyncio.Future[list[RecordedEvent]]] = {}
         self._poll_interval = poll_interval
         self._signal = _Signal()
         self._notify_wanted = asyncio.Event()
@@ -281,6 +283,22 @@ class PostgresEventStore:
         return [_record(row) for row in rows]
 
     async def read_log(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to `limit` events after `after_position`, below the watermark.
+
+        The followers of one process (projections, relay, audit) wake on the same commit
+        and, when caught up, ask for the same range at the same moment: concurrent
+        identical calls share one query. Whatever a call gets is a gap-free run of the
+        log starting after its position, which is all a reader may rely on.
+        """
+        key = (after_position, limit)
+        shared = self._log_reads.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._read_log(after_position, limit))
+            self._log_reads[key] = shared
+            shared.add_done_callback(lambda _: self._log_reads.pop(key, None))
+        return list(await asyncio.shield(shared))
+
+    async def _read_log(self, after_position: int, limit: int) -> list[RecordedEvent]:
         rows = await self._pool.fetch(_READ_LOG, after_position, limit)
         return [_record(row) for row in rows]
 

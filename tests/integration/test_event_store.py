@@ -345,3 +345,25 @@ async def test_positions_keep_growing_after_events_from_a_later_clock_are_import
 
     assert result.first_position > imported_position
     assert [e.position for e in await read_all(store)] == [imported_position, result.first_position]
+
+
+async def test_concurrent_identical_log_reads_share_one_query(
+    store: PostgresEventStore, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.append(append_request(count=2))
+    queries = 0
+    fetch = asyncpg.Pool.fetch
+
+    async def counting_fetch(self: asyncpg.Pool, *args: object) -> list[asyncpg.Record]:
+        nonlocal queries
+        queries += 1
+        return await fetch(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncpg.Pool, "fetch", counting_fetch)
+    four = await asyncio.gather(*(store.read_log(after_position=0) for _ in range(4)))
+    assert queries == 1
+    assert all(len(batch) == 2 and batch == four[0] for batch in four)
+    four[0].clear()  # each reader owns its list
+    assert len(four[1]) == 2
+    await store.read_log(after_position=0)  # a later call queries afresh
+    assert queries == 2
