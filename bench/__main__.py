@@ -19,7 +19,7 @@ import asyncpg
 
 from bench.append import Figure, library, ours, raw
 from bench.fanout import fanout_latencies
-from bench.http_load import http_load, summary_rows
+from bench.http_load import http_load, load_table
 from bench.patch_path import patch_latencies
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
@@ -94,7 +94,11 @@ def _parse() -> argparse.Namespace:
         "--fanout", type=int, default=300, help="events timed from commit to subscriber"
     )
     parser.add_argument("--load-seconds", type=float, default=20.0, help="HTTP load duration")
-    parser.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP factories")
+    parser.add_argument(
+        "--concurrency",
+        default="8,32",
+        help="concurrent HTTP factories, one load run per value (comma-separated)",
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="uvicorn worker processes for the HTTP load"
     )
@@ -127,7 +131,7 @@ async def main() -> int:
     if args.smoke:
         args.seconds, args.runs, args.writers = 0.3, 1, "1,4"
         args.histories, args.patches, args.fanout = "1,30", 10, 10
-        args.load_seconds, args.concurrency = 2.0, 4
+        args.load_seconds, args.concurrency = 2.0, "4"
     writer_counts = [int(w) for w in args.writers.split(",")]
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
@@ -178,14 +182,18 @@ async def main() -> int:
         # A log of its own: the followers start at its head, not behind the append figures.
         fanout_url = await _fresh_database(engines.database_url, "vibehq_bench_fanout")
         fanout = await fanout_latencies(fanout_url, engines.nats_url, args.fanout)
-        load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
-        load = await http_load(
-            load_url,
-            engines.nats_url,
-            seconds=args.load_seconds,
-            concurrency=args.concurrency,
-            workers=args.workers,
-        )
+        loads = []
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
+            loads.append(
+                await http_load(
+                    load_url,
+                    engines.nats_url,
+                    seconds=args.load_seconds,
+                    concurrency=concurrency,
+                    workers=args.workers,
+                )
+            )
     finally:
         engines.stop()
     first = latencies[0]
@@ -221,13 +229,11 @@ async def main() -> int:
             ),
         ]
     )
-    load_table = "\n".join(
-        ["| figure | measured | target |", "| --- | --- | --- |", *summary_rows(load)]
-    )
+    loads_table = load_table(loads)
     print(table)
     print(patch_table)
     print(fanout_table)
-    print(load_table)
+    print(loads_table)
     if not args.smoke:
         args.out.write_text(
             "# Benchmarks\n\n"
@@ -259,10 +265,12 @@ async def main() -> int:
             f"`vibehq serve` with {args.workers} worker processes as shipped (each on its "
             "own SO_REUSEPORT socket; the log's followers on their own loop in the "
             "supervisor) on a fresh database; "
-            f"{args.concurrency} concurrent factories on loopback (aiohttp, keep-alive), each "
-            f"submitting one-file patches to its own workspace for {args.load_seconds:g} s. "
-            "The client shares the cores with the server and PostgreSQL.\n\n"
-            f"{load_table}\n\n"
+            f"{args.concurrency.replace(',', ' or ')} concurrent factories (one run each) on "
+            "loopback (aiohttp, one keep-alive connection and an Idempotency-Key per "
+            "submission, as a factory should), each submitting one-file patches to its own "
+            f"workspace for {args.load_seconds:g} s. The client shares the cores with the "
+            "server and PostgreSQL.\n\n"
+            f"{loads_table}\n\n"
             f"{NOTES}"
         )
         print(f"wrote {args.out}", file=sys.stderr)

@@ -58,6 +58,7 @@ class LoadResult:
     catch_up_rate: float = 0.0
     peak_rss_mb: dict[int, float] = field(default_factory=dict)
     workers: int = 1
+    concurrency: int = 1
 
     @property
     def rate(self) -> float:
@@ -192,6 +193,7 @@ async def http_load(
         catch_up_rate=catch_up,
         peak_rss_mb=peaks,
         workers=workers,
+        concurrency=concurrency,
     )
 
 
@@ -307,34 +309,70 @@ async def _sample_lags(pool: asyncpg.Pool, stop: asyncio.Event) -> dict[str, lis
     return samples
 
 
-def summary_rows(result: LoadResult) -> list[str]:
+def _cells(result: LoadResult) -> list[tuple[str, str, str]]:
+    """(figure, measured, target) for one load run."""
     p = LoadResult.percentile
     lat, health = result.latencies_ms, result.health_ms
-    rows = [
-        f"| submissions/s ({result.workers} workers, client on loopback) | "
-        f"{result.rate:,.0f} | >= 1,500 |",
-        f"| submit latency p50 / p99 (ms) | {statistics.median(lat):.1f} / {p(lat, 0.99):.1f} "
-        f"| p99 < 50 |",
-        f"| baseline: GET /health p50 / p99 (ms), same server, idle | "
-        f"{statistics.median(health):.2f} / {p(health, 0.99):.2f} | - |",
-        f"| baseline: GET /health per second, same client and concurrency | "
-        f"{result.health_rate:,.0f} | - |",
-        f"| non-201 answers during the load | {result.other} | 0 |",
+    cells = [
+        (
+            f"submissions/s ({result.workers} workers, client on loopback)",
+            f"{result.rate:,.0f}",
+            ">= 1,500",
+        ),
+        (
+            "submit latency p50 / p99 (ms)",
+            f"{statistics.median(lat):.1f} / {p(lat, 0.99):.1f}",
+            "p99 < 50",
+        ),
+        (
+            "baseline: GET /health p50 / p99 (ms), same server, idle",
+            f"{statistics.median(health):.2f} / {p(health, 0.99):.2f}",
+            "-",
+        ),
+        (
+            "baseline: GET /health per second, same client and concurrency",
+            f"{result.health_rate:,.0f}",
+            "-",
+        ),
+        ("non-201 answers during the load", f"{result.other}", "0"),
     ]
     for name in sorted(result.lag_samples):
         samples = result.lag_samples[name]
-        rows.append(
-            f"| lag of `{name}` under the load, p50 / p99 (ms) | "
-            f"{statistics.median(samples):.0f} / {p(samples, 0.99):.0f} | p99 < 200 |"
+        cells.append(
+            (
+                f"lag of `{name}` under the load, p50 / p99 (ms)",
+                f"{statistics.median(samples):.0f} / {p(samples, 0.99):.0f}",
+                "p99 < 200",
+            )
         )
-    rows.append(
-        f"| delivery projection catch-up from scratch (events/s) | "
-        f"{result.catch_up_rate:,.0f} | - |"
+    cells.append(
+        (
+            "delivery projection catch-up from scratch (events/s)",
+            f"{result.catch_up_rate:,.0f}",
+            "-",
+        )
     )
     total = sum(result.peak_rss_mb.values())
     biggest = max(result.peak_rss_mb.values(), default=0.0)
-    rows.append(
-        f"| peak RSS of the server: all {len(result.peak_rss_mb)} processes / largest (MB) | "
-        f"{total:,.0f} / {biggest:,.0f} | - |"
+    cells.append(
+        (
+            f"peak RSS of the server: all {len(result.peak_rss_mb)} processes / largest (MB)",
+            f"{total:,.0f} / {biggest:,.0f}",
+            "-",
+        )
     )
-    return rows
+    return cells
+
+
+def load_table(results: list[LoadResult]) -> str:
+    """One column per run (concurrency), a row per figure."""
+    columns = [_cells(result) for result in results]
+    header = " | ".join(f"{r.concurrency} factories" for r in results)
+    lines = [
+        f"| figure | {header} | target |",
+        "| --- |" + " --- |" * len(results) + " --- |",
+    ]
+    for row, (figure, _, target) in enumerate(columns[0]):
+        values = " | ".join(column[row][1] for column in columns)
+        lines.append(f"| {figure} | {values} | {target} |")
+    return "\n".join(lines)
