@@ -31,7 +31,10 @@ NOTES = """## Notes (hand-written; kept by the benchmark when it rewrites this p
 Figures on this machine move by 10-30 % from run to run (a shared 2-core VM); compare
 ratios within one run, not absolute figures across runs.
 
-- **HTTP load (figure 4): from 112 to about 490 submissions/s, still short of 1,500.**
+- **HTTP load (figure 4): from 112 to 420-520 submissions/s, still short of 1,500.**
+  With 8 factories p99 stays under 50 ms (~420/s); with 32 the throughput is a little
+  higher and the queueing shows in p99 (~150-170 ms). Lag p99 is well under 200 ms in
+  both.
   What changed, each step measured with 32 factories and 2 workers (single 10 s runs):
   - The load client was httpx and used about as much CPU as the server it measured;
     aiohttp, one keep-alive connection per factory as a real factory has: 119 -> 194/s.
@@ -48,6 +51,9 @@ ratios within one run, not absolute figures across runs.
   - uvicorn's shared accept queue gave one worker all 32 keep-alive clients while the
     other idled; each worker now listens on its own SO_REUSEPORT socket.
   - Litestar ran our (sync) scope guard in a thread pool on every request; it is async.
+  - The followers of a process wake on the same commit and used to read the same
+    range of the log four times; identical concurrent reads now share one query
+    (follower CPU per event 0.88 -> 0.72 ms).
   - **The ceiling here:** the same client shape driving `GET /health` (no database,
     no events) reaches ~3,800-4,100 requests/s on these 2 cores. A submission would
     have to cost less than half a health check for 1,500/s. Where a submission's CPU
@@ -62,12 +68,15 @@ ratios within one run, not absolute figures across runs.
 - **Appends (figure 1).** The raw baseline now inserts into a copy of the event table
   (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes and four indexes); it
   used to be a narrower table. Migration 0005 gives `vibehq_append` a plain `VALUES`
-  insert for the one-event command. Server CPU per append at 8 writers: ours ~440 us,
-  raw ~195 us (it was ~620 us); client CPU ~315 us against ~210 us. The rest of the
-  server's extra is the PL/pgSQL function itself: a dozen statements per call (head
-  lookup, version check, position clock, the transaction-local index, the sha256
-  chain, ~25-35 us, the insert). We did not get to 0.7x raw or 8x the recorder; the
-  recorder itself measured ~370-600/s here, not the 700/s the issue assumed.
+  insert for the one-event command, and 0006 computes the same event digest with
+  about a third less CPU (the digest alone was ~60-75 us of server CPU per append
+  under 8 writers). Server CPU per append at 8 writers: ours ~380-450 us, raw ~195-240
+  us (ours was ~620 us); client CPU ~315 us against ~210 us. The rest of the server's
+  extra is the PL/pgSQL function itself: a dozen statements per call (head lookup,
+  version check, position clock, the transaction-local index, the sha256 chain, the
+  insert). Across this session's runs ours/raw at 8 writers ranged 0.50-0.79x; we did
+  not reliably reach 0.7x raw, nor 8x the recorder (which measured ~370-600/s here,
+  not the 700/s the issue assumed).
 - **Skipping asyncpg's per-release reset** (`infrastructure/pool.py`) saved a round trip
   per pool use but measured no difference beyond noise; it is kept, and
   `tests/integration/test_pool.py` pins that no session state leaks between borrowers.
