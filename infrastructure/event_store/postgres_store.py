@@ -1,6 +1,8 @@
 """The `EventStore` port on PostgreSQL through asyncpg.
 
-Appends are one round trip to `vibehq_append` (see migrations/0001_event_log.sql), so
+Appends are one round trip: to `vibehq_append` (see migrations/0001_event_log.sql),
+or, for one event without an idempotency key, to the equivalent single statement in
+`one_event_append.py`. So
 concurrent writers only meet where they really conflict: on the same stream's next
 version or the same idempotency key. Readers of the global log filter by the xmin
 watermark, which makes the log gap-free without a table lock.
@@ -33,6 +35,7 @@ from application.ports import (
 )
 from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
+from infrastructure.event_store import one_event_append
 from infrastructure.telemetry import current_trace_context
 
 log = logging.getLogger(__name__)
@@ -212,7 +215,10 @@ class PostgresEventStore:
             span.set_attribute("vibehq.event_count", count)
             trace_context = request.trace_context or current_trace_context()
             async with self._pool.acquire() as conn:
-                row = await self._call_append(conn, request, trace_context)
+                if one_event_append.fits(request):
+                    row = await self._call_append_one(conn, request, trace_context)
+                else:
+                    row = await self._call_append(conn, request, trace_context)
         self._committed()
         return _result(request, row)
 
@@ -227,6 +233,23 @@ class PostgresEventStore:
     def announce(self) -> None:
         """Wake readers after a transaction that used `append_in` has committed."""
         self._committed()
+
+    async def _call_append_one(
+        self,
+        conn: asyncpg.Connection,
+        request: AppendRequest,
+        trace_context: TraceContext | None,
+    ) -> asyncpg.Record:
+        try:
+            row = await one_event_append.append_one(conn, request, trace_context)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "vibehq_events_pkey":
+                raise
+            actual = await self.stream_version(request.stream_id)
+            raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from None
+        if row["first_version"] is None:
+            raise ConcurrencyConflict(request.stream_id, request.expected_version, row["head"])
+        return row
 
     async def _call_append(
         self,

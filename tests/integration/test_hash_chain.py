@@ -40,29 +40,41 @@ async def test_every_event_chains_to_its_streams_previous_one(
     ],
     ids=["bare", "causation", "traceparent", "tracestate", "everything"],
 )
+@pytest.mark.parametrize(
+    "one_at_a_time",
+    [True, False],
+    ids=["one-event statement", "vibehq_append"],
+)
 async def test_sql_and_python_digests_agree_for_every_optional_field(
     store: PostgresEventStore,
     causation: uuid.UUID | None,
     trace: TraceContext | None,
     token: uuid.UUID | None,
+    one_at_a_time: bool,
 ) -> None:
     stream = uuid.uuid4()
-    await store.append(
-        AppendRequest(
-            stream_id=stream,
-            stream_type="Wörkspace",
-            expected_version=0,
-            events=[
-                NewEvent(uuid.uuid4(), "Made", 1, "t:Made", '{"ü":"ß"}'.encode()),
-                NewEvent(uuid.uuid4(), "Made", 2, "t:Made", b""),
-            ],
-            actor="factory:ägent",
-            correlation_id=uuid.uuid4(),
-            causation_id=causation,
-            trace_context=trace,
-            token_id=token,
+    events = [
+        NewEvent(uuid.uuid4(), "Made", 1, "t:Made", '{"ü":"ß"}'.encode()),
+        NewEvent(uuid.uuid4(), "Made", 2, "t:Made", b""),
+    ]
+    batches = [[event] for event in events] if one_at_a_time else [events]
+    version = 0
+    for batch in batches:
+        await store.append(
+            AppendRequest(
+                stream_id=stream,
+                stream_type="Wörkspace",
+                expected_version=version,
+                events=batch,
+                actor="factory:ägent",
+                correlation_id=uuid.uuid4(),
+                causation_id=causation,
+                trace_context=trace,
+                token_id=token,
+            )
         )
-    )
+        version += len(batch)
     first, second = await store.read_stream(stream)
     assert first.hash == chained(ZERO_HASH, event_digest(first))
     assert second.hash == chained(first.hash, event_digest(second))
+    assert second.prev_hash == first.hash
