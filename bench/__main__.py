@@ -67,16 +67,20 @@ ratios within one run, not absolute figures across runs.
     next honest step; we did not have one.
 - **Appends (figure 1).** The raw baseline now inserts into a copy of the event table
   (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes and four indexes); it
-  used to be a narrower table. Migration 0005 gives `vibehq_append` a plain `VALUES`
-  insert for the one-event command, and 0006 computes the same event digest with
-  about a third less CPU (the digest alone was ~60-75 us of server CPU per append
-  under 8 writers). Server CPU per append at 8 writers: ours ~380-450 us, raw ~195-240
-  us (ours was ~620 us); client CPU ~315 us against ~210 us. The rest of the server's
-  extra is the PL/pgSQL function itself: a dozen statements per call (head lookup,
-  version check, position clock, the transaction-local index, the sha256 chain, the
-  insert). Across this session's runs ours/raw at 8 writers ranged 0.50-0.79x; we did
-  not reliably reach 0.7x raw, nor 8x the recorder (which measured ~370-600/s here,
-  not the 700/s the issue assumed).
+  used to be a narrower table. What brought ours closer, at 8 writers:
+  - Migration 0006 computes the same event digest with about a third less CPU (the
+    digest alone was ~60-75 us of server CPU per append).
+  - The one-event append without a key (the figure's case, and most commands) is one
+    SQL statement instead of the PL/pgSQL function, whose dozen statements per call
+    (head lookup, version check, position clock, transaction-local index, hash chain,
+    insert) were most of the extra: server CPU per append ~350-360 us against raw's
+    ~230-245 us (it was ~620 us), client CPU ~320 us against ~230-260 us (our OTel
+    span alone, with tracing off, costs ~15 us). Measured ours/raw: 0.69-0.73x in
+    side-by-side runs; before, 0.50-0.61x.
+  - Migration 0005 gave the function a plain `VALUES` insert for one event; it still
+    serves keyed and multi-event appends.
+  The recorder measured ~370-600/s here (not the 700/s the issue assumed), so 8x it
+  means ~3,000-4,800 events/s: as fast as raw asyncpg or faster. We are at ~5x.
 - **Skipping asyncpg's per-release reset** (`infrastructure/pool.py`) saved a round trip
   per pool use but measured no difference beyond noise; it is kept, and
   `tests/integration/test_pool.py` pins that no session state leaks between borrowers.

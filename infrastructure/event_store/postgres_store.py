@@ -2,10 +2,9 @@
 
 Appends are one round trip: to `vibehq_append` (see migrations/0001_event_log.sql),
 or, for one event without an idempotency key, to the equivalent single statement in
-`one_event_append.py`. So
-concurrent writers only meet where they really conflict: on the same stream's next
-version or the same idempotency key. Readers of the global log filter by the xmin
-watermark, which makes the log gap-free without a table lock.
+`one_event_append.py`. So concurrent writers only meet where they really conflict: on
+the same stream's next version or the same idempotency key. Readers of the global log
+filter by the xmin watermark, which makes the log gap-free without a table lock.
 
 NOTIFY is sent from a separate connection after commit and coalesced, never inside the
 append's transaction: PostgreSQL serialises the commits of notifying transactions on a
