@@ -107,6 +107,9 @@ class Feed:
         overflow = asyncio.ensure_future(self.overflowed.wait())
         try:
             done, _ = await asyncio.wait({getter, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (the client left): leave no waiter behind
+            getter.cancel()
+            raise
         finally:
             overflow.cancel()
         if getter not in done:

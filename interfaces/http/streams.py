@@ -139,8 +139,13 @@ async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) 
             continue
         send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
         overflow = asyncio.ensure_future(feed.overflowed.wait())
-        done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
-        overflow.cancel()
+        try:
+            done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (the client left): leave no task behind
+            send.cancel()
+            raise
+        finally:
+            overflow.cancel()
         if send not in done:  # the client stopped reading while its buffer filled up
             send.cancel()
             await _lagged(socket, feed.limit, last_seq)

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from infrastructure.embedded.engines import Engines
+from infrastructure.fanout.feed import Feed
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
 from tests.integration.api import Api, serve_api
@@ -236,3 +237,17 @@ async def test_the_ops_socket_sends_alerts_incident_steps_and_health_changes(
     health = [(m["source"], m["health"]) for m in seen if m["kind"] == "health"]
     assert health[-1] == ("builder", "degraded")
     assert next(m for m in seen if m["kind"] == "incident")["step"] == "opened"
+
+
+async def test_a_feed_left_while_waiting_leaves_no_pending_task_behind() -> None:
+    # When a WebSocket client leaves, its pump is cancelled inside Feed.next(); the
+    # queue getter used to stay pending until garbage collection complained.
+    feed = Feed(limit=10)
+    before = asyncio.all_tasks()
+    waiting = asyncio.create_task(feed.next())
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0)  # let the cancellations run
+    assert asyncio.all_tasks() - before - {waiting} == set()
