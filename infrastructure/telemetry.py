@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 TracingMode = Literal["off", "console", "otlp"]
 
+_enabled = False
+
+
+def tracing_enabled() -> bool:
+    """Whether `setup_tracing` installed a provider in this process (hot paths skip
+    creating spans of their own when it did not)."""
+    return _enabled
+
 
 def setup_tracing(
     mode: TracingMode, *, service_name: str = "vibehq", otlp_endpoint: str | None = None
@@ -38,6 +46,8 @@ def setup_tracing(
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    global _enabled
+    _enabled = True
     log.info("tracing on: %s exporter", mode)
     return provider
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 
 import asyncpg
@@ -16,6 +17,7 @@ from application.ports import (
     IdempotencyKeyReused,
 )
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from tests.conftest import ROOT
 from tests.factories import append_request, new_event
 
 
@@ -367,3 +369,46 @@ async def test_concurrent_identical_log_reads_share_one_query(
     assert len(four[1]) == 2
     await store.read_log(after_position=0)  # a later call queries afresh
     assert queries == 2
+
+
+TRACED_APPEND = """
+import asyncio, sys
+import asyncpg
+from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.telemetry import setup_tracing
+from tests.factories import append_request
+
+provider = setup_tracing("console")
+
+async def main() -> None:
+    pool = await asyncpg.create_pool(sys.argv[1], min_size=1, max_size=2)
+    result = await PostgresEventStore(pool).append(append_request())
+    print("stream", result.stream_id, file=sys.stderr)
+    await pool.close()
+
+asyncio.run(main())
+provider.shutdown()
+"""
+
+
+async def test_with_tracing_on_an_append_is_a_span_whose_context_the_event_keeps(
+    database_url: str, store: PostgresEventStore
+) -> None:
+    done = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        TRACED_APPEND,
+        database_url,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await done.communicate()
+    assert done.returncode == 0, err.decode()
+    spans = out.decode()
+    assert '"name": "event_store.append"' in spans
+    stream = uuid.UUID(err.decode().split("stream ", 1)[1].split()[0])
+    (event,) = await store.read_stream(stream)
+    assert event.trace_context is not None
+    trace_id = event.trace_context.traceparent.split("-")[1]
+    assert f'"trace_id": "0x{trace_id}"' in spans
