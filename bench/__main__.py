@@ -74,9 +74,11 @@ ratios within one run, not absolute figures across runs.
     SQL statement instead of the PL/pgSQL function, whose dozen statements per call
     (head lookup, version check, position clock, transaction-local index, hash chain,
     insert) were most of the extra: server CPU per append ~350-360 us against raw's
-    ~230-245 us (it was ~620 us), client CPU ~320 us against ~230-260 us (our OTel
-    span alone, with tracing off, costs ~15 us). Ours/raw at 8 writers: 0.68-0.73x
-    in runs since (0.68x on this page; 0.71x at 32 writers); before, 0.50-0.61x.
+    ~230-245 us (it was ~620 us).
+  - With tracing off the append creates no span of its own (even a no-op OTel span
+    cost ~15 us): client CPU per append ~270 us against raw's ~235-255 us (it was
+    ~320 us). Ours/raw at 8 writers in side-by-side runs since: 0.71-0.73x; before
+    these three changes, 0.50-0.61x.
   - Migration 0005 gave the function a plain `VALUES` insert for one event; it still
     serves keyed and multi-event appends.
   The recorder measured ~370-600/s here (not the 700/s the issue assumed), so 8x it
