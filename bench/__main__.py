@@ -55,8 +55,10 @@ ratios within one run, not absolute figures across runs.
     range of the log four times; identical concurrent reads now share one query
     (follower CPU per event 0.88 -> 0.72 ms).
   - **The ceiling here:** the same client shape driving `GET /health` (no database,
-    no events) reaches ~3,800-4,100 requests/s on these 2 cores. A submission would
-    have to cost less than half a health check for 1,500/s. Where a submission's CPU
+    no events) reaches ~3,800-4,900 requests/s on these 2 cores. For 1,500/s a whole
+    submission (HTTP, patch engine, append, PostgreSQL, the four followers, the
+    client) would have to cost no more than about three health checks; it costs about
+    ten (~4.3 ms of CPU against ~0.45 ms). Where a submission's CPU
     goes now (per-process CPU time over a 6 s window, ~440/s): HTTP workers ~1.4 ms
     (py-spy: about 40% in asyncpg's protocol and the loopback socket for the append,
     25% Litestar and uvicorn, 8% the patch engine and aggregate, 6% the eventsourcing
