@@ -29,6 +29,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     port: Annotated[int, Meta(ge=0, le=65535)] = 8000
     workers: Annotated[int, Meta(ge=1, le=64)] = 1
     db_pool_size: Annotated[int, Meta(ge=1, le=500)] = 20
+    append_groups: Annotated[int, Meta(ge=0, le=64)] = 2
     poll_interval: Annotated[float, Meta(gt=0, le=60)] = 0.5
     tracing: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str | None = None
@@ -65,6 +66,12 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_PORT": ("port", "HTTP port. Default `8000`; `0` picks a free port."),
     "VIBEHQ_WORKERS": ("workers", "HTTP worker processes. Default `1`."),
     "VIBEHQ_DB_POOL_SIZE": ("db_pool_size", "PostgreSQL connections per process. Default `20`."),
+    "VIBEHQ_APPEND_GROUPS": (
+        "append_groups",
+        "Group commit: one-event appends that arrive while this many groups are on their "
+        "way wait and leave together, in one statement and one commit, each with its own "
+        "outcome. `0` sends every append alone. Default `2`.",
+    ),
     "VIBEHQ_POLL_INTERVAL": (
         "poll_interval",
         "Seconds between log polls when LISTEN/NOTIFY is silent. Default `0.5`.",

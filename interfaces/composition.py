@@ -148,7 +148,10 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
                 log.info("applied migration %s", name)
         pool = await open_pool(engines.database_url, max_size=settings.db_pool_size)
         store = PostgresEventStore(
-            pool, dsn=engines.database_url, poll_interval=settings.poll_interval
+            pool,
+            dsn=engines.database_url,
+            poll_interval=settings.poll_interval,
+            append_groups=settings.append_groups,
         )
         await store.start()
         client = await nats.connect(engines.nats_url, name="vibehq", connect_timeout=5)

@@ -3,8 +3,11 @@
 Appends are one round trip: to `vibehq_append` (see migrations/0001_event_log.sql),
 or, for one event without an idempotency key, to the equivalent single statement in
 `one_event_append.py`. So concurrent writers only meet where they really conflict: on
-the same stream's next version or the same idempotency key. Readers of the global log
-filter by the xmin watermark, which makes the log gap-free without a table lock.
+the same stream's next version or the same idempotency key. One-event appends that
+arrive while earlier ones are still on their way are recorded together, each with its
+own outcome, in one statement and one commit (`group_commit.py`, `group_append.py`).
+Readers of the global log filter by the xmin watermark, which makes the log gap-free
+without a table lock.
 
 NOTIFY is sent from a separate connection after commit and coalesced, never inside the
 append's transaction: PostgreSQL serialises the commits of notifying transactions on a
@@ -34,7 +37,8 @@ from application.ports import (
 )
 from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
-from infrastructure.event_store import one_event_append
+from infrastructure.event_store import group_append, one_event_append
+from infrastructure.event_store.group_commit import GroupCommit
 from infrastructure.telemetry import current_trace_context, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -140,15 +144,44 @@ class _Signal:
             await asyncio.wait_for(self._event.wait(), timeout)
 
 
+#: One-event appends with what two of them in one group must not share.
+_Pending = tuple[AppendRequest, TraceContext | None]
+
+
+def _group_keys(pending: _Pending) -> tuple[object, ...]:
+    request = pending[0]
+    key = request.idempotency_key
+    return (request.stream_id, ("key", key) if key is not None else None)
+
+
 class PostgresEventStore:
     """Implements `application.ports.EventStore`.
 
     `poll_interval` bounds how long a waiting reader can miss a commit when
     LISTEN/NOTIFY is unavailable (a pooler in transaction mode, a dropped connection).
+    `append_groups` is how many groups of appends may be on their way at once (each on
+    a connection of its own); 0 sends every append alone.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, dsn: str | None = None, poll_interval: float = 0.5):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        dsn: str | None = None,
+        poll_interval: float = 0.5,
+        append_groups: int = 2,
+    ):
         self._pool = pool
+        self._groups: GroupCommit[_Pending, asyncpg.Record] | None = (
+            GroupCommit(
+                self._append_group,
+                _group_keys,
+                max_group=group_append.MAX_GROUP,
+                max_in_flight=append_groups,
+            )
+            if append_groups > 0
+            else None
+        )
         self._dsn = dsn
         #: read_log calls in flight, by (after_position, limit); see read_log.
         self._log_reads: dict[tuple[int, int], asyncio.Future[list[RecordedEvent]]] = {}
@@ -174,6 +207,8 @@ class PostgresEventStore:
             self._listener = None
 
     async def close(self) -> None:
+        if self._groups is not None:
+            await self._groups.drain()
         if self._notifier is not None:
             self._notifier.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,16 +247,67 @@ class PostgresEventStore:
         if not tracing_enabled():
             # No span of our own (even a no-op one costs ~15 us, a tenth of the client's
             # share of an append); a caller's active span is still recorded.
-            row = await self._append_now(request, request.trace_context or current_trace_context())
+            row = await self._append_soon(request, request.trace_context or current_trace_context())
         else:
             with tracer.start_as_current_span("event_store.append") as span:
                 span.set_attribute("vibehq.stream_id", str(request.stream_id))
                 span.set_attribute("vibehq.event_count", count)
-                row = await self._append_now(
+                row = await self._append_soon(
                     request, request.trace_context or current_trace_context()
                 )
         self._committed()
         return _result(request, row)
+
+    async def _append_soon(
+        self, request: AppendRequest, trace_context: TraceContext | None
+    ) -> asyncpg.Record:
+        if self._groups is not None and group_append.groupable(request):
+            return await self._groups.submit((request, trace_context))
+        return await self._append_now(request, trace_context)
+
+    async def _append_group(self, group: Sequence[_Pending]) -> list[asyncpg.Record | Exception]:
+        """Each append's result row or its own error; see group_append's outcomes."""
+        if len(group) == 1:
+            try:
+                return [await self._append_now(*group[0])]
+            except Exception as error:  # noqa: BLE001 - this append's own outcome
+                return [error]
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await group_append.append_group(conn, group)
+        except asyncpg.PostgresError as error:
+            # The statement rolled back whole; alone, each append meets only its own fate.
+            log.debug("group of %d appends failed (%s); sending each alone", len(group), error)
+            return list(await self._each_alone(group))
+        outcomes: list[asyncpg.Record | Exception] = []
+        retry: list[int] = []
+        for index, ((request, _), row) in enumerate(zip(group, rows, strict=True)):
+            outcome = row["outcome"]
+            if outcome in ("appended", "duplicate"):
+                outcomes.append(row)
+            elif outcome == "stale":
+                outcomes.append(
+                    ConcurrencyConflict(request.stream_id, request.expected_version, row["head"])
+                )
+            elif outcome == "reused":
+                outcomes.append(IdempotencyKeyReused(request.idempotency_key or ""))
+            else:  # "retry": a concurrent transaction holds its key; alone, it waits for it
+                outcomes.append(row)
+                retry.append(index)
+        for index, outcome in zip(
+            retry, await self._each_alone([group[i] for i in retry]), strict=True
+        ):
+            outcomes[index] = outcome
+        return outcomes
+
+    async def _each_alone(self, group: Sequence[_Pending]) -> list[asyncpg.Record | Exception]:
+        async def alone(pending: _Pending) -> asyncpg.Record | Exception:
+            try:
+                return await self._append_now(*pending)
+            except Exception as error:  # noqa: BLE001 - this append's own outcome, not ours
+                return error
+
+        return list(await asyncio.gather(*(alone(pending) for pending in group)))
 
     async def _append_now(
         self, request: AppendRequest, trace_context: TraceContext | None

@@ -10,7 +10,9 @@ import pytest
 from application.audit import ZERO_HASH, chained, event_digest
 from application.ports import AppendRequest, NewEvent
 from domain.contracts import TraceContext
+from infrastructure.event_store import group_append
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from tests.factories import append_request
 from tests.integration.workload import record_workload
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -40,39 +42,42 @@ async def test_every_event_chains_to_its_streams_previous_one(
     ],
     ids=["bare", "causation", "traceparent", "tracestate", "everything"],
 )
-@pytest.mark.parametrize(
-    "one_at_a_time",
-    [True, False],
-    ids=["one-event statement", "vibehq_append"],
-)
+@pytest.mark.parametrize("path", ["one-event statement", "vibehq_append", "group statement"])
 async def test_sql_and_python_digests_agree_for_every_optional_field(
     store: PostgresEventStore,
+    pool: asyncpg.Pool,
     causation: uuid.UUID | None,
     trace: TraceContext | None,
     token: uuid.UUID | None,
-    one_at_a_time: bool,
+    path: str,
 ) -> None:
     stream = uuid.uuid4()
     events = [
         NewEvent(uuid.uuid4(), "Made", 1, "t:Made", '{"ü":"ß"}'.encode()),
         NewEvent(uuid.uuid4(), "Made", 2, "t:Made", b""),
     ]
-    batches = [[event] for event in events] if one_at_a_time else [events]
+    batches = [events] if path == "vibehq_append" else [[event] for event in events]
     version = 0
     for batch in batches:
-        await store.append(
-            AppendRequest(
-                stream_id=stream,
-                stream_type="Wörkspace",
-                expected_version=version,
-                events=batch,
-                actor="factory:ägent",
-                correlation_id=uuid.uuid4(),
-                causation_id=causation,
-                trace_context=trace,
-                token_id=token,
-            )
+        request = AppendRequest(
+            stream_id=stream,
+            stream_type="Wörkspace",
+            expected_version=version,
+            events=batch,
+            actor="factory:ägent",
+            correlation_id=uuid.uuid4(),
+            causation_id=causation,
+            trace_context=trace,
+            token_id=token,
         )
+        if path == "group statement":  # with a neighbour, as group commit sends it
+            async with pool.acquire() as conn:
+                rows = await group_append.append_group(
+                    conn, [(append_request(), None), (request, trace)]
+                )
+            assert [row["outcome"] for row in rows] == ["appended", "appended"]
+        else:
+            await store.append(request)
         version += len(batch)
     first, second = await store.read_stream(stream)
     assert first.hash == chained(ZERO_HASH, event_digest(first))
