@@ -161,7 +161,7 @@ async def main() -> int:
         pool = await asyncpg.create_pool(url, min_size=4, max_size=max(writer_counts) + 2)
         for writers in writer_counts:
             results: dict[str, Figure] = {}
-            for name in ("ours", "raw asyncpg", "eventsourcing recorder"):
+            for name in ("ours", "ours, each alone", "raw asyncpg", "eventsourcing recorder"):
                 samples = []
                 for _ in range(args.runs):
                     print(
@@ -169,6 +169,8 @@ async def main() -> int:
                     )
                     if name == "ours":
                         sample = await ours(pool, writers, args.seconds)
+                    elif name == "ours, each alone":
+                        sample = await ours(pool, writers, args.seconds, append_groups=0)
                     elif name == "raw asyncpg":
                         sample = await raw(pool, writers, args.seconds)
                     else:
@@ -177,9 +179,12 @@ async def main() -> int:
                     print(f" {sample.rate:,.0f} events/s", file=sys.stderr)
                 results[name] = Figure(name, samples)
             o, r, lib = results["ours"], results["raw asyncpg"], results["eventsourcing recorder"]
+            alone = results["ours, each alone"]
             rows.append(
-                f"| append, 1 event/command, {writers} writers | {_cell(o)} | {_cell(r)} | "
-                f"{_cell(lib)} | {o.median / r.median:.2f}x | {o.median / lib.median:.1f}x |"
+                f"| append, 1 event/command, {writers} writers | {_cell(o)} | {_cell(alone)} | "
+                f"{_cell(r)} | {_cell(lib)} | {o.median / r.median:.2f}x "
+                f"({alone.median / r.median:.2f}x) | {o.median / lib.median:.1f}x "
+                f"({alone.median / lib.median:.1f}x) |"
             )
         batch_ours = Figure(
             "ours", [(await ours(pool, 8, args.seconds, batch=100)).rate for _ in range(args.runs)]
@@ -189,7 +194,7 @@ async def main() -> int:
         )
         batch_ratio = batch_ours.median / batch_raw.median
         rows.append(
-            f"| append, 100 events/transaction, 8 writers | {_cell(batch_ours)} | "
+            f"| append, 100 events/transaction, 8 writers | {_cell(batch_ours)} | - | "
             f"{_cell(batch_raw)} (executemany) | - | {batch_ratio:.2f}x | - |"
         )
         latencies = await patch_latencies(
@@ -229,9 +234,10 @@ async def main() -> int:
 
     table = "\n".join(
         [
-            "| figure (events/s: median (min-max)) | ours | raw asyncpg | eventsourcing recorder "
-            "| ours / raw | ours / recorder |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| figure (events/s: median (min-max)) | ours | ours, each append alone "
+            "| raw asyncpg | eventsourcing recorder | ours / raw (alone) "
+            "| ours / recorder (alone) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
             *rows,
         ]
     )
@@ -261,7 +267,12 @@ async def main() -> int:
             f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
             f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, {platform.platform()}\n\n"
-            f"## Appends\n\n{table}\n\n"
+            f"## Appends\n\n"
+            "`ours` is the store as shipped: concurrent one-event appends share commits "
+            "(group commit, `VIBEHQ_APPEND_GROUPS=2`; docs/event-store.md). `each append "
+            "alone` is the same store with `VIBEHQ_APPEND_GROUPS=0`, one statement and "
+            "one commit per append, like the baselines.\n\n"
+            f"{table}\n\n"
             "Targets (issue 6): at 8 writers ours/raw >= 0.7 and ours/recorder >= 8; "
             "batched ours/raw >= 0.6.\n\n"
             "## Submitting a patch as history grows\n\n"
