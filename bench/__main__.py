@@ -23,6 +23,7 @@ from bench.http_load import http_load, load_table
 from bench.patch_path import patch_latencies
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
+from infrastructure.pool import open_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,10 +32,29 @@ NOTES = """## Notes (hand-written; kept by the benchmark when it rewrites this p
 Figures on this machine move by 10-30 % from run to run (a shared 2-core VM); compare
 ratios within one run, not absolute figures across runs.
 
-- **HTTP load (figure 4): from 112 to 420-520 submissions/s, still short of 1,500.**
-  With 8 factories p99 stays under 50 ms (~420/s); with 32 the throughput is a little
-  higher and the queueing shows in p99 (~150-170 ms). Lag p99 is well under 200 ms in
-  both.
+- **Appends (figure 1): group commit.** Sent one by one, an append pays a round trip,
+  a statement and a commit (a WAL flush: ~200-250 us of waiting on this disk, against
+  ~90 us for a bare `SELECT 1` round trip) of its own. The store now records one-event
+  appends that arrive while earlier ones are on their way together, in one statement
+  and one commit, each with its own outcome (`group_commit.py`, `group_append.py`;
+  docs/event-store.md). At 8 writers groups hold ~4-8 appends and CPU per append falls
+  from ~270 us client + ~360 us server to ~120 + ~145 us (~60 + ~70 us at 32 writers).
+  The "each append alone" column is the same store with `VIBEHQ_APPEND_GROUPS=0`, the
+  like-for-like comparison with raw asyncpg (one statement and commit per insert),
+  which is where we stood before: 0.64-0.73x raw. The recorder serialises its inserts
+  on a table lock and measures ~350-600/s here, so 8x it is ~3,000-4,800 events/s: at
+  or above what raw asyncpg reaches with a commit per insert, which only sharing
+  commits can beat.
+  The appends now use the pool as the service opens it (`infrastructure/pool.py`, no
+  reset round trip per release), for ours and raw alike: with asyncpg's default reset,
+  that round trip sat on every group's critical path (8 writers: ~3,000/s, 7.7x the
+  recorder, against ~3,950/s, ~10x, without it), and raw got faster by as much.
+- **HTTP load (figure 4): from 112 to 350-600 submissions/s, still short of 1,500.**
+  With 8 factories p99 is about 50 ms (~350-420/s); with 32 the throughput is higher
+  and the queueing shows in p99 (~120-170 ms). Lag p99 is well under 200 ms in both.
+  Group commit helped where requests overlap: with 32 factories 395 -> 568/s and p99
+  167 -> 122 ms in a side-by-side pair of runs (`VIBEHQ_APPEND_GROUPS=0` vs 2), no
+  change with 8 (374 vs 373/s).
   What changed, each step measured with 32 factories and 2 workers (single 10 s runs):
   - The load client was httpx and used about as much CPU as the server it measured;
     aiohttp, one keep-alive connection per factory as a real factory has: 119 -> 194/s.
@@ -58,18 +78,20 @@ ratios within one run, not absolute figures across runs.
     no events) reaches ~3,800-4,900 requests/s on these 2 cores. For 1,500/s a whole
     submission (HTTP, patch engine, append, PostgreSQL, the four followers, the
     client) would have to cost no more than about three health checks; it costs about
-    ten (~4.3 ms of CPU against ~0.45 ms). Where a submission's CPU
-    goes now (per-process CPU time over a 6 s window, ~440/s): HTTP workers ~1.4 ms
-    (py-spy: about 40% in asyncpg's protocol and the loopback socket for the append,
-    25% Litestar and uvicorn, 8% the patch engine and aggregate, 6% the eventsourcing
-    mapper), PostgreSQL ~1.4 ms (the append plus the four followers' reads and
-    transactions), the followers ~0.9 ms, the load client ~0.5 ms. The latency target
+    ten (~3.3 ms of CPU against ~0.45 ms). Where a submission's CPU goes now
+    (per-process CPU time over a 6 s window at ~580/s, 32 factories): HTTP workers
+    ~1.35 ms (py-spy, before group commit: about 40% in asyncpg's protocol and the
+    loopback socket for the append, 25% Litestar and uvicorn, 8% the patch engine and
+    aggregate, 6% the eventsourcing mapper), PostgreSQL ~0.8 ms (it was ~1.4 ms before
+    group commit: the append plus the four followers' reads and transactions), the
+    followers ~0.6 ms, the load client ~0.5 ms. The latency target
     (p99 < 50 ms) is a queueing consequence of the same saturation: 32 clients at
-    ~490/s wait ~65 ms on average. Measuring with the client on another machine is the
+    ~580/s wait ~55 ms on average. Measuring with the client on another machine is the
     next honest step; we did not have one.
-- **Appends (figure 1).** The raw baseline now inserts into a copy of the event table
-  (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes and four indexes); it
-  used to be a narrower table. What brought ours closer, at 8 writers:
+- **Appends sent alone (figure 1's "alone" column).** The raw baseline inserts into a
+  copy of the event table (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes
+  and four indexes); it used to be a narrower table. What brought a lone append closer
+  to raw's, at 8 writers:
   - Migration 0006 computes the same event digest with about a third less CPU (the
     digest alone was ~60-75 us of server CPU per append).
   - The one-event append without a key (the figure's case, and most commands) is one
@@ -83,18 +105,18 @@ ratios within one run, not absolute figures across runs.
     these three changes, 0.50-0.61x.
   - Migration 0005 gave the function a plain `VALUES` insert for one event; it still
     serves keyed and multi-event appends.
-  The recorder measured ~370-600/s here (not the 700/s the issue assumed), so 8x it
-  means ~3,000-4,800 events/s: as fast as raw asyncpg or faster. We are at ~5x.
 - **Skipping asyncpg's per-release reset** (`infrastructure/pool.py`) saved a round trip
-  per pool use but measured no difference beyond noise; it is kept, and
-  `tests/integration/test_pool.py` pins that no session state leaks between borrowers.
+  per pool use but measured no difference beyond noise on the HTTP path; with group
+  commit it matters for appends (above). `tests/integration/test_pool.py` pins that no
+  session state leaks between borrowers.
 - **Multi-worker HTTP and TCP_NODELAY.** uvicorn's shared socket has protocol 0, so
   asyncio never set TCP_NODELAY and each two-part response waited for a delayed ACK:
   `GET /health` took 44 ms with 2 workers against 1.3 ms with 1. Our sockets are
   IPPROTO_TCP; `tests/integration/test_serving.py` checks the property.
 - **The hash chain's cost.** Computing `sha256(prev || digest)` in `vibehq_append` cost
-  single-event appends roughly 10-30 %. Batched appends now measure ~0.9x raw
-  `executemany` (which carries client-made hashes); the target is 0.6x.
+  single-event appends roughly 10-30 %. Batched appends (100 per transaction, through
+  `vibehq_append`) now measure ~1.3-1.6x raw `executemany`, which sends a statement per
+  row; the target is 0.6x.
 """
 
 
@@ -158,7 +180,9 @@ async def main() -> int:
     rows: list[str] = []
     try:
         url = await _fresh_database(engines.database_url)
-        pool = await asyncpg.create_pool(url, min_size=4, max_size=max(writer_counts) + 2)
+        # The pool as the service opens it (no per-release reset round trip), shared by
+        # ours and the raw baseline alike.
+        pool = await open_pool(url, max_size=max(writer_counts) + 2)
         for writers in writer_counts:
             results: dict[str, Figure] = {}
             for name in ("ours", "ours, each alone", "raw asyncpg", "eventsourcing recorder"):
