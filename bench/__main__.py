@@ -48,9 +48,10 @@ ratios within one run, not absolute figures across runs.
   The appends now use the pool as the service opens it (`infrastructure/pool.py`, no
   reset round trip per release), for ours and raw alike: with asyncpg's default reset,
   that round trip sat on every group's critical path (8 writers: ~3,000/s, 7.7x the
-  recorder, against ~3,950/s, ~10x, without it), and raw got faster by as much.
-- **HTTP load (figure 4): from 112 to 350-600 submissions/s, still short of 1,500.**
-  With 8 factories p99 is about 50 ms (~350-420/s); with 32 the throughput is higher
+  recorder, against ~3,400-3,950/s, ~10x, without it), and raw got faster by more
+  (~3,000 -> ~4,400/s), so ours/raw stays at ~0.8x.
+- **HTTP load (figure 4): from 112 to 310-600 submissions/s, still short of 1,500.**
+  With 8 factories p99 is about 45-56 ms (~310-420/s); with 32 the throughput is higher
   and the queueing shows in p99 (~120-170 ms). Lag p99 is well under 200 ms in both.
   Group commit helped where requests overlap: with 32 factories 395 -> 568/s and p99
   167 -> 122 ms in a side-by-side pair of runs (`VIBEHQ_APPEND_GROUPS=0` vs 2), no
@@ -115,7 +116,7 @@ ratios within one run, not absolute figures across runs.
   IPPROTO_TCP; `tests/integration/test_serving.py` checks the property.
 - **The hash chain's cost.** Computing `sha256(prev || digest)` in `vibehq_append` cost
   single-event appends roughly 10-30 %. Batched appends (100 per transaction, through
-  `vibehq_append`) now measure ~1.3-1.6x raw `executemany`, which sends a statement per
+  `vibehq_append`) now measure ~1.0-1.6x raw `executemany`, which sends a statement per
   row; the target is 0.6x.
 """
 
