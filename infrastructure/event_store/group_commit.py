@@ -47,7 +47,7 @@ class GroupCommit(Generic[Item, Outcome]):
         self._in_flight = 0
         self._dispatch_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        #: How many groups ran and how many items they held (for tests and `stats`).
+        #: How many groups ran and how many items they held (tests and profiling read them).
         self.groups = 0
         self.items = 0
 
