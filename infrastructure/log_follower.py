@@ -49,12 +49,14 @@ class LeasedFollower(ABC):
         batch_size: int = 500,
         poll_interval: float = 0.5,
         lease_retry: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         self.name = name
         self._dsn = dsn
         self._store = store
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         self._lease_retry = lease_retry
         #: Set while this process holds the lease and follows the log.
         self.active = asyncio.Event()
@@ -104,6 +106,7 @@ class LeasedFollower(ABC):
         position: int = await conn.fetchval(
             "SELECT position FROM vibehq_checkpoints WHERE name = $1", self.name
         )
+        clock = asyncio.get_running_loop()
         while not stop.is_set():
             events = await self._store.read_log(after_position=position, limit=self._batch_size)
             if not events:
@@ -111,7 +114,14 @@ class LeasedFollower(ABC):
                     after_position=position, timeout=self._poll_interval
                 )
                 continue
+            began = clock.time()
             position = await self._handle(conn, events)
+            if len(events) < self._batch_size:
+                # At most one short batch per `linger`: the first event after a quiet
+                # spell goes at once, but under load the next batch gathers what came
+                # meanwhile, and a batch's fixed cost (a transaction, a checkpoint, a
+                # read) is paid once for many events instead of once for a few.
+                await asyncio.sleep(max(0.0, began + self._linger - clock.time()))
 
     @abstractmethod
     async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:

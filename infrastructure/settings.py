@@ -45,6 +45,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
     stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
     follower_batch: Annotated[int, Meta(ge=1, le=10_000)] = 500
+    follower_linger: Annotated[float, Meta(ge=0, le=1)] = 0.02
     signing_key: str | None = None
     verify_key: str | None = None
     checkpoint_every: Annotated[int, Meta(ge=1)] = 1000
@@ -128,6 +129,12 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_FOLLOWER_BATCH": (
         "follower_batch",
         "Events a projection or the relay handles per transaction/publish. Default `500`.",
+    ),
+    "VIBEHQ_FOLLOWER_LINGER": (
+        "follower_linger",
+        "Seconds a projection or the relay lets events gather after a short batch: the "
+        "first event after a quiet spell goes at once, under load batches fill up. "
+        "`0` handles every wake-up at once. Default `0.02`.",
     ),
     "VIBEHQ_SIGNING_KEY": (
         "signing_key",

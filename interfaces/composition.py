@@ -80,6 +80,7 @@ class Runtime:
         tuning = {
             "poll_interval": self.settings.poll_interval,
             "batch_size": self.settings.follower_batch,
+            "linger": self.settings.follower_linger,
         }
         runners: list[LeasedFollower] = [
             ProjectionRunner(dsn=dsn, store=self.store, projection=p, **tuning)

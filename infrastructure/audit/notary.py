@@ -36,6 +36,7 @@ class Notary(LeasedFollower):
         batch_size: int = 500,
         poll_interval: float = 0.5,
         lease_retry: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         super().__init__(
             name=AUDIT,
@@ -44,6 +45,7 @@ class Notary(LeasedFollower):
             batch_size=batch_size,
             poll_interval=poll_interval,
             lease_retry=lease_retry,
+            linger=linger,
         )
         self._key = key
         self._public = public_bytes(key)

@@ -47,6 +47,7 @@ class OutboxRelay(LeasedFollower):
         batch_size: int = 500,
         poll_interval: float = 0.5,
         lease_retry: float = 1.0,
+        linger: float = 0.0,
         publish_timeout: float = 5.0,
     ) -> None:
         super().__init__(
@@ -56,6 +57,7 @@ class OutboxRelay(LeasedFollower):
             batch_size=batch_size,
             poll_interval=poll_interval,
             lease_retry=lease_retry,
+            linger=linger,
         )
         self._js = js
         self._subjects = subjects

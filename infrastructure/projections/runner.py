@@ -32,6 +32,7 @@ class ProjectionRunner(LeasedFollower):
         batch_size: int = 500,
         poll_interval: float = 0.5,
         lease_retry: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         super().__init__(
             name=projection.name,
@@ -40,6 +41,7 @@ class ProjectionRunner(LeasedFollower):
             batch_size=batch_size,
             poll_interval=poll_interval,
             lease_retry=lease_retry,
+            linger=linger,
         )
         self._projection = projection
 
