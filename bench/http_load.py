@@ -14,6 +14,9 @@ factories, each submitting patches to its own workspace, for a bounded time. Mea
    a projection folds the log from scratch afterwards (events per second);
 7. the peak resident memory (VmHWM) of the server's processes.
 
+With it, the CPU time each local part (HTTP workers, followers, PostgreSQL, NATS, the
+load client) used during the load, per accepted submission: where the cores went.
+
 The client shares the machine's cores with the server and PostgreSQL, so on a 2-core
 machine the figures are a floor, not the server's ceiling.
 """
@@ -37,6 +40,7 @@ import aiohttp
 import asyncpg
 
 from application.access import TokenService
+from bench import processes
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.rebuild import rebuild
@@ -57,6 +61,8 @@ class LoadResult:
     lag_samples: dict[str, list[float]] = field(default_factory=dict)
     catch_up_rate: float = 0.0
     peak_rss_mb: dict[int, float] = field(default_factory=dict)
+    #: CPU seconds each part used during the load window (empty where /proc is absent).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     workers: int = 1
     concurrency: int = 1
 
@@ -74,27 +80,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _tree_peak_rss_mb(root: int) -> dict[int, float]:
-    """VmHWM of `root` and its descendants, by pid (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    peaks: dict[int, float] = {}
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[pid] = int(line.split()[1]) / 1024
-        stack.extend(children.get(pid, []))
-    return peaks
 
 
 async def http_load(
@@ -152,6 +137,8 @@ async def http_load(
             latencies: list[float] = []
             counts = {"accepted": 0, "other": 0}
             lag = asyncio.create_task(_sample_lags(pool, stop))
+            parts = await _parts(pool, nats_url, server.pid, workers)
+            cpu_before = {name: processes.cpu_seconds(pids) for name, pids in parts.items()}
             started = time.perf_counter()
             loaders = [
                 asyncio.create_task(_factory(base, headers, ws, stop, latencies, counts))
@@ -161,8 +148,12 @@ async def http_load(
             stop.set()
             await asyncio.gather(*loaders)
             elapsed = time.perf_counter() - started
+            cpu = {
+                name: processes.cpu_used(cpu_before[name], processes.cpu_seconds(pids))
+                for name, pids in (await _parts(pool, nats_url, server.pid, workers)).items()
+            }
             lag_samples = await lag
-            peaks = _tree_peak_rss_mb(server.pid)
+            peaks = processes.peak_rss_mb(processes.tree(server.pid))
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -192,9 +183,32 @@ async def http_load(
         lag_samples=lag_samples,
         catch_up_rate=catch_up,
         peak_rss_mb=peaks,
+        cpu_seconds=cpu,
         workers=workers,
         concurrency=concurrency,
     )
+
+
+async def _parts(
+    pool: asyncpg.Pool, nats_url: str, server: int, workers: int
+) -> dict[str, list[int]]:
+    """The load's processes on this machine, by part (PostgreSQL and NATS if local)."""
+    if not processes.available():
+        return {}
+    everything = processes.tree(server)
+    if workers > 1:
+        parts = {"HTTP workers": everything[1:], "followers (serve supervisor)": [server]}
+    else:
+        parts = {"server (HTTP and followers)": everything}
+    backend = await pool.fetchval("SELECT pg_backend_pid()")
+    postmaster = processes.parent_of(backend)
+    if postmaster is not None and postmaster > 1:
+        parts["PostgreSQL"] = processes.tree(postmaster)
+    nats = processes.nats_server(nats_url)
+    if nats is not None:
+        parts["NATS"] = [nats]
+    parts["load client"] = [os.getpid()]
+    return parts
 
 
 async def _wait_ready(client: aiohttp.ClientSession, server: asyncio.subprocess.Process) -> None:
@@ -352,6 +366,25 @@ def _cells(result: LoadResult) -> list[tuple[str, str, str]]:
             "-",
         )
     )
+    if result.cpu_seconds and result.accepted:
+        per = {name: 1000 * used / result.accepted for name, used in result.cpu_seconds.items()}
+        cells.append(
+            (
+                f"CPU per submission (ms): {' / '.join(per)}",
+                " / ".join(f"{ms:.2f}" for ms in per.values()),
+                "-",
+            )
+        )
+        server = sum(ms for name, ms in per.items() if name != "load client")
+        cores = os.cpu_count() or 1
+        cells.append(
+            (
+                f"CPU per submission without the load client (ms) -> submissions/s "
+                f"if the server had the {cores} cores to itself (estimate)",
+                f"{server:.2f} -> {1000 * cores / server:,.0f}",
+                "-",
+            )
+        )
     total = sum(result.peak_rss_mb.values())
     biggest = max(result.peak_rss_mb.values(), default=0.0)
     cells.append(

@@ -35,3 +35,11 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     assert len(fanout) == 2  # to a NATS subscriber and to a WebSocket client
     assert any(line.startswith("| submissions/s") for line in result.stdout.splitlines())
     assert any("peak RSS of the server" in line for line in result.stdout.splitlines())
+    # where the load's CPU went, by part, each part with its own figure
+    cpu = [line for line in result.stdout.splitlines() if line.startswith("| CPU per submission (")]
+    assert len(cpu) == 1
+    names, values = (cell.strip() for cell in cpu[0].split("|")[1:3])
+    parts = names.split(": ", 1)[1].split(" / ")
+    assert "load client" in parts
+    assert re.fullmatch(r"\d+\.\d\d( / \d+\.\d\d)*", values)
+    assert len(values.split(" / ")) == len(parts)
