@@ -137,7 +137,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         default="8,32",
-        help="concurrent HTTP factories, one load run per value (comma-separated)",
+        help="concurrent HTTP factories (comma-separated), --load-runs runs each",
+    )
+    parser.add_argument(
+        "--load-runs", type=int, default=3, help="HTTP load runs per concurrency (median taken)"
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="uvicorn worker processes for the HTTP load"
@@ -171,7 +174,7 @@ async def main() -> int:
     if args.smoke:
         args.seconds, args.runs, args.writers = 0.3, 1, "1,4"
         args.histories, args.patches, args.fanout = "1,30", 10, 10
-        args.load_seconds, args.concurrency = 2.0, "4"
+        args.load_seconds, args.concurrency, args.load_runs = 2.0, "4", 1
     writer_counts = [int(w) for w in args.writers.split(",")]
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
@@ -231,16 +234,17 @@ async def main() -> int:
         fanout = await fanout_latencies(fanout_url, engines.nats_url, args.fanout)
         loads = []
         for concurrency in (int(c) for c in args.concurrency.split(",")):
-            load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
-            loads.append(
-                await http_load(
-                    load_url,
-                    engines.nats_url,
-                    seconds=args.load_seconds,
-                    concurrency=concurrency,
-                    workers=args.workers,
+            for _ in range(args.load_runs):
+                load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
+                loads.append(
+                    await http_load(
+                        load_url,
+                        engines.nats_url,
+                        seconds=args.load_seconds,
+                        concurrency=concurrency,
+                        workers=args.workers,
+                    )
                 )
-            )
     finally:
         engines.stop()
     first = latencies[0]
@@ -320,7 +324,8 @@ async def main() -> int:
             f"`vibehq serve` with {args.workers} worker processes as shipped (each on its "
             "own SO_REUSEPORT socket; the log's followers on their own loop in the "
             "supervisor) on a fresh database; "
-            f"{args.concurrency.replace(',', ' or ')} concurrent factories (one run each) on "
+            f"{args.concurrency.replace(',', ' or ')} concurrent factories ({args.load_runs} "
+            "runs each: the median, with the runs' min-max where it matters) on "
             "loopback (aiohttp, one keep-alive connection and an Idempotency-Key per "
             "submission, as a factory should), each submitting one-file patches to its own "
             f"workspace for {args.load_seconds:g} s. The client shares the cores with the "
