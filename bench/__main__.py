@@ -49,16 +49,37 @@ ratios within one run, not absolute figures across runs.
   reset round trip per release), for ours and raw alike: with asyncpg's default reset,
   that round trip sat on every group's critical path (8 writers: ~3,000/s, 7.7x the
   recorder, against ~3,400-3,950/s, ~10x, without it), and raw got faster by more
-  (~3,000 -> ~4,400/s), so ours/raw stays at ~0.8x.
-- **HTTP load (figure 4): from 112 to 310-600 submissions/s, still short of 1,500.**
-  With 8 factories p99 is about 45-56 ms (~310-420/s); with 32 the throughput is higher
-  and the queueing shows in p99 (~120-170 ms). Lag p99 is well under 200 ms in both.
-  Group commit helped where requests overlap: with 32 factories 395 -> 568/s and p99
-  167 -> 122 ms in a side-by-side pair of runs (`VIBEHQ_APPEND_GROUPS=0` vs 2), no
-  change with 8 (374 vs 373/s).
-  What changed, each step measured with 32 factories and 2 workers (single 10 s runs):
+  (~3,000 -> ~4,400/s), so ours/raw stays at ~0.8x. Across this page's last three
+  full runs, 8 writers gave 0.76-0.91x raw and 8.3-11.2x the recorder; that is the
+  spread to expect, and the recorder target has the least margin.
+  With one writer there is nothing to group, and the two columns differ only by the
+  machine's drift between their runs (ours ahead in one full run, behind in another).
+- **HTTP load (figure 4): from 112 to ~400-710 submissions/s, still short of 1,500.**
+  With 8 factories p99 is about 33-50 ms (~380-570/s); with 32 the throughput is higher
+  and the queueing shows in p99 (~110-150 ms). Lag p99 stays under 200 ms in most runs;
+  single runs at 32 factories have shown 200-370 ms, with and without the follower
+  linger below, and always in every follower at once: a stall of the whole machine or
+  of PostgreSQL (one coincided with a WAL checkpoint writing 160 MB), not of a
+  follower. Each concurrency now runs three times; the table gives the median and the
+  runs' min-max.
+  **Where the CPU goes** is now a row of the table: each local process's CPU time
+  during the load, per accepted submission. At 32 factories: HTTP workers ~1.15 ms,
+  followers ~0.45 ms, PostgreSQL ~0.65 ms, NATS ~0.06 ms, the load client ~0.4 ms,
+  about 2.7 ms in all, which is what two cores give at ~700/s. Without the client's
+  share, the server's ~2.3 ms would allow ~870/s on these two cores, still not 1,500.
+  At 8 factories every part costs 1.5-2x more per submission (the server ~4.2 ms):
+  fewer requests share each wake-up of each process, each commit and each follower
+  batch.
+  Inside the HTTP workers (py-spy, 32 factories, with group commit): Litestar ~23%,
+  uvicorn and the event loop ~22%, asyncpg's protocol and the loopback socket ~21%,
+  our application, domain and interface code ~23%, the eventsourcing mapper with
+  stdlib json ~11%.
+  What changed, each step measured with 32 factories and 2 workers (single 10 s runs
+  unless said):
   - The load client was httpx and used about as much CPU as the server it measured;
     aiohttp, one keep-alive connection per factory as a real factory has: 119 -> 194/s.
+    Later it encodes and decodes with msgspec and keeps no cookie jar: ~15% less client
+    CPU per submission.
   - Commands read nothing back on the hot path (`application/caches.py`): the
     workspace comes from a per-process cache and the old file contents from a cache by
     sha256, the answer is built from the appended event, the idempotency key is not
@@ -75,20 +96,44 @@ ratios within one run, not absolute figures across runs.
   - The followers of a process wake on the same commit and used to read the same
     range of the log four times; identical concurrent reads now share one query
     (follower CPU per event 0.88 -> 0.72 ms).
+  - Group commit (figure 1's notes): with 32 factories 395 -> 568/s and p99 167 -> 122
+    ms in a side-by-side pair (`VIBEHQ_APPEND_GROUPS=0` vs 2); PostgreSQL's CPU per
+    submission ~1.4 -> ~0.8 ms; no change with 8 factories.
+  - Followers linger (`VIBEHQ_FOLLOWER_LINGER`, 20 ms): after a short batch a follower
+    starts the next no sooner than 20 ms after the last began, so under load a batch
+    (a read, a transaction, a checkpoint) carries more events. Followers' CPU per
+    submission fell by ~10-15% against the workers' in three pairs of 20 s runs
+    (e.g. 0.60 -> 0.56 ms, 0.71 -> 0.41 ms); lag p99 did not rise beyond the runs'
+    noise.
+  Tried and measured, not kept:
+  - A NOTIFY at most every 10 ms per process (instead of one per commit burst): no
+    change in PostgreSQL's CPU per submission at 8 factories beyond noise (two pairs).
+  - `VIBEHQ_APPEND_GROUPS=1` at 32 factories: PostgreSQL's CPU ~10% lower against the
+    workers', throughput within noise (two pairs); the default stays 2, which figure 1
+    at 8 writers was tuned with.
+  - A lone keyed append through the group statement instead of `vibehq_append`: the
+    server's CPU per append was 1,050-1,240 us against 310-380 us (a sequential
+    micro test). PostgreSQL plans the group statement afresh on each call (~0.6 ms):
+    its custom plan, for the actual array lengths, always looks cheaper than a generic
+    one. Forcing generic plans (`plan_cache_mode`) halved that for a group of one but
+    did not change the HTTP load's PostgreSQL CPU (two pairs).
+  - Not done yet: a Unix-domain socket to the embedded PostgreSQL instead of loopback
+    TCP made a `SELECT 1` round trip ~20 us cheaper on each side in a micro test;
+    with 4-6 round trips per submission that is ~5%. It changes the URL that every
+    tool and test is given, and figure 1's eventsourcing baseline would need the same
+    socket to stay fair.
   - **The ceiling here:** the same client shape driving `GET /health` (no database,
-    no events) reaches ~3,800-4,900 requests/s on these 2 cores. For 1,500/s a whole
+    no events) reaches ~3,800-5,300 requests/s on these 2 cores. For 1,500/s a whole
     submission (HTTP, patch engine, append, PostgreSQL, the four followers, the
-    client) would have to cost no more than about three health checks; it costs about
-    ten (~3.3 ms of CPU against ~0.45 ms). Where a submission's CPU goes now
-    (per-process CPU time over a 6 s window at ~580/s, 32 factories): HTTP workers
-    ~1.35 ms (py-spy, before group commit: about 40% in asyncpg's protocol and the
-    loopback socket for the append, 25% Litestar and uvicorn, 8% the patch engine and
-    aggregate, 6% the eventsourcing mapper), PostgreSQL ~0.8 ms (it was ~1.4 ms before
-    group commit: the append plus the four followers' reads and transactions), the
-    followers ~0.6 ms, the load client ~0.5 ms. The latency target
-    (p99 < 50 ms) is a queueing consequence of the same saturation: 32 clients at
-    ~580/s wait ~55 ms on average. Measuring with the client on another machine is the
-    next honest step; we did not have one.
+    client) would have to cost no more than about three health checks (~1.3 ms of
+    CPU); it costs about six (~2.7 ms). The latency target (p99 < 50 ms) is met at 8
+    factories (median of three runs) and at 32 is a queueing consequence of the same
+    saturation: 32 clients at ~700/s wait ~45 ms on average. Measuring with the client
+    on another machine is the next honest step; we did not have one.
+- **Fan-out (figure 5), where its ~8 ms go:** a commit in the service's loop wakes the
+  followers' loop (another thread) by NOTIFY in ~2.5-4 ms; the relay's read takes ~1.3
+  ms; publishing with JetStream's ack and moving the checkpoint ~4.5 ms. Well under
+  the 100 ms target; JetStream alone delivers in ~0.5 ms.
 - **Appends sent alone (figure 1's "alone" column).** The raw baseline inserts into a
   copy of the event table (`LIKE vibehq_events INCLUDING ALL`: the same columns, hashes
   and four indexes); it used to be a narrower table. What brought a lone append closer
