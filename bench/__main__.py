@@ -21,6 +21,7 @@ from bench.append import Figure, library, ours, raw
 from bench.fanout import fanout_latencies
 from bench.http_load import http_load, load_table
 from bench.patch_path import patch_latencies
+from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.pool import open_pool
@@ -200,7 +201,7 @@ async def _fresh_database(admin_url: str, name: str = "vibehq_bench") -> str:
     await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = with_database(admin_url, name)
     conn = await asyncpg.connect(url)
     await migrate(conn)
     from bench.append import RAW_TABLE

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import asyncpg
 
 from application.ports import AppendRequest, NewEvent
+from infrastructure.database_url import server_address
 from infrastructure.event_store.postgres_store import PostgresEventStore
 
 #: The baseline table is the event table's own shape, copied (columns, NOT NULLs, CHECKs,
@@ -142,13 +142,14 @@ def library(database_url: str, writers: int, seconds: float) -> Sample:
     from eventsourcing.persistence import StoredEvent
     from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-    url = urlsplit(database_url)
+    # Over the same socket or port as ours and raw, so no side pays a different transport.
+    server = server_address(database_url)
     datastore = PostgresDatastore(
-        url.path.lstrip("/"),
-        url.hostname or "127.0.0.1",
-        url.port or 5432,
-        url.username or "postgres",
-        url.password or "",
+        server.database,
+        server.host,
+        server.port,
+        server.user,
+        server.password,
         pool_size=writers,
     )
     recorder = PostgresApplicationRecorder(datastore, events_table_name="bench_library_events")

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
-from tests.conftest import with_database
 from tests.e2e.test_cli import vibehq
 from tests.integration.followers import kill, start_worker, wait_caught_up
 from tests.integration.workload import record_workload

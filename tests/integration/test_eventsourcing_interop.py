@@ -6,7 +6,6 @@ their encoding are the library's, so its tools and readers keep working on our l
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Transcoder
@@ -16,6 +15,7 @@ from application.event_codec import register_transcodings
 from domain.contracts import CreateFile
 from domain.patching.limits import PatchLimits
 from domain.workspace import Workspace
+from infrastructure.database_url import server_address
 from infrastructure.event_store.postgres_store import PostgresEventStore
 
 
@@ -45,15 +45,15 @@ async def test_eventsourcing_application_reads_an_aggregate_we_wrote(
         workspace, CommandContext(actor="factory:agent", correlation_id=uuid.uuid4())
     )
 
-    url = urlsplit(database_url)
+    server = server_address(database_url)
     library_app = VibeHQ(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.path.lstrip("/"),
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": url.username or "postgres",
-            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_DBNAME": server.database,
+            "POSTGRES_HOST": server.host,
+            "POSTGRES_PORT": str(server.port),
+            "POSTGRES_USER": server.user,
+            "POSTGRES_PASSWORD": server.password,
             "CREATE_TABLE": "false",
         }
     )

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.migrator import (
     MigrationError,
@@ -16,7 +17,6 @@ from infrastructure.event_store.migrator import (
     migrate,
     pending_migrations,
 )
-from tests.conftest import with_database
 
 
 @pytest_asyncio.fixture
