@@ -52,25 +52,31 @@ ratios within one run, not absolute figures across runs.
   recorder, against ~3,400-3,950/s, ~10x, without it), and raw got faster by more
   (~3,000 -> ~4,400/s), so ours/raw stays at ~0.8x. Across this page's last three
   full runs, 8 writers gave 0.76-0.91x raw and 8.3-11.2x the recorder; that is the
-  spread to expect, and the recorder target has the least margin.
+  spread to expect, and the recorder target has the least margin. (This page's run,
+  on the faster VM: 0.82x and 9.7x.)
   With one writer there is nothing to group, and the two columns differ only by the
   machine's drift between their runs (ours ahead in one full run, behind in another).
-- **HTTP load (figure 4): from 112 to ~400-710 submissions/s, still short of 1,500.**
-  With 8 factories p99 is about 33-50 ms (~380-570/s); with 32 the throughput is higher
-  and the queueing shows in p99 (~110-150 ms). Lag p99 stays under 200 ms in most runs;
-  single runs at 32 factories have shown 200-370 ms, with and without the follower
-  linger below, and always in every follower at once: a stall of the whole machine or
-  of PostgreSQL (one coincided with a WAL checkpoint writing 160 MB), not of a
-  follower. Each concurrency now runs three times; the table gives the median and the
-  runs' min-max.
-  **Where the CPU goes** is now a row of the table: each local process's CPU time
-  during the load, per accepted submission. At 32 factories: HTTP workers ~1.15 ms,
-  followers ~0.45 ms, PostgreSQL ~0.65 ms, NATS ~0.06 ms, the load client ~0.4 ms,
-  about 2.7 ms in all, which is what two cores give at ~700/s. Without the client's
-  share, the server's ~2.3 ms would allow ~870/s on these two cores, still not 1,500.
-  At 8 factories every part costs 1.5-2x more per submission (the server ~4.2 ms):
-  fewer requests share each wake-up of each process, each commit and each follower
-  batch.
+- **HTTP load (figure 4): from 112 to ~840-1,110 submissions/s, still short of 1,500.**
+  The run on this page had a faster VM than the runs before it: raw asyncpg at 8
+  writers made 8,242 events/s against 4,400-4,700, and `GET /health` 6,500-7,500/s
+  against ~4,300. In the run before this one (same code but for the Unix socket) the
+  HTTP figures were 397 (384-574) and 712 (630-717) per s with p99 47 and 112 ms; so
+  compare a submission with what the same run's `GET /health` costs, not across runs.
+  p99 meets its target with 8 factories (~21 ms here, 33-50 ms on the slower VM); with
+  32 the queueing shows (~63 ms here, ~110-150 ms before). Lag p99 stays under 200 ms
+  in most runs; single runs at 32 factories on the slower VM showed 200-370 ms, with
+  and without the follower linger below, and always in every follower at once: a stall
+  of the whole machine or of PostgreSQL (one coincided with a WAL checkpoint writing
+  160 MB), not of a follower. Each concurrency runs three times; the table gives the
+  median and the runs' min-max.
+  **Where the CPU goes** is a row of the table: each local process's CPU time during
+  the load, per accepted submission. At 32 factories in this run: HTTP workers ~0.8 ms,
+  followers ~0.25 ms, PostgreSQL ~0.4 ms, NATS ~0.03 ms, the load client ~0.26 ms,
+  ~1.75 ms in all, which is what two cores give at ~1,100/s. Without the client's share
+  the server's ~1.5 ms would allow ~1,340/s on these two cores: still not 1,500. (On
+  the slower VM: ~2.7 ms in all, ~2.3 ms without the client.) At 8 factories every
+  part costs 1.3-2x more per submission: fewer requests share each wake-up of each
+  process, each commit and each follower batch.
   Inside the HTTP workers (py-spy, 32 factories, with group commit): Litestar ~23%,
   uvicorn and the event loop ~22%, asyncpg's protocol and the loopback socket ~21%,
   our application, domain and interface code ~23%, the eventsourcing mapper with
@@ -106,6 +112,22 @@ ratios within one run, not absolute figures across runs.
     submission fell by ~10-15% against the workers' in three pairs of 20 s runs
     (e.g. 0.60 -> 0.56 ms, 0.71 -> 0.41 ms); lag p99 did not rise beyond the runs'
     noise.
+  - The embedded PostgreSQL is reached over a Unix socket in its data folder instead
+    of loopback TCP (`infrastructure/embedded/postgres.py`). A `SELECT 1` round trip
+    costs each end ~20 us less CPU (8 connections: client ~140 -> ~120 us, server ~75
+    -> ~50 us per query), and a submission makes several (the append, the NOTIFY, the
+    followers' reads and transactions). Under the HTTP load, in three pairs of 15 s
+    runs at 32 factories, the server's CPU per submission fell ~4% against the load
+    client's, inside the runs' noise. Figure 1's three contenders share the socket.
+  - **The ceiling here:** the same client shape driving `GET /health` (no database,
+    no events) reaches ~3,800-5,300 requests/s on these 2 cores (6,200-7,600 on the
+    faster VM). For 1,500/s a whole submission (HTTP, patch engine, append,
+    PostgreSQL, the four followers, the client) would have to cost no more than about
+    three to five health checks (the ~1.3 ms of CPU that 1,500/s leaves on two cores);
+    it costs about six on either VM (~1.75 ms now, ~2.7 ms before). The latency target (p99 < 50 ms) is met
+    at 8 factories and at 32 is a queueing consequence of the same saturation: 32
+    clients at ~1,100/s wait ~29 ms on average (~45 ms at ~700/s). Measuring with the
+    client on another machine is the next honest step; we did not have one.
   Tried and measured, not kept:
   - A NOTIFY at most every 10 ms per process (instead of one per commit burst): no
     change in PostgreSQL's CPU per submission at 8 factories beyond noise (two pairs).
@@ -118,20 +140,7 @@ ratios within one run, not absolute figures across runs.
     its custom plan, for the actual array lengths, always looks cheaper than a generic
     one. Forcing generic plans (`plan_cache_mode`) halved that for a group of one but
     did not change the HTTP load's PostgreSQL CPU (two pairs).
-  - Not done yet: a Unix-domain socket to the embedded PostgreSQL instead of loopback
-    TCP made a `SELECT 1` round trip ~20 us cheaper on each side in a micro test;
-    with 4-6 round trips per submission that is ~5%. It changes the URL that every
-    tool and test is given, and figure 1's eventsourcing baseline would need the same
-    socket to stay fair.
-  - **The ceiling here:** the same client shape driving `GET /health` (no database,
-    no events) reaches ~3,800-5,300 requests/s on these 2 cores. For 1,500/s a whole
-    submission (HTTP, patch engine, append, PostgreSQL, the four followers, the
-    client) would have to cost no more than about three health checks (~1.3 ms of
-    CPU); it costs about six (~2.7 ms). The latency target (p99 < 50 ms) is met at 8
-    factories (median of three runs) and at 32 is a queueing consequence of the same
-    saturation: 32 clients at ~700/s wait ~45 ms on average. Measuring with the client
-    on another machine is the next honest step; we did not have one.
-- **Fan-out (figure 5), where its ~8 ms go:** a commit in the service's loop wakes the
+- **Fan-out (figure 5), where its ~8-9 ms go:** a commit in the service's loop wakes the
   followers' loop (another thread) by NOTIFY in ~2.5-4 ms; the relay's read takes ~1.3
   ms; publishing with JetStream's ack and moving the checkpoint ~4.5 ms. Well under
   the 100 ms target; JetStream alone delivers in ~0.5 ms.
