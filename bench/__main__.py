@@ -124,10 +124,11 @@ ratios within one run, not absolute figures across runs.
     faster VM). For 1,500/s a whole submission (HTTP, patch engine, append,
     PostgreSQL, the four followers, the client) would have to cost no more than about
     three to five health checks (the ~1.3 ms of CPU that 1,500/s leaves on two cores);
-    it costs about six on either VM (~1.75 ms now, ~2.7 ms before). The latency target (p99 < 50 ms) is met
-    at 8 factories and at 32 is a queueing consequence of the same saturation: 32
-    clients at ~1,100/s wait ~29 ms on average (~45 ms at ~700/s). Measuring with the
-    client on another machine is the next honest step; we did not have one.
+    it costs about six on either VM (~1.75 ms now, ~2.7 ms before). The latency
+    target (p99 < 50 ms) is met at 8 factories and at 32 is a queueing consequence of
+    the same saturation: 32 clients at ~1,100/s wait ~29 ms on average (~45 ms at
+    ~700/s). Measuring with the client on another machine is the next honest step; we
+    did not have one.
   Tried and measured, not kept:
   - A NOTIFY at most every 10 ms per process (instead of one per commit burst): no
     change in PostgreSQL's CPU per submission at 8 factories beyond noise (two pairs).
