@@ -2,7 +2,7 @@
 
 `vibehq serve` runs as a subprocess with `VIBEHQ_WORKERS` uvicorn worker processes
 (each also running the log's followers, one active per follower), on a fresh
-database. An asyncio client on loopback (aiohttp, keep-alive) drives `concurrency`
+database. An asyncio client on loopback (`bench.http_client`, keep-alive) drives `concurrency`
 factories, each submitting patches to its own workspace, for a bounded time. Measured:
 
 4. accepted submissions per second (201s) and their latency p50/p99, as the client saw
@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import msgspec
 
 from application.access import TokenService
 from bench import processes
+from bench.http_client import Connection, HttpError
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.rebuild import rebuild
@@ -119,21 +119,14 @@ async def http_load(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {secret}"}
-    # aiohttp rather than httpx: the client shares the cores with the server, and
-    # httpx's pure-Python stack used about as much CPU as the server it measured.
-    connector = aiohttp.TCPConnector(limit=concurrency + 4)
-    timeout = aiohttp.ClientTimeout(total=30)
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     try:
-        async with aiohttp.ClientSession(
-            base, headers=headers, connector=connector, timeout=timeout
-        ) as client:
-            await _wait_ready(client, server)
+        client = await _wait_ready(port, headers, server)
+        try:
             await _wait_for_workers(port, workers)
             workspaces = [await _workspace(client, n) for n in range(concurrency)]
             health = await _health_baseline(client)
-            health_rate = await _health_load(base, headers, concurrency, seconds=3.0)
+            health_rate = await _health_load(port, headers, concurrency, seconds=3.0)
             stop = asyncio.Event()
             latencies: list[float] = []
             counts = {"accepted": 0, "other": 0}
@@ -142,7 +135,7 @@ async def http_load(
             cpu_before = {name: processes.cpu_seconds(pids) for name, pids in parts.items()}
             started = time.perf_counter()
             loaders = [
-                asyncio.create_task(_factory(base, headers, ws, stop, latencies, counts))
+                asyncio.create_task(_factory(port, headers, ws, stop, latencies, counts))
                 for ws in workspaces
             ]
             await asyncio.sleep(seconds)
@@ -155,6 +148,8 @@ async def http_load(
             }
             lag_samples = await lag
             peaks = processes.peak_rss_mb(processes.tree(server.pid))
+        finally:
+            client.close()
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -212,14 +207,19 @@ async def _parts(
     return parts
 
 
-async def _wait_ready(client: aiohttp.ClientSession, server: asyncio.subprocess.Process) -> None:
+async def _wait_ready(
+    port: int, headers: dict[str, str], server: asyncio.subprocess.Process
+) -> Connection:
+    """A connection to the server once it answers `/ready`."""
     for _ in range(600):
         if server.returncode is not None:
             raise RuntimeError(f"vibehq serve exited with {server.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with client.get("/ready") as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError):
+            client = await Connection.open("127.0.0.1", port, headers)
+            status, _ = await client.request(client.head("GET", "/ready"))
+            if status == 200:
+                return client
+            client.close()
         await asyncio.sleep(0.1)
     raise RuntimeError("vibehq serve did not become ready in 60 s")
 
@@ -235,48 +235,51 @@ async def _wait_for_workers(port: int, workers: int) -> None:
     raise RuntimeError(f"only {listening_sockets(port)} of {workers} workers listen after 60 s")
 
 
-async def _workspace(client: aiohttp.ClientSession, n: int) -> tuple[str, list[int]]:
-    async with client.post(
-        "/workspaces",
-        json={"name": f"load-{n}", "files": [{"path": "a.txt", "content": "0\n"}]},
-    ) as response:
-        response.raise_for_status()
-        body = await response.json()
-    return body["id"], [body["version"]]
+async def _workspace(client: Connection, n: int) -> tuple[str, list[int]]:
+    body = msgspec.json.encode(
+        {"name": f"load-{n}", "files": [{"path": "a.txt", "content": "0\n"}]}
+    )
+    status, answer = await client.request(client.head("POST", "/workspaces"), body)
+    if status != 201:
+        raise RuntimeError(f"creating a workspace answered {status}: {answer[:300]!r}")
+    created = msgspec.json.decode(answer, type=_Created)
+    return created.id, [created.version]
 
 
 async def _health_load(
-    base: str, headers: dict[str, str], concurrency: int, *, seconds: float
+    port: int, headers: dict[str, str], concurrency: int, *, seconds: float
 ) -> float:
     """GET /health per second with the load's client shape: the stack's own ceiling."""
     deadline = time.perf_counter() + seconds
     counts = [0] * concurrency
 
     async def one(n: int) -> None:
-        connector = aiohttp.TCPConnector(limit=1)
-        async with aiohttp.ClientSession(base, headers=headers, connector=connector) as client:
+        client = await Connection.open("127.0.0.1", port, headers)
+        head = client.head("GET", "/health")
+        try:
             while time.perf_counter() < deadline:
-                async with client.get("/health") as response:
-                    await response.read()
+                await client.request(head)
                 counts[n] += 1
+        finally:
+            client.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(concurrency)))
     return sum(counts) / (time.perf_counter() - started)
 
 
-async def _health_baseline(client: aiohttp.ClientSession, count: int = 200) -> list[float]:
+async def _health_baseline(client: Connection, count: int = 200) -> list[float]:
+    head = client.head("GET", "/health")
     samples = []
     for _ in range(count):
         started = time.perf_counter()
-        async with client.get("/health") as response:
-            await response.read()
+        await client.request(head)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
 async def _factory(
-    base: str,
+    port: int,
     headers: dict[str, str],
     workspace: tuple[str, list[int]],
     stop: asyncio.Event,
@@ -286,15 +289,9 @@ async def _factory(
     """One factory: its own keep-alive connection, an Idempotency-Key on every submit."""
     ws, version = workspace
     n = 0
-    path = f"/workspaces/{ws}/patches"
-    connector = aiohttp.TCPConnector(limit=1)
-    # msgspec both ways and no cookie jar: the client's CPU is taken from the server's.
-    async with aiohttp.ClientSession(
-        base,
-        headers={**headers, "Content-Type": "application/json"},
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-    ) as client:
+    client = await Connection.open("127.0.0.1", port, headers)
+    head = client.head("POST", f"/workspaces/{ws}/patches")
+    try:
         while not stop.is_set():
             n += 1
             body = _ENCODE(
@@ -304,16 +301,22 @@ async def _factory(
                 )
             )
             started = time.perf_counter()
-            async with client.post(
-                path, headers={"Idempotency-Key": f"load-{n}"}, data=body
-            ) as response:
-                answer = await response.read()
+            status, answer = await client.request(head + b"Idempotency-Key: load-%d\r\n" % n, body)
             latencies.append((time.perf_counter() - started) * 1000)
-            if response.status == 201:
+            if status == 201:
                 counts["accepted"] += 1
                 version[0] = _DECODE(answer).version
             else:
                 counts["other"] += 1
+    except HttpError:
+        counts["other"] += 1
+    finally:
+        client.close()
+
+
+class _Created(msgspec.Struct):
+    id: str
+    version: int
 
 
 class _Write(msgspec.Struct, tag_field="op", tag="write_file"):
