@@ -86,7 +86,10 @@ ratios within one run, not absolute figures across runs.
   - The load client was httpx and used about as much CPU as the server it measured;
     aiohttp, one keep-alive connection per factory as a real factory has: 119 -> 194/s.
     Later it encodes and decodes with msgspec and keeps no cookie jar: ~15% less client
-    CPU per submission.
+    CPU per submission. Now its HTTP is a pre-built request and `httptools` (the
+    parser uvicorn uses) on a plain asyncio protocol (`bench/http_client.py`): client
+    CPU per submission 0.22-0.26 -> 0.07-0.08 ms, and 1,110-1,322 -> 1,513-1,661
+    submissions/s in three interleaved pairs of 10 s runs.
   - Commands read nothing back on the hot path (`application/caches.py`): the
     workspace comes from a per-process cache and the old file contents from a cache by
     sha256, the answer is built from the appended event, the idempotency key is not
@@ -382,8 +385,9 @@ async def main() -> int:
             "supervisor) on a fresh database; "
             f"{args.concurrency.replace(',', ' or ')} concurrent factories ({args.load_runs} "
             "runs each: the median, with the runs' min-max where it matters) on "
-            "loopback (aiohttp, one keep-alive connection and an Idempotency-Key per "
-            "submission, as a factory should), each submitting one-file patches to its own "
+            "loopback (`bench/http_client.py`: one keep-alive connection per factory, "
+            "an Idempotency-Key per submission, as a factory should), each submitting "
+            "one-file patches to its own "
             f"workspace for {args.load_seconds:g} s. The client shares the cores with the "
             "server and PostgreSQL.\n\n"
             f"{loads_table}\n\n"
