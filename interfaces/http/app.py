@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from infrastructure.settings import Settings, load_settings
 from interfaces.composition import open_runtime
+from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from interfaces.http.health import HealthController
 from interfaces.http.ops import OpsController
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.runtime = runtime
         app.state.auth_enabled = settings.auth == "on"
         app.state.token_cache = TokenCache()
+        freeze_startup_objects()
         try:
             yield
         finally:

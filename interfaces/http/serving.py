@@ -38,6 +38,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from infrastructure.settings import Settings
 from interfaces.composition import open_runtime
+from interfaces.gc_pauses import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class FollowersThread:
                 continue
             try:
                 runtime.start_background()
+                freeze_startup_objects()
                 self._started.set()
                 await self._stop.wait()
             finally:

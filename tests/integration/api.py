@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -76,6 +77,9 @@ async def serve_api(
         finally:
             server.should_exit = True
             await task
+            # The app froze this process's objects as a worker does; a test process
+            # outlives many apps, so let their objects be collected again.
+            gc.unfreeze()
             await drop_streams(nats_url, Subjects(settings.nats_prefix))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,14 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == status
     return body
+
+
+async def test_a_serving_worker_keeps_its_startup_objects_out_of_collections(
+    api: Api,
+) -> None:
+    """The app froze them once its runtime was open (interfaces/gc_pauses.py)."""
+    assert (await api.client.get("/health")).status_code == 200
+    assert gc.get_freeze_count() > 0
 
 
 async def test_tokens_gate_every_route_but_health(api: Api) -> None:
