@@ -122,6 +122,13 @@ ratios within one run, not absolute figures across runs.
     followers' reads and transactions). Under the HTTP load, in three pairs of 15 s
     runs at 32 factories, the server's CPU per submission fell ~4% against the load
     client's, inside the runs' noise. Figure 1's three contenders share the socket.
+  - Full garbage collections: under the load, each worker's full (generation 2)
+    collection came once in 10-20 s and stalled it for 55-130 ms (measured with
+    `gc.callbacks`), all of that worker's factories waiting. The workers and the
+    followers' process now freeze their startup objects out of collection once the
+    runtime is open (`interfaces/gc_pauses.py`): the same collections took 1-6 ms.
+    Throughput moved within the runs' noise (two interleaved pairs); it is the tail
+    that this is for.
   - **The ceiling here:** the same client shape driving `GET /health` (no database,
     no events) reaches ~3,800-5,300 requests/s on these 2 cores (6,200-7,600 on the
     faster VM). For 1,500/s a whole submission (HTTP, patch engine, append,
@@ -143,7 +150,9 @@ ratios within one run, not absolute figures across runs.
     micro test). PostgreSQL plans the group statement afresh on each call (~0.6 ms):
     its custom plan, for the actual array lengths, always looks cheaper than a generic
     one. Forcing generic plans (`plan_cache_mode`) halved that for a group of one but
-    did not change the HTTP load's PostgreSQL CPU (two pairs).
+    did not change the HTTP load's PostgreSQL CPU (two pairs). Measured again for a
+    group of six keyed appends: 600-675 us of server CPU either way; and for every
+    pool connection of the service: within noise in two interleaved pairs.
 - **Fan-out (figure 5), where its ~8-9 ms go:** a commit in the service's loop wakes the
   followers' loop (another thread) by NOTIFY in ~2.5-4 ms; the relay's read takes ~1.3
   ms; publishing with JetStream's ack and moving the checkpoint ~4.5 ms. Well under
