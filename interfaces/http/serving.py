@@ -150,6 +150,9 @@ def serve_http(
         port=port,
         workers=workers,
         log_level=log_level,
+        # Above `info` no access line is printed, but uvicorn would still build each
+        # one's fields (client address, path) for every request: ~1% of a worker's CPU.
+        access_log=log_level in ("trace", "debug", "info"),
         ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
     )
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal; as in
