@@ -39,6 +39,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 from infrastructure.settings import Settings
 from interfaces.composition import open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
+from interfaces.http.one_write import CoalescingHttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def serve_http(
         # Above `info` no access line is printed, but uvicorn would still build each
         # one's fields (client address, path) for every request: ~1% of a worker's CPU.
         access_log=log_level in ("trace", "debug", "info"),
+        http=CoalescingHttpToolsProtocol,  # one write per response (see one_write.py)
         ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
     )
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal; as in

@@ -21,6 +21,7 @@ from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
 from interfaces.http.app import create_app
+from interfaces.http.one_write import CoalescingHttpToolsProtocol
 
 
 class Api:
@@ -62,6 +63,7 @@ async def serve_api(
         port=0,
         log_level="warning",
         lifespan="on",
+        http=CoalescingHttpToolsProtocol,  # as `vibehq serve` runs it
         ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
