@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from infrastructure.embedded.common import free_port
 from infrastructure.embedded.engines import Engines
@@ -144,3 +146,8 @@ def test_several_workers_share_the_port_and_the_work(engines: Engines, database_
         )
         assert report.headers["Vibehq-Caught-Up"] == "true"
         assert report.json()["factories"][0]["patches_applied"] == 20
+        # A WebSocket upgrade through a worker's protocol: the feed replays from the start.
+        feed = base.replace("http://", "ws://") + f"/ws/workspaces/{ws}?after=0"
+        with connect(feed, open_timeout=15) as socket:
+            first = json.loads(socket.recv(timeout=15))
+        assert (first["workspace_id"], first["outcome"]) == (ws, "applied")
