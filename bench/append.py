@@ -23,6 +23,7 @@ import asyncpg
 from application.ports import AppendRequest, NewEvent
 from infrastructure.database_url import server_address
 from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.settings import DEFAULT_APPEND_GROUPS
 
 #: The baseline table is the event table's own shape, copied (columns, NOT NULLs, CHECKs,
 #: every index), so that "raw" differs from "ours" only in what the append does. Its
@@ -91,7 +92,12 @@ def _request(stream: uuid.UUID, version: int, events: int) -> AppendRequest:
 
 
 async def ours(
-    pool: asyncpg.Pool, writers: int, seconds: float, batch: int = 1, *, append_groups: int = 2
+    pool: asyncpg.Pool,
+    writers: int,
+    seconds: float,
+    batch: int = 1,
+    *,
+    append_groups: int = DEFAULT_APPEND_GROUPS,
 ) -> Sample:
     store = PostgresEventStore(pool, append_groups=append_groups)
     streams = [uuid.uuid4() for _ in range(writers)]

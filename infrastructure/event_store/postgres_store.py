@@ -39,6 +39,7 @@ from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
 from infrastructure.event_store import group_append, one_event_append
 from infrastructure.event_store.group_commit import GroupCommit
+from infrastructure.settings import DEFAULT_APPEND_GROUPS
 from infrastructure.telemetry import current_trace_context, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class PostgresEventStore:
         *,
         dsn: str | None = None,
         poll_interval: float = 0.5,
-        append_groups: int = 2,
+        append_groups: int = DEFAULT_APPEND_GROUPS,
     ):
         self._pool = pool
         self._groups: GroupCommit[_Pending, asyncpg.Record] | None = (
