@@ -25,6 +25,7 @@ from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.pool import open_pool
+from infrastructure.settings import DEFAULT_APPEND_GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,6 +134,23 @@ ratios within one run, not absolute figures across runs.
     runtime is open (`interfaces/gc_pauses.py`): the same collections took 1-6 ms.
     Throughput moved within the runs' noise (two interleaved pairs); it is the tail
     that this is for.
+  - Each worker lets out one group of appends at a time (`VIBEHQ_APPEND_GROUPS`
+    now defaults to 1, was 2): groups twice as large, half the statements and
+    NOTIFYs. In four interleaved pairs of 10 s runs at 32 factories: submissions/s
+    1,542 / 1,404 / 1,641 / 2,136 against 1,424 / 1,416 / 1,554 / 1,888, p99 lower in
+    each (45 / 51 / 44 / 35 ms against 58 / 57 / 53 / 40) and PostgreSQL's CPU per
+    submission 10-30% lower. Figure 1 at 8 writers in one process: 5,900-6,900 events/s
+    either way (three pairs); at 32 writers two groups do better (11,400-14,700
+    against 9,100-11,800/s), both well above raw asyncpg's ~6,600-7,500.
+    (With the older load client, two pairs had shown PostgreSQL's CPU ~10% lower and
+    throughput within noise; the default had stayed 2.)
+  - Each HTTP response leaves in one write (`interfaces/http/one_write.py`): uvicorn
+    wrote the headers and the body apart, two `send()` calls and two wake-ups of the
+    client per response, and on this VM a wake-up of another process costs more than
+    the bytes. Submissions/s +7% and +13% in two interleaved pairs (1,699 / 1,962
+    against 1,583 / 1,734), the workers' and the client's CPU per submission lower.
+  - Above the `info` log level uvicorn no longer builds an access-log line's fields
+    for every request (~1% of a worker's CPU in the profile).
   - **The ceiling here:** the same client shape driving `GET /health` (no database,
     no events) reaches ~14,500-17,000 requests/s in this run (~6,200-7,600 in the
     previous full run, ~3,800-5,300 on the slower VM). A whole submission (HTTP,
@@ -145,9 +163,9 @@ ratios within one run, not absolute figures across runs.
   Tried and measured, not kept:
   - A NOTIFY at most every 10 ms per process (instead of one per commit burst): no
     change in PostgreSQL's CPU per submission at 8 factories beyond noise (two pairs).
-  - `VIBEHQ_APPEND_GROUPS=1` at 32 factories: PostgreSQL's CPU ~10% lower against the
-    workers', throughput within noise (two pairs); the default stays 2, which figure 1
-    at 8 writers was tuned with.
+  - A follower linger of 50 ms instead of 20: the followers' CPU per submission ~10%
+    lower against the workers' (two pairs), but lag p50 / p99 rose from ~25 / ~65 ms
+    to ~45 / ~100 ms; the few hundredths of a millisecond are not worth it.
   - A lone keyed append through the group statement instead of `vibehq_append`: the
     server's CPU per append was 1,050-1,240 us against 310-380 us (a sequential
     micro test). PostgreSQL plans the group statement afresh on each call (~0.6 ms):
@@ -369,7 +387,8 @@ async def main() -> int:
             f"Python {platform.python_version()}, {platform.platform()}\n\n"
             f"## Appends\n\n"
             "`ours` is the store as shipped: concurrent one-event appends share commits "
-            "(group commit, `VIBEHQ_APPEND_GROUPS=2`; docs/event-store.md). `each append "
+            f"(group commit, `VIBEHQ_APPEND_GROUPS={DEFAULT_APPEND_GROUPS}`; docs/event-store.md). "
+            "`each append "
             "alone` is the same store with `VIBEHQ_APPEND_GROUPS=0`, one statement and "
             "one commit per append, like the baselines.\n\n"
             f"{table}\n\n"
