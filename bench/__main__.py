@@ -95,10 +95,10 @@ ratios within one run, not absolute figures across runs.
   ms, followers ~0.20 ms, PostgreSQL ~0.27 ms, NATS ~0.03 ms, the load client ~0.05 ms;
   ~1.1 ms in all, which is what two cores give at ~1,800/s. (In the previous stop's
   run: ~1.75 ms in all, of which the client ~0.26 ms; on the slower VM ~2.7 ms.)
-  Inside the HTTP workers (py-spy, 32 factories, with group commit): Litestar ~23%,
-  uvicorn and the event loop ~22%, asyncpg's protocol and the loopback socket ~21%,
-  our application, domain and interface code ~23%, the eventsourcing mapper with
-  stdlib json ~11%.
+  Inside an HTTP worker (py-spy `--gil`, 32 factories, this code): Litestar ~24%,
+  our application, domain and interface code ~26% (of which the diff stats ~2.5% and
+  uuid4 ~2%), asyncpg's protocol with its socket ~19%, uvicorn with its socket send
+  ~14%, the eventsourcing mapper with stdlib json ~9%, the event loop ~4%.
   What changed, each step measured with 32 factories and 2 workers (single 10 s runs
   unless said):
   - The load client was httpx and used about as much CPU as the server it measured;
