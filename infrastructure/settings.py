@@ -68,79 +68,78 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "nats_url",
         "NATS URL (JetStream enabled). Unset: start (or reuse) an embedded nats-server.",
     ),
-    "VIBEHQ_DATA_DIR": ("data_dir", "Folder for the embedded engines' data. Default `./.vibehq`."),
-    "VIBEHQ_HOST": ("host", "Address the HTTP server binds. Default `127.0.0.1`."),
-    "VIBEHQ_PORT": ("port", "HTTP port. Default `8000`; `0` picks a free port."),
-    "VIBEHQ_WORKERS": ("workers", "HTTP worker processes. Default `1`."),
-    "VIBEHQ_DB_POOL_SIZE": ("db_pool_size", "PostgreSQL connections per process. Default `20`."),
+    "VIBEHQ_DATA_DIR": ("data_dir", "Folder for the embedded engines' data."),
+    "VIBEHQ_HOST": ("host", "Address the HTTP server binds."),
+    "VIBEHQ_PORT": ("port", "HTTP port; `0` picks a free port."),
+    "VIBEHQ_WORKERS": ("workers", "HTTP worker processes."),
+    "VIBEHQ_DB_POOL_SIZE": ("db_pool_size", "PostgreSQL connections per process."),
     "VIBEHQ_APPEND_GROUPS": (
         "append_groups",
         "Group commit: one-event appends that arrive while this many groups are on their "
         "way wait and leave together, in one statement and one commit, each with its own "
-        "outcome. `0` sends every append alone. Default `2`.",
+        "outcome. `0` sends every append alone.",
     ),
     "VIBEHQ_POLL_INTERVAL": (
         "poll_interval",
-        "Seconds between log polls when LISTEN/NOTIFY is silent. Default `0.5`.",
+        "Seconds between log polls when LISTEN/NOTIFY is silent.",
     ),
-    "VIBEHQ_TRACING": ("tracing", "`off` (default), `console` or `otlp`."),
+    "VIBEHQ_TRACING": ("tracing", "OpenTelemetry tracing: `off`, `console` or `otlp`."),
     "VIBEHQ_OTLP_ENDPOINT": (
         "otlp_endpoint",
         "OTLP/HTTP traces endpoint; unset uses the exporter's default / OTEL_* variables.",
     ),
-    "VIBEHQ_LOG_LEVEL": ("log_level", "`debug`, `info` (default), `warning` or `error`."),
+    "VIBEHQ_LOG_LEVEL": ("log_level", "`debug`, `info`, `warning` or `error`."),
     "VIBEHQ_AUTH": (
         "auth",
-        "`on` (default): bearer tokens required. `off`: no auth, for local demos only.",
+        "`on`: bearer tokens required. `off`: no auth, for local demos only.",
     ),
     "VIBEHQ_MAX_FILE_BYTES": (
         "max_file_bytes",
-        "Largest file a patch may produce. Default 10 MiB.",
+        "Largest file a patch may produce.",
     ),
-    "VIBEHQ_MAX_OPERATIONS": ("max_operations", "Most operations in one patch. Default `1000`."),
+    "VIBEHQ_MAX_OPERATIONS": ("max_operations", "Most operations in one patch."),
     "VIBEHQ_MAX_PATCH_BYTES": (
         "max_patch_bytes",
-        "Most content bytes one patch may carry. Default 32 MiB.",
+        "Most content bytes one patch may carry.",
     ),
     "VIBEHQ_SNAPSHOT_EVERY": (
         "snapshot_every",
-        "Snapshot a workspace every N versions, so loading it stays fast. Default `100`.",
+        "Snapshot a workspace every N versions, so loading it stays fast.",
     ),
     "VIBEHQ_AGGREGATE_CACHE": (
         "aggregate_cache",
         "Aggregates (workspaces, tasks) each process keeps after saving them, so the next "
         "command on one loads nothing; a stale one costs a retry, never a wrong outcome. "
-        "`0` turns it off. Default `1000`.",
+        "`0` turns it off.",
     ),
     "VIBEHQ_CONTENT_CACHE_MB": (
         "content_cache_mb",
         "MiB of file contents (by sha256) each process keeps for the patch engine. "
-        "`0` turns it off. Default `64`.",
+        "`0` turns it off.",
     ),
     "VIBEHQ_BACKGROUND": (
         "background",
-        "`on` (default): `serve` also runs the projections and the NATS relay (with several "
+        "`on`: `serve` also runs the projections and the NATS relay (with several "
         "workers once, in the supervisor; one active per database, the rest stand by). "
         "`off`: run them with `vibehq worker`.",
     ),
     "VIBEHQ_NATS_PREFIX": (
         "nats_prefix",
-        "First token of every NATS subject and JetStream stream name. Default `vibehq`.",
+        "First token of every NATS subject and JetStream stream name.",
     ),
     "VIBEHQ_STREAM_BUFFER": (
         "stream_buffer",
-        "Messages a WebSocket/SSE client may fall behind before it is told and "
-        "disconnected. Default `1000`.",
+        "Messages a WebSocket/SSE client may fall behind before it is told and disconnected.",
     ),
     "VIBEHQ_FOLLOWER_BATCH": (
         "follower_batch",
-        "Events a projection or the relay handles per transaction/publish. Default `500`.",
+        "Events a projection or the relay handles per transaction/publish.",
     ),
     "VIBEHQ_FOLLOWER_LINGER": (
         "follower_linger",
         "Seconds a projection or the relay lets events gather after a short batch: the "
         "first event after a quiet spell goes at once, under load batches fill up. "
-        "`0` handles every wake-up at once. Default `0.02`.",
+        "`0` handles every wake-up at once.",
     ),
     "VIBEHQ_SIGNING_KEY": (
         "signing_key",
@@ -153,13 +152,80 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     ),
     "VIBEHQ_CHECKPOINT_EVERY": (
         "checkpoint_every",
-        "Sign the global chain's head at least every N events. Default `1000`.",
+        "Sign the global chain's head at least every N events.",
     ),
     "VIBEHQ_CHECKPOINT_SECONDS": (
         "checkpoint_seconds",
-        "...or when caught up and this many seconds passed since the last one. Default `10`.",
+        "...or when caught up and this many seconds passed since the last one.",
     ),
 }
+
+#: Settings whose values are secrets: shown as set/unset, never printed.
+SECRET_FIELDS: Final = frozenset({"signing_key"})
+#: Settings that are URLs and may carry a password: printed with it masked.
+URL_FIELDS: Final = frozenset({"database_url", "nats_url", "otlp_endpoint"})
+_MIB: Final = 1024 * 1024
+
+
+def default_text(name: str) -> str | None:
+    """The default of variable `name` as the docs show it (`None`: unset by default)."""
+    field = SETTINGS[name][0]
+    value = getattr(_DEFAULTS, field)
+    if value is None:
+        return None
+    if field.endswith("_bytes") and isinstance(value, int) and value % _MIB == 0:
+        return f"{value // _MIB} MiB"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def env_default(name: str) -> str | None:
+    """The default of variable `name` written as its environment value would be."""
+    value = getattr(_DEFAULTS, SETTINGS[name][0])
+    if value is None:
+        return None
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def help_text(name: str) -> str:
+    """What variable `name` means, ending with its default when it has one."""
+    meaning = SETTINGS[name][1]
+    default = default_text(name)
+    return meaning if default is None else f"{meaning} Default `{default}`."
+
+
+def shown_value(name: str, value: str) -> str:
+    """`value` of variable `name` fit to print: secrets hidden, URL passwords masked."""
+    field = SETTINGS[name][0]
+    if not value:
+        return value
+    if field in SECRET_FIELDS:
+        return "(set, hidden)"
+    if field in URL_FIELDS:
+        return mask_password(value)
+    return value
+
+
+def mask_password(url: str) -> str:
+    """`url` with its secrets replaced by `***`: a password, or a NATS token (`nats://tok@h`).
+
+    Takes a comma-separated list of URLs too, as NATS does.
+    """
+    return ",".join(_mask_one(part) for part in url.split(","))
+
+
+def _mask_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    if colon:
+        return f"{scheme}{sep}{user}:***{at}{host}"
+    is_token = scheme.startswith(("nats", "tls", "ws"))
+    return f"{scheme}{sep}{'***' if is_token else user}{at}{host}"
+
 
 #: Also honoured, for platforms that inject these names.
 _FALLBACKS: Final = {"DATABASE_URL": "VIBEHQ_DATABASE_URL", "NATS_URL": "VIBEHQ_NATS_URL"}
@@ -197,6 +263,9 @@ def _choices(field: str) -> str:
         if candidate.name == field and isinstance(candidate.type, msgspec.inspect.LiteralType):
             return f" (one of: {', '.join(map(str, candidate.type.values))})"
     return ""
+
+
+_DEFAULTS: Final = Settings()
 
 
 def patch_limits(settings: Settings) -> PatchLimits:

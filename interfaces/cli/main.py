@@ -29,7 +29,9 @@ from infrastructure.settings import (
     Settings,
     SettingsError,
     data_folder,
+    help_text,
     load_settings,
+    shown_value,
 )
 from interfaces.cli import schema_export
 from interfaces.cli.followers import NameArgument, projections_app
@@ -674,10 +676,13 @@ def doctor() -> None:
 
 @app.command("settings")
 def show_settings() -> None:
-    """List every environment variable vibehq reads, with its current value."""
-    for name, (_, meaning) in SETTINGS.items():
-        value = os.environ.get(name, "")
-        typer.echo(f"{name:22} {value or '(unset)':30} {meaning}")
+    """List every environment variable vibehq reads: its value here, meaning and default.
+
+    Secret values are shown only as set; passwords in URLs are masked.
+    """
+    for name in SETTINGS:
+        value = shown_value(name, os.environ.get(name, ""))
+        typer.echo(f"{name:26} {value or '(unset)':30} {help_text(name)}")
 
 
 def main() -> None:
