@@ -596,6 +596,9 @@ class FeedLagged(_StreamMessage, frozen=True, tag="lagged"):
     message: str
 
 
+#: What a terminal's viewer may send over its WebSocket.
+TerminalControl = TerminalInput | TerminalResize
+
 StreamMessage = (
     TerminalOutput
     | TerminalInput
@@ -643,6 +646,17 @@ def decode_json(data: bytes | str, into: type[T]) -> T:
     """Decode JSON into a contract type, raising ContractViolation naming the bad field."""
     try:
         return msgspec.json.decode(data, type=into)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise field_of(error) from None
+
+
+_TERMINAL_CONTROL: Final = msgspec.json.Decoder(TerminalControl)
+
+
+def decode_terminal_control(data: bytes | str) -> TerminalInput | TerminalResize:
+    """A terminal viewer's message (a union, which `decode_json` cannot name as a type)."""
+    try:
+        return _TERMINAL_CONTROL.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise field_of(error) from None
 

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 import asyncpg
 
 from application.ports import EventStore, RecordedEvent
+from infrastructure.pool import DbConnection
 from infrastructure.projections.checkpoints import (
     claim,
     owner_name,
@@ -102,7 +103,7 @@ class LeasedFollower(ABC):
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def _follow(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+    async def _follow(self, conn: DbConnection, stop: asyncio.Event) -> None:
         position: int = await conn.fetchval(
             "SELECT position FROM vibehq_checkpoints WHERE name = $1", self.name
         )
@@ -124,9 +125,9 @@ class LeasedFollower(ABC):
                 await asyncio.sleep(max(0.0, began + self._linger - clock.time()))
 
     @abstractmethod
-    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+    async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         """Get ready to follow, holding the lease (create tables, streams...)."""
 
     @abstractmethod
-    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+    async def _handle(self, conn: DbConnection, events: list[RecordedEvent]) -> int:
         """Process one batch; return the position the checkpoint now stands at."""

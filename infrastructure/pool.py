@@ -11,7 +11,13 @@ and drops listeners before a connection is reused.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+#: What a function that runs SQL takes: a connection of its own or one borrowed from a pool.
+DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TypedDict
 
 import asyncpg
 import nats
@@ -51,6 +52,14 @@ from infrastructure.token_store import PostgresTokenStore
 log = logging.getLogger(__name__)
 
 
+class FollowerTuning(TypedDict):
+    """How every log follower polls, batches and lingers (from Settings)."""
+
+    poll_interval: float
+    batch_size: int
+    linger: float
+
+
 @dataclass
 class Runtime:
     """Everything a running process holds; close() releases it in reverse order."""
@@ -77,11 +86,11 @@ class Runtime:
     def log_followers(self) -> list[LeasedFollower]:
         """The projections and the relay, ready to run in this process."""
         dsn = self.engines.database_url
-        tuning = {
-            "poll_interval": self.settings.poll_interval,
-            "batch_size": self.settings.follower_batch,
-            "linger": self.settings.follower_linger,
-        }
+        tuning = FollowerTuning(
+            poll_interval=self.settings.poll_interval,
+            batch_size=self.settings.follower_batch,
+            linger=self.settings.follower_linger,
+        )
         runners: list[LeasedFollower] = [
             ProjectionRunner(dsn=dsn, store=self.store, projection=p, **tuning)
             for p in all_projections()

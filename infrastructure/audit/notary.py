@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 
-import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.audit import ZERO_HASH, checkpoint_message, log_link
 from application.ports import EventStore, RecordedEvent
 from infrastructure.audit.keys import public_bytes
 from infrastructure.log_follower import LeasedFollower
+from infrastructure.pool import DbConnection
 from infrastructure.projections.checkpoints import advance, lock_position
 
 AUDIT = "audit"
@@ -56,7 +56,7 @@ class Notary(LeasedFollower):
         self._unsigned = 0
         self._signed_at = 0.0
 
-    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+    async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         row = await conn.fetchrow(
             "SELECT log_hash, (SELECT count(*) FROM vibehq_log_chain) AS links "
             "FROM vibehq_log_chain ORDER BY position DESC LIMIT 1"
@@ -68,7 +68,7 @@ class Notary(LeasedFollower):
         self._unsigned = 0 if signed == last else 1
         self._signed_at = 0.0
 
-    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+    async def _handle(self, conn: DbConnection, events: list[RecordedEvent]) -> int:
         async with conn.transaction():
             current = await lock_position(conn, self.name)
             fresh = [event for event in events if event.position > current]
@@ -107,7 +107,7 @@ class Notary(LeasedFollower):
         return max(current, events[-1].position)
 
     async def _sign(
-        self, conn: asyncpg.Connection, to_position: int, events: int, log_hash: bytes
+        self, conn: DbConnection, to_position: int, events: int, log_hash: bytes
     ) -> None:
         signature = self._key.sign(checkpoint_message(to_position, events, log_hash))
         await conn.execute(

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Final
 from uuid import UUID
 
-import asyncpg
-
 from application.audit import ZERO_HASH, AuditRow, Checkpoint
 from infrastructure.event_store.postgres_store import COLUMNS, record_of
+from infrastructure.pool import DbConnection
 
 _ROWS: Final = f"""
 SELECT coalesce(e.notification_id, c.position) AS at, e.present, e.stream_prev_version,
@@ -33,7 +32,7 @@ ORDER BY at
 
 
 async def audit_rows(
-    conn: asyncpg.Connection, *, first: int, last: int, stream: UUID | None
+    conn: DbConnection, *, first: int, last: int, stream: UUID | None
 ) -> AsyncIterator[AuditRow]:
     """Every position in [first, last] that has an event or a chain link, in order."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -48,7 +47,7 @@ async def audit_rows(
             )
 
 
-async def log_hash_before(conn: asyncpg.Connection, position: int) -> bytes:
+async def log_hash_before(conn: DbConnection, position: int) -> bytes:
     found: bytes | None = await conn.fetchval(
         "SELECT log_hash FROM vibehq_log_chain WHERE position < $1 ORDER BY position DESC LIMIT 1",
         position,
@@ -56,12 +55,12 @@ async def log_hash_before(conn: asyncpg.Connection, position: int) -> bytes:
     return found or ZERO_HASH
 
 
-async def chain_head(conn: asyncpg.Connection) -> int:
+async def chain_head(conn: DbConnection) -> int:
     head: int = await conn.fetchval("SELECT coalesce(max(position), 0) FROM vibehq_log_chain")
     return head
 
 
-async def checkpoints(conn: asyncpg.Connection, *, first: int, last: int) -> list[Checkpoint]:
+async def checkpoints(conn: DbConnection, *, first: int, last: int) -> list[Checkpoint]:
     rows = await conn.fetch(
         "SELECT to_position, events, log_hash, public_key, signature "
         "FROM vibehq_log_checkpoints WHERE to_position BETWEEN $1 AND $2 ORDER BY to_position",

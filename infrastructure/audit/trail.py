@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-import asyncpg
 from msgspec import Struct
 
 from application.event_codec import plain_payload
+from infrastructure.pool import DbConnection
 
 _TRAIL: Final = """
 SELECT e.notification_id, e.recorded_at, e.actor, e.token_id, t.name AS token_name,
@@ -40,7 +40,7 @@ class TrailEntry(Struct, frozen=True):
 
 
 async def audit_trail(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     *,
     actor: str | None,
     stream: UUID | None,

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, Final, Literal
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from application.audit import ZERO_HASH, chained, event_digest
@@ -28,6 +27,7 @@ from application.event_codec import plain_payload
 from application.ports import RecordedEvent
 from domain.contracts import TraceContext
 from infrastructure.event_store.postgres_store import COLUMNS, record_of
+from infrastructure.pool import DbConnection
 
 
 class EventLine(msgspec.Struct, frozen=True, tag="event", tag_field="kind"):
@@ -133,7 +133,7 @@ def recorded(line: EventLine) -> RecordedEvent:
 
 
 async def export_lines(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     *,
     stream: UUID | None,
     first: int,
@@ -197,7 +197,7 @@ def _blob_refs(event: RecordedEvent) -> Iterable[str]:
 
 
 async def import_lines(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     lines: Iterable[tuple[int, bytes]],
     *,
     progress: Callable[[int], None] | None = None,
@@ -277,7 +277,7 @@ def _check_chain(number: int, event: RecordedEvent, heads: dict[UUID, tuple[int,
     heads[event.stream_id] = (event.stream_version, event.hash)
 
 
-async def _insert_event(conn: asyncpg.Connection, line: EventLine) -> None:
+async def _insert_event(conn: DbConnection, line: EventLine) -> None:
     await conn.execute(
         "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
         "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
-import asyncpg
-
 from application.audit import LogVerifier, Problem
 from infrastructure.audit.keys import signature_valid
 from infrastructure.audit.reader import audit_rows, chain_head, checkpoints, log_hash_before
+from infrastructure.pool import DbConnection
 
 
 async def verify_log(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     *,
     trusted_key: bytes | None,
     first: int = 0,

@@ -35,6 +35,7 @@ import asyncpg
 from application.ports import AppendRequest
 from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
+from infrastructure.pool import DbConnection
 
 #: The most appends one group statement takes (positions use 16 bits per transaction).
 MAX_GROUP: Final = 256
@@ -117,7 +118,7 @@ def groupable(request: AppendRequest) -> bool:
 
 
 async def append_group(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     requests: Sequence[tuple[AppendRequest, TraceContext | None]],
 ) -> list[asyncpg.Record]:
     """One result row per request, in order (see the module's outcomes).

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import asyncpg
+from infrastructure.pool import DbConnection
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def _ensure_history_table(conn: asyncpg.Connection) -> None:
+async def _ensure_history_table(conn: DbConnection) -> None:
     await conn.execute(
         """
         CREATE TABLE IF NOT EXISTS vibehq_schema_migrations (
@@ -63,7 +63,7 @@ async def _ensure_history_table(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[int, str]:
+async def _applied(conn: DbConnection) -> dict[int, str]:
     exists = await conn.fetchval("SELECT to_regclass('vibehq_schema_migrations') IS NOT NULL")
     if not exists:
         return {}
@@ -87,7 +87,7 @@ def _check_history(applied: dict[int, str], shipped: list[Migration]) -> None:
             )
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
+async def pending_migrations(conn: DbConnection) -> list[Migration]:
     """Migrations not yet applied to this database (raises MigrationError on a bad history)."""
     shipped = available_migrations()
     applied = await _applied(conn)
@@ -95,7 +95,7 @@ async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
     return [m for m in shipped if m.version not in applied]
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+async def migrate(conn: DbConnection) -> list[Migration]:
     """Apply every pending migration, each in its own transaction. Returns what was applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:

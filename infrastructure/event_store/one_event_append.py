@@ -21,6 +21,7 @@ import asyncpg
 from application.ports import AppendRequest
 from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
+from infrastructure.pool import DbConnection
 
 _ZERO_HASH: Final = "'\\x" + "00" * 32 + "'::bytea"
 
@@ -67,7 +68,7 @@ def fits(request: AppendRequest) -> bool:
 
 
 async def append_one(
-    conn: asyncpg.Connection, request: AppendRequest, trace_context: TraceContext | None
+    conn: DbConnection, request: AppendRequest, trace_context: TraceContext | None
 ) -> asyncpg.Record:
     """The append's result row; `first_version` is NULL (and `head` set) on a stale version.
 

@@ -39,6 +39,7 @@ from domain.contracts import TraceContext
 from infrastructure.blob_store import blob_columns, insert_blobs_sql
 from infrastructure.event_store import group_append, one_event_append
 from infrastructure.event_store.group_commit import GroupCommit
+from infrastructure.pool import DbConnection
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
 from infrastructure.telemetry import current_trace_context, tracing_enabled
 
@@ -318,7 +319,7 @@ class PostgresEventStore:
                 return await self._call_append_one(conn, request, trace_context)
             return await self._call_append(conn, request, trace_context)
 
-    async def append_in(self, conn: asyncpg.Connection, request: AppendRequest) -> AppendResult:
+    async def append_in(self, conn: DbConnection, request: AppendRequest) -> AppendResult:
         """Append inside the caller's transaction, to commit with the caller's own rows.
 
         The caller must call `announce()` after its transaction commits.
@@ -332,7 +333,7 @@ class PostgresEventStore:
 
     async def _call_append_one(
         self,
-        conn: asyncpg.Connection,
+        conn: DbConnection,
         request: AppendRequest,
         trace_context: TraceContext | None,
     ) -> asyncpg.Record:
@@ -349,7 +350,7 @@ class PostgresEventStore:
 
     async def _call_append(
         self,
-        conn: asyncpg.Connection,
+        conn: DbConnection,
         request: AppendRequest,
         trace_context: TraceContext | None,
     ) -> asyncpg.Record:

@@ -69,7 +69,7 @@ class Feed:
             config.opt_start_seq = after_seq + 1
         elif since is not None:
             config.deliver_policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = since.isoformat()
+            config.opt_start_time = since
         elif from_start:
             config.deliver_policy = DeliverPolicy.ALL
         else:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from typing import Final
 
-import asyncpg
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -25,6 +24,7 @@ from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.faults import crash_point
 from infrastructure.log_follower import LeasedFollower
+from infrastructure.pool import DbConnection
 from infrastructure.projections.checkpoints import advance
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,14 @@ class OutboxRelay(LeasedFollower):
         self.published = 0
         self.duplicates = 0
 
-    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+    async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         await ensure_streams(self._js, self._subjects)
         self._log_id = await conn.fetchval(
             "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
         )
         self._in_doubt = True
 
-    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+    async def _handle(self, conn: DbConnection, events: list[RecordedEvent]) -> int:
         batch = [(event, self._message(event)) for event in events]
         if self._in_doubt:
             batch = [item for item in batch if not await self._already_published(*item)]

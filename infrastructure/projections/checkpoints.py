@@ -20,6 +20,7 @@ from typing import Final
 import asyncpg
 
 from domain.contracts import FollowerLag
+from infrastructure.pool import DbConnection
 
 #: First half of every follower's advisory lock key ("vhqq"); the second is hashtext(name).
 LEASE_CLASS: Final = 0x76687171
@@ -60,14 +61,12 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def try_lease(conn: asyncpg.Connection, name: str) -> bool:
+async def try_lease(conn: DbConnection, name: str) -> bool:
     held: bool = await conn.fetchval(_TRY_LEASE, LEASE_CLASS, name)
     return held
 
 
-async def wait_for_lease(
-    conn: asyncpg.Connection, name: str, stop: asyncio.Event, retry: float
-) -> bool:
+async def wait_for_lease(conn: DbConnection, name: str, stop: asyncio.Event, retry: float) -> bool:
     """Block until this connection holds `name`'s lease (True) or `stop` is set (False)."""
     while not stop.is_set():
         if await try_lease(conn, name):
@@ -77,7 +76,7 @@ async def wait_for_lease(
     return False
 
 
-async def release_lease(conn: asyncpg.Connection, name: str) -> None:
+async def release_lease(conn: DbConnection, name: str) -> None:
     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         if not conn.is_closed():
             await conn.execute(_RELEASE, LEASE_CLASS, name)
@@ -88,14 +87,14 @@ async def release_lease(conn: asyncpg.Connection, name: str) -> None:
             )
 
 
-async def claim(conn: asyncpg.Connection, name: str) -> tuple[int, int]:
+async def claim(conn: DbConnection, name: str) -> tuple[int, int]:
     """Record this process as `name`'s owner; returns (position, model_version)."""
     row = await conn.fetchrow(_CLAIM, name, owner_name())
     assert row is not None
     return int(row["position"]), int(row["model_version"])
 
 
-async def lock_position(conn: asyncpg.Connection, name: str) -> int:
+async def lock_position(conn: DbConnection, name: str) -> int:
     """The checkpoint, row-locked until the caller's transaction ends."""
     position: int | None = await conn.fetchval(_LOCK_POSITION, name)
     if position is None:
@@ -104,7 +103,7 @@ async def lock_position(conn: asyncpg.Connection, name: str) -> int:
 
 
 async def advance(
-    conn: asyncpg.Connection, name: str, position: int, count: int, last_event_at: datetime
+    conn: DbConnection, name: str, position: int, count: int, last_event_at: datetime
 ) -> None:
     await conn.execute(_ADVANCE, name, position, count, last_event_at)
 

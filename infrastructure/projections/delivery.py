@@ -29,6 +29,7 @@ from domain.contracts import (
     ReportedCheck,
 )
 from domain.delivery import FAILING, delivery_status, task_status
+from infrastructure.pool import DbConnection
 
 _OUTCOMES: Final = {
     "Workspace.PatchApplied": (1, 0, 0),
@@ -178,7 +179,7 @@ class DeliveryProjection:
             PRIMARY KEY (task_id, factory, name))""",
     )
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
         batch = _Batch()
         for event in events:
             _fold(batch, event)

@@ -12,24 +12,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol
 
-import asyncpg
-
 from application.ports import RecordedEvent
+from infrastructure.pool import DbConnection
 
 LIVE_SCHEMA: Final = "vibehq_read"
 
 
 class Projection(Protocol):
-    #: Unique; also the checkpoint's name.
-    name: str
-    #: Raise it when the tables or the fold change: the runner then rebuilds the model.
-    version: int
-    #: Tables it owns, moved together by a rebuild's swap.
-    tables: Sequence[str]
-    #: `CREATE TABLE IF NOT EXISTS` / `CREATE INDEX IF NOT EXISTS`, unqualified.
-    ddl: Sequence[str]
+    @property
+    def name(self) -> str:
+        """Unique; also the checkpoint's name."""
+        ...
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+    @property
+    def version(self) -> int:
+        """Raise it when the tables or the fold change: the runner then rebuilds the model."""
+        ...
+
+    @property
+    def tables(self) -> Sequence[str]:
+        """Tables it owns, moved together by a rebuild's swap."""
+        ...
+
+    @property
+    def ddl(self) -> Sequence[str]:
+        """`CREATE TABLE IF NOT EXISTS` / `CREATE INDEX IF NOT EXISTS`, unqualified."""
+        ...
+
+    async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
         """Fold `events` (in log order) into the tables, inside the caller's transaction."""
         ...
 
@@ -44,7 +54,7 @@ def search_path(schema: str) -> dict[str, str]:
 DDL_LOCK: Final = 0x76686464
 
 
-async def create_tables(conn: asyncpg.Connection, projection: Projection) -> None:
+async def create_tables(conn: DbConnection, projection: Projection) -> None:
     """Create the projection's tables in the connection's current schema."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)

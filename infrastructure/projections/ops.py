@@ -27,6 +27,7 @@ from domain.contracts import (
     SourceHealth,
 )
 from domain.ops import DEGRADING_WINDOW, OPENS_INCIDENT, incident_id, source_health
+from infrastructure.pool import DbConnection
 
 #: Severities that become alerts and count in the error/warning windows.
 ALERTING: Final = frozenset({"warning", "error", "critical"})
@@ -109,11 +110,11 @@ class OpsProjection:
         "CREATE INDEX IF NOT EXISTS ops_incidents_by_status ON ops_incidents (status, opened_at)",
     )
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+    async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
         for event in events:
             await self._fold(conn, event)
 
-    async def _fold(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def _fold(self, conn: DbConnection, event: RecordedEvent) -> None:
         kind = event.event_type
         if not kind.startswith(("OpsEvent.", "SourceHeartbeat.", "Incident.")):
             return
@@ -164,7 +165,7 @@ class OpsProjection:
             await conn.execute(_RESOLVE, event.stream_id, at, payload["by"], payload["note"])
 
     async def _incident_key(
-        self, conn: asyncpg.Connection, event: RecordedEvent, payload: dict[str, str]
+        self, conn: DbConnection, event: RecordedEvent, payload: dict[str, str]
     ) -> tuple[str, str]:
         if "source" in payload:  # Opened carries it; Reopened finds the row it reopens
             return payload["source"], payload["kind"]

@@ -19,6 +19,7 @@ from typing import Final
 import asyncpg
 
 from application.ports import EventStore
+from infrastructure.pool import DbConnection
 from infrastructure.projections.model import LIVE_SCHEMA, Projection, create_tables, search_path
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def shadow_schema(projection: Projection) -> str:
 
 
 async def build(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     *,
     store: EventStore,
     projection: Projection,
@@ -94,7 +95,7 @@ async def rebuild(
                 "INSERT INTO vibehq_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING",
                 projection.name,
             )
-            live = await conn.fetchval(
+            live: int = await conn.fetchval(
                 "SELECT position FROM vibehq_checkpoints WHERE name = $1 FOR UPDATE",
                 projection.name,
             )
@@ -126,7 +127,7 @@ async def rebuild(
         await conn.close()
 
 
-async def _head(conn: asyncpg.Connection) -> int:
+async def _head(conn: DbConnection) -> int:
     head: int = await conn.fetchval(
         "SELECT coalesce(max(notification_id), 0) FROM vibehq_events "
         "WHERE notification_id < vibehq_watermark()"

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
 from application.ports import EventStore, RecordedEvent
 from infrastructure.faults import crash_point
 from infrastructure.log_follower import LeasedFollower
+from infrastructure.pool import DbConnection
 from infrastructure.projections.checkpoints import advance, lock_position
 from infrastructure.projections.model import Projection, create_tables
 from infrastructure.projections.rebuild import rebuild
@@ -45,7 +44,7 @@ class ProjectionRunner(LeasedFollower):
         )
         self._projection = projection
 
-    async def _prepare(self, conn: asyncpg.Connection, model_version: int) -> None:
+    async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         await create_tables(conn, self._projection)
         if model_version != self._projection.version:
             log.info(
@@ -56,7 +55,7 @@ class ProjectionRunner(LeasedFollower):
             )
             await rebuild(dsn=self._dsn, store=self._store, projection=self._projection)
 
-    async def _handle(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> int:
+    async def _handle(self, conn: DbConnection, events: list[RecordedEvent]) -> int:
         async with conn.transaction():
             # The row lock orders us with a rebuild's swap, which may have moved the
             # checkpoint on: skip what the swapped-in model already holds.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -35,7 +34,7 @@ async def verify(
     """Returns (problems, events checked)."""
     trusted = verify_key(config)
     async with runtime_for(config) as runtime:
-        conn: asyncpg.Connection = await runtime.pool.acquire()
+        conn = await runtime.pool.acquire()
         try:
             head = await conn.fetchval(  # a deleted last event still has its chain link
                 "SELECT greatest((SELECT coalesce(max(notification_id), 0) FROM vibehq_events),"

@@ -85,7 +85,7 @@ def create(
 ) -> None:
     """Issue a token and print it once; only its hash is stored."""
     scopes = cast(list[Scope], [s.value for s in scope or [ScopeChoice.write]])
-    actor_kind = cast(ActorKind, kind.value)
+    actor_kind: ActorKind = kind.value
     issued: IssuedToken = _with_tokens(
         lambda service: service.issue(
             actor=actor, kind=actor_kind, scopes=scopes, name=name, now=datetime.now(UTC)

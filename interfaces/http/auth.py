@@ -12,6 +12,7 @@ import time
 from typing import Any, Final
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -67,7 +68,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
 
 def _may_use_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """Only feeds accept `?token=`: a token in a URL ends up in logs, so keep it rare."""
-    return connection.scope["type"] == "websocket" or connection.url.path.startswith("/sse/")
+    return connection.scope["type"] == ScopeType.WEBSOCKET or connection.url.path.startswith(
+        "/sse/"
+    )
 
 
 def requires(scope: Scope) -> Guard:

@@ -18,6 +18,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 from msgspec import Struct
 
 from application.aggregates import AggregateNotFound
@@ -233,7 +234,7 @@ def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[P
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: _validation,
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,

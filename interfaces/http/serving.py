@@ -29,6 +29,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -110,7 +111,7 @@ class FollowersThread:
         try:
             import uvloop
 
-            factory = uvloop.new_event_loop
+            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
         except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
             factory = asyncio.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:

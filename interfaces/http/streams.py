@@ -39,8 +39,7 @@ from domain.contracts import (
     HealthChanged,
     Identifier,
     TerminalInput,
-    TerminalResize,
-    decode_json,
+    decode_terminal_control,
 )
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
@@ -263,7 +262,7 @@ async def terminal_socket(
 
     async def forward(text: str) -> None:
         try:
-            message = decode_json(text, TerminalInput | TerminalResize)
+            message = decode_terminal_control(text)
         except ContractViolation as error:
             await socket.send_json({"kind": "error", "field": error.field, "detail": str(error)})
             return
