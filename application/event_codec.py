@@ -3,11 +3,17 @@
 Using its Mapper and the same transcodings its Application registers by default
 (UUID as hex, Decimal as str, datetime as ISO) is what lets an eventsourcing
 Application read our aggregates back, and gives us its `class_version` upcasting.
+
+Every reader gets typed events, never a payload dict: projections decode stored rows
+(`EventCodec.decode`, the aggregates' own path), and the consumers of published
+envelopes (feeds, `vibehq tail`) decode those (`EventCodec.decode_envelope`) through
+the same `upcast_vN_vN+1` methods, so an event recorded before a schema change reads
+as the current class everywhere. How an event may evolve: docs/event-store.md.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Final, cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -24,9 +30,34 @@ from eventsourcing.persistence import (
 
 from application.ports import NewEvent, RecordedEvent, StoredSnapshot
 from domain.contracts import CheckRun, Cost, EventEnvelope, FileChange, FileEntry, PathConflict
-from domain.workspace import Workspace
+from domain.delivery import TASK_EVENTS
+from domain.ops import OPS_EVENTS
+from domain.workspace import WORKSPACE_EVENTS, Workspace
 
 AnyEvent = DomainEventProtocol[UUID]
+
+
+def event_type(cls: type) -> str:
+    """An event class's stored, published and public name: `Workspace.PatchApplied`.
+
+    It is the class's qualified name, so renaming a class is a breaking change.
+    """
+    return cls.__qualname__
+
+
+def event_types(*classes: type) -> frozenset[str]:
+    """The names of `classes`, for the cheap test a reader makes before decoding."""
+    return frozenset(event_type(cls) for cls in classes)
+
+
+#: Every event class this build records, by name: each context lists its own.
+EVENT_CLASSES: Final[dict[str, type]] = {
+    event_type(cls): cls for cls in (*WORKSPACE_EVENTS, *TASK_EVENTS, *OPS_EVENTS)
+}
+
+
+class UnknownEventType(LookupError):
+    """An envelope names an event class this build does not have (a newer writer's)."""
 
 
 class StructAsDict(Transcoding):
@@ -87,16 +118,44 @@ class EventCodec:
         patch_id = getattr(domain_event, "patch_id", None) if is_outcome else None
         return NewEvent(
             event_id=patch_id if isinstance(patch_id, UUID) else uuid4(),
-            event_type=event_class.__qualname__,
+            event_type=event_type(event_class),
             schema_version=getattr(event_class, "class_version", 1),
             topic=stored.topic,
             state=stored.state,
         )
 
     def decode(self, record: RecordedEvent) -> AnyEvent:
+        """The typed, upcast domain event of a stored row."""
         return self._mapper.to_domain_event(
             StoredEvent(record.stream_id, record.stream_version, record.topic, record.state)
         )
+
+    def decode_envelope(self, envelope: EventEnvelope) -> AnyEvent:
+        """The typed, upcast domain event of a published envelope (its plain payload)."""
+        return self.decode_payload(
+            envelope.type, envelope.stream_id, envelope.stream_version, envelope.payload
+        )
+
+    def decode_payload(
+        self, event_type: str, stream_id: UUID, stream_version: int, payload: dict[str, Any]
+    ) -> AnyEvent:
+        """The typed, upcast domain event of a plain payload (`plain_payload`'s form).
+
+        Upcasts exactly as the mapper does for stored rows (`Mapper.to_domain_event`):
+        the payload's `class_version` (stored only above 1) is where the class's
+        `upcast_vN_vN+1` methods start.
+        """
+        cls = EVENT_CLASSES.get(event_type)
+        if cls is None:
+            raise UnknownEventType(f"no event class named {event_type!r} in this build")
+        state = dict(payload)
+        state["originator_id"] = stream_id
+        state["originator_version"] = stream_version
+        from_version = state.pop("class_version", 1)
+        while from_version < getattr(cls, "class_version", 1):
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        return cast(AnyEvent, msgspec.convert(state, cls, strict=False))
 
     def encode_snapshot(self, aggregate: Aggregate) -> StoredSnapshot:
         stored = self._mapper.to_stored_event(Snapshot.take(aggregate))

@@ -2,82 +2,80 @@
 
 The relay publishes every event as its envelope; browsers and terminals want the
 short, typed messages of the contracts (a patch notification, an ops alert). The
-mapping is pure, so it is the same for WebSocket, SSE and any other bridge.
+mapping is pure, so it is the same for WebSocket, SSE and any other bridge. It reads
+typed, upcast events (`EventCodec.decode_envelope`), never payload keys, so an event
+published before a schema change shows the same as one published after.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
-from uuid import UUID
+from typing import Final
 
+from application.event_codec import EventCodec, event_types
 from domain.contracts import (
     EventEnvelope,
     Heartbeat,
-    IncidentStep,
     IncidentUpdate,
     OpsAlert,
     PatchNotification,
-    PatchOutcome,
 )
+from domain.ops import INCIDENT_STEPS, OPS_EVENTS, Incident, OpsEvent, SourceHeartbeat
+from domain.workspace import OUTCOME_OF, PATCH_OUTCOMES, Workspace
 
-_OUTCOMES: Final[dict[str, PatchOutcome]] = {
-    "Workspace.PatchApplied": "applied",
-    "Workspace.PatchRejected": "rejected",
-    "Workspace.PatchReverted": "reverted",
-}
-_INCIDENT_STEPS: Final[dict[str, IncidentStep]] = {
-    "Incident.Opened": "opened",
-    "Incident.Reopened": "reopened",
-    "Incident.Acknowledged": "acknowledged",
-    "Incident.Resolved": "resolved",
-}
+_CODEC: Final = EventCodec()
+_PATCH_TYPES: Final = event_types(*PATCH_OUTCOMES)
+_OPS_TYPES: Final = event_types(*OPS_EVENTS)
 
-FeedMessage = PatchNotification | OpsAlert | Heartbeat | IncidentUpdate
+#: A message a feed sends (contrast `infrastructure.fanout.feed.FeedMessage`, what it reads).
+LiveUpdate = PatchNotification | OpsAlert | Heartbeat | IncidentUpdate
 
 
 def patch_notification(envelope: EventEnvelope, seq: int) -> PatchNotification | None:
-    outcome = _OUTCOMES.get(envelope.type)
-    if outcome is None:
+    if envelope.type not in _PATCH_TYPES:
         return None
-    payload = envelope.payload
-    changes: list[dict[str, Any]] = payload.get("changes", [])
+    event = _CODEC.decode_envelope(envelope)
+    assert isinstance(event, PATCH_OUTCOMES)
+    changes = [] if isinstance(event, Workspace.PatchRejected) else event.changes
     return PatchNotification(
         workspace_id=envelope.stream_id,
-        patch_id=UUID(payload["patch_id"]),
-        outcome=outcome,
+        patch_id=event.patch_id,
+        outcome=OUTCOME_OF[type(event)],
         version=envelope.stream_version,
-        author=payload["author"],
-        task_id=payload["task_id"],
+        author=event.author,
+        task_id=event.task_id,
         position=envelope.position,
-        paths=[change["path"] for change in changes],
+        paths=[change.path for change in changes],
         seq=seq,
     )
 
 
-def ops_message(envelope: EventEnvelope, seq: int) -> FeedMessage | None:
-    payload = envelope.payload
-    if envelope.type == "OpsEvent.Reported":
+def ops_message(envelope: EventEnvelope, seq: int) -> LiveUpdate | None:
+    if envelope.type not in _OPS_TYPES:
+        return None
+    event = _CODEC.decode_envelope(envelope)
+    if isinstance(event, OpsEvent.Reported):
         return OpsAlert(
-            source=payload["source"],
-            severity=payload["severity"],
-            alert=payload["kind"],
-            message=payload["message"],
+            source=event.source,
+            severity=event.severity,
+            alert=event.kind,
+            message=event.message,
             at=envelope.recorded_at,
-            attributes=payload["attributes"],
+            attributes=event.attributes,
             seq=seq,
         )
-    if envelope.type == "SourceHeartbeat.Beat":
-        return Heartbeat(
-            source=payload["source"], at=envelope.recorded_at, status=payload["status"], seq=seq
-        )
-    step = _INCIDENT_STEPS.get(envelope.type)
-    if step is not None:
-        return IncidentUpdate(
-            incident_id=envelope.stream_id,
-            step=step,
-            by=payload["by"],
-            at=envelope.recorded_at,
-            detail=payload.get("title") or payload.get("note") or "",
-            seq=seq,
-        )
-    return None
+    if isinstance(event, SourceHeartbeat.Beat):
+        return Heartbeat(source=event.source, at=envelope.recorded_at, status=event.status, seq=seq)
+    if isinstance(event, Incident.Opened | Incident.Reopened):
+        by, detail = event.by, event.title
+    elif isinstance(event, Incident.Acknowledged | Incident.Resolved):
+        by, detail = event.by, event.note
+    else:
+        return None
+    return IncidentUpdate(
+        incident_id=envelope.stream_id,
+        step=INCIDENT_STEPS[type(event)],
+        by=by,
+        at=envelope.recorded_at,
+        detail=detail,
+        seq=seq,
+    )

@@ -40,7 +40,7 @@ from domain.contracts import (
 )
 from domain.patching.engine import PatchPlan, contents_needed
 from domain.patching.limits import PatchLimits
-from domain.workspace import Workspace
+from domain.workspace import PATCH_OUTCOMES, Workspace
 
 
 class WorkspaceNotFound(LookupError):
@@ -159,6 +159,7 @@ class PatchManager:
                     raise
                 return await self._recorded(prior)
             event = workspace.pending_events[0]
+            assert isinstance(event, PATCH_OUTCOMES)
             blobs = outcome.blobs if isinstance(outcome, PatchPlan) else {}
             try:
                 result = await self._repository.save(workspace, context, blobs=blobs)

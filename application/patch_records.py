@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
-from application.event_codec import EventCodec
+from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
 from domain.contracts import PatchRecord
-from domain.workspace import Workspace
+from domain.workspace import OUTCOME_OF, PATCH_OUTCOMES, Workspace
 
-OUTCOME_EVENTS = {
-    Workspace.PatchApplied.__qualname__: "applied",  # type: ignore[attr-defined]
-    Workspace.PatchRejected.__qualname__: "rejected",  # type: ignore[attr-defined]
-    Workspace.PatchReverted.__qualname__: "reverted",  # type: ignore[attr-defined]
-}
+_OUTCOME_TYPES: Final = event_types(*PATCH_OUTCOMES)
+
+Outcome = Workspace.PatchApplied | Workspace.PatchRejected | Workspace.PatchReverted
 
 
 def is_outcome(record: RecordedEvent) -> bool:
-    return record.event_type in OUTCOME_EVENTS
+    return record.event_type in _OUTCOME_TYPES
 
 
 def patch_record(
     record: RecordedEvent, codec: EventCodec, *, duplicate: bool = False
 ) -> PatchRecord:
     """The PatchRecord for an outcome event (see `is_outcome`)."""
+    event = codec.decode(record)
+    assert isinstance(event, PATCH_OUTCOMES)
     return outcome_record(
-        codec.decode(record),
+        event,
         workspace_id=record.stream_id,
         version=record.stream_version,
         position=record.position,
@@ -38,7 +38,7 @@ def patch_record(
 
 
 def outcome_record(
-    event: Any,
+    event: Outcome,
     *,
     workspace_id: UUID,
     version: int,
@@ -51,7 +51,7 @@ def outcome_record(
 
     Lets a command answer from the event it just appended instead of reading it back.
     """
-    outcome = OUTCOME_EVENTS[type(event).__qualname__]
+    outcome = OUTCOME_OF[type(event)]
     common: dict[str, Any] = {
         "patch_id": event.patch_id,
         "workspace_id": workspace_id,
@@ -64,7 +64,7 @@ def outcome_record(
         "task_id": event.task_id,
         "duplicate": duplicate,
     }
-    if outcome == "rejected":
+    if isinstance(event, Workspace.PatchRejected):
         return PatchRecord(
             **common,
             base_version=event.base_version,
@@ -78,9 +78,11 @@ def outcome_record(
     return PatchRecord(
         **common,
         message=event.message,
-        base_version=getattr(event, "base_version", None),
+        base_version=event.base_version if isinstance(event, Workspace.PatchApplied) else None,
         changes=changes,
         lines_added=sum(c.lines_added for c in changes),
         lines_removed=sum(c.lines_removed for c in changes),
-        reverted_patch_id=getattr(event, "reverted_patch_id", None),
+        reverted_patch_id=(
+            event.reverted_patch_id if isinstance(event, Workspace.PatchReverted) else None
+        ),
     )

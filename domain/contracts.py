@@ -364,6 +364,8 @@ class DeliveryReportPage(_Contract, frozen=True):
 
 Severity = Literal["debug", "info", "warning", "error", "critical"]
 Health = Literal["healthy", "degraded", "down", "stale"]
+#: What a source may say of itself in a heartbeat (stale is only ever inferred).
+HeartbeatStatus = Literal["healthy", "degraded", "down"]
 IncidentStatus = Literal["open", "acknowledged", "resolved"]
 IncidentStep = Literal["opened", "reopened", "acknowledged", "resolved"]
 
@@ -385,7 +387,7 @@ class HeartbeatRequest(_Contract, frozen=True):
     """`POST /ops/heartbeats`: a source says it is alive, and how often it will say so."""
 
     source: Identifier
-    status: Literal["healthy", "degraded", "down"] = "healthy"
+    status: HeartbeatStatus = "healthy"
     interval_seconds: Annotated[float, Meta(gt=0, le=86_400)] = 30.0
 
 
@@ -562,7 +564,7 @@ class Heartbeat(_StreamMessage, frozen=True, tag="heartbeat"):
 
     source: Identifier
     at: datetime
-    status: Literal["healthy", "degraded", "down"] = "healthy"
+    status: HeartbeatStatus = "healthy"
     seq: NonNegative = 0
 
 

@@ -52,7 +52,25 @@ class Task(Aggregate):
     def create_id(task_id: str) -> UUID:
         return task_stream_id(task_id)
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        task_id: str
+
+    class ChecksReported(Aggregate.Event):
+        task_id: str
+        factory: str
+        checks: list[CheckRun]
+        patch_id: UUID | None
+
+    class Delivered(Aggregate.Event):
+        task_id: str
+        factory: str
+        summary: str
+        workspace_id: UUID
+        final_version: int
+        artefacts: list[str]
+        cost: Cost | None
+
+    @event(Opened)
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         self.deliveries = 0
@@ -84,13 +102,13 @@ class Task(Aggregate):
 
     # -- events: these bodies also run on replay, so they only assign ------------------
 
-    @event("ChecksReported")
+    @event(ChecksReported)
     def _checks_reported(
         self, task_id: str, factory: str, checks: list[CheckRun], patch_id: UUID | None
     ) -> None:
         pass  # the task keeps no check state; reports are read models
 
-    @event("Delivered")
+    @event(Delivered)
     def _delivered(
         self,
         task_id: str,
@@ -102,3 +120,7 @@ class Task(Aggregate):
         cost: Cost | None,
     ) -> None:
         self.deliveries += 1
+
+
+#: Every event a task records.
+TASK_EVENTS: Final = (Task.Opened, Task.ChecksReported, Task.Delivered)

@@ -18,7 +18,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.contracts import Health, IncidentStatus, Severity
+from domain.contracts import Health, HeartbeatStatus, IncidentStatus, IncidentStep, Severity
 
 INCIDENT_NAMESPACE: Final = UUID("0d9a7c1e-5b8e-4b43-8f55-3f4a8c2d9e61")
 OPENS_INCIDENT: Final[frozenset[Severity]] = frozenset({"error", "critical"})
@@ -50,7 +50,14 @@ def incident_id(source: str, kind: str) -> UUID:
 class OpsEvent(Aggregate):
     """Something that happened in a service or factory."""
 
-    @event("Reported")
+    class Reported(Aggregate.Created):
+        source: str
+        kind: str
+        severity: Severity
+        message: str
+        attributes: dict[str, str]
+
+    @event(Reported)
     def __init__(
         self, source: str, kind: str, severity: Severity, message: str, attributes: dict[str, str]
     ) -> None:
@@ -62,8 +69,13 @@ class OpsEvent(Aggregate):
 class SourceHeartbeat(Aggregate):
     """A source saying it is alive, in what state, and when to expect it next."""
 
-    @event("Beat")
-    def __init__(self, source: str, status: str, interval_seconds: float) -> None:
+    class Beat(Aggregate.Created):
+        source: str
+        status: HeartbeatStatus
+        interval_seconds: float
+
+    @event(Beat)
+    def __init__(self, source: str, status: HeartbeatStatus, interval_seconds: float) -> None:
         self.source = source
 
 
@@ -74,7 +86,29 @@ class Incident(Aggregate):
     def create_id(source: str, kind: str, **_: object) -> UUID:
         return incident_id(source, kind)
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        source: str
+        kind: str
+        title: str
+        severity: Severity
+        by: str
+        cause_id: UUID | None
+
+    class Reopened(Aggregate.Event):
+        title: str
+        severity: Severity
+        by: str
+        cause_id: UUID | None
+
+    class Acknowledged(Aggregate.Event):
+        by: str
+        note: str
+
+    class Resolved(Aggregate.Event):
+        by: str
+        note: str
+
+    @event(Opened)
     def __init__(
         self,
         source: str,
@@ -110,18 +144,36 @@ class Incident(Aggregate):
 
     # -- events: these bodies also run on replay, so they only assign ------------------
 
-    @event("Reopened")
+    @event(Reopened)
     def _reopened(self, title: str, severity: Severity, by: str, cause_id: UUID | None) -> None:
         self.status = "open"
         self.occurrence += 1
 
-    @event("Acknowledged")
+    @event(Acknowledged)
     def _acknowledged(self, by: str, note: str) -> None:
         self.status = "acknowledged"
 
-    @event("Resolved")
+    @event(Resolved)
     def _resolved(self, by: str, note: str) -> None:
         self.status = "resolved"
+
+
+#: Every event the ops context records.
+OPS_EVENTS: Final = (
+    OpsEvent.Reported,
+    SourceHeartbeat.Beat,
+    Incident.Opened,
+    Incident.Reopened,
+    Incident.Acknowledged,
+    Incident.Resolved,
+)
+#: The steps of an incident, as feeds name them.
+INCIDENT_STEPS: Final[dict[type, IncidentStep]] = {
+    Incident.Opened: "opened",
+    Incident.Reopened: "reopened",
+    Incident.Acknowledged: "acknowledged",
+    Incident.Resolved: "resolved",
+}
 
 
 def source_health(

@@ -19,11 +19,12 @@ touched) instead of O(history), which is also why snapshots stay small.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.contracts import FileChange, FileEntry, PatchOperation, PathConflict
+from domain.contracts import FileChange, FileEntry, PatchOperation, PatchOutcome, PathConflict
 from domain.patching.engine import PatchPlan, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
@@ -36,7 +37,44 @@ class WorkspaceArchived(Exception):
 class Workspace(Aggregate):
     """A named file tree whose version counts its recorded events."""
 
-    @event("Created")
+    # -- its events, typed once: readers (projections, feeds, tail) use these classes --
+
+    class Created(Aggregate.Created):
+        name: str
+        created_by: str
+
+    class PatchApplied(Aggregate.Event):
+        patch_id: UUID
+        author: str
+        task_id: str
+        base_version: int
+        message: str
+        operation_count: int
+        changes: list[FileChange]
+
+    class PatchRejected(Aggregate.Event):
+        patch_id: UUID
+        author: str
+        task_id: str
+        base_version: int
+        reason: RejectionCode
+        operation: int | None
+        path: str | None
+        message: str
+        conflicts: list[PathConflict]
+
+    class PatchReverted(Aggregate.Event):
+        patch_id: UUID
+        author: str
+        task_id: str
+        reverted_patch_id: UUID
+        message: str
+        changes: list[FileChange]
+
+    class Archived(Aggregate.Event):
+        by: str
+
+    @event(Created)
     def __init__(self, name: str, created_by: str) -> None:
         self.name = name
         self.created_by = created_by
@@ -177,7 +215,7 @@ class Workspace(Aggregate):
 
     # -- events: these bodies also run on replay, so they only assign ------------------
 
-    @event("PatchApplied")
+    @event(PatchApplied)
     def _patch_applied(
         self,
         patch_id: UUID,
@@ -191,7 +229,7 @@ class Workspace(Aggregate):
         self._take_changes(changes)
         self.applied_count += 1
 
-    @event("PatchRejected")
+    @event(PatchRejected)
     def _patch_rejected(
         self,
         patch_id: UUID,
@@ -206,7 +244,7 @@ class Workspace(Aggregate):
     ) -> None:
         self.rejected_count += 1
 
-    @event("PatchReverted")
+    @event(PatchReverted)
     def _patch_reverted(
         self,
         patch_id: UUID,
@@ -219,7 +257,7 @@ class Workspace(Aggregate):
         self._take_changes(changes)
         self.applied_count += 1
 
-    @event("Archived")
+    @event(Archived)
     def _archive(self, by: str) -> None:
         self.archived = True
         self.archived_by = by
@@ -232,6 +270,23 @@ class Workspace(Aggregate):
             if change.renamed_from:
                 self.last_changed[change.renamed_from] = version
             self.last_changed[change.path] = version
+
+
+#: Every event a workspace records, in the order a reader meets them.
+WORKSPACE_EVENTS: Final = (
+    Workspace.Created,
+    Workspace.PatchApplied,
+    Workspace.PatchRejected,
+    Workspace.PatchReverted,
+    Workspace.Archived,
+)
+#: The events that answer "what happened to this submission", and the outcome each says.
+PATCH_OUTCOMES: Final = (Workspace.PatchApplied, Workspace.PatchRejected, Workspace.PatchReverted)
+OUTCOME_OF: Final[dict[type, PatchOutcome]] = {
+    Workspace.PatchApplied: "applied",
+    Workspace.PatchRejected: "rejected",
+    Workspace.PatchReverted: "reverted",
+}
 
 
 def _touched_paths(operations: Sequence[PatchOperation]) -> set[str]:

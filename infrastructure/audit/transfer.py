@@ -17,17 +17,21 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 from uuid import UUID
 
 import msgspec
 
 from application.audit import ZERO_HASH, chained, event_digest
-from application.event_codec import plain_payload
+from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
 from domain.contracts import TraceContext
+from domain.workspace import Workspace
 from infrastructure.event_store.postgres_store import COLUMNS, record_of
 from infrastructure.pool import DbConnection
+
+_CODEC: Final = EventCodec()
+_CHANGES_FILES: Final = event_types(Workspace.PatchApplied, Workspace.PatchReverted)
 
 
 class EventLine(msgspec.Struct, frozen=True, tag="event", tag_field="kind"):
@@ -183,15 +187,16 @@ async def export_lines(
             yield _ENCODER.encode(checkpoint) + b"\n"
 
 
-def _blob_refs(event: RecordedEvent) -> Iterable[str]:
+def _blob_refs(record: RecordedEvent) -> Iterable[str]:
     """Blob hashes a workspace event refers to (file contents before and after)."""
-    if event.stream_type != "Workspace":
+    if record.event_type not in _CHANGES_FILES:
         return ()
-    changes: list[dict[str, Any]] = plain_payload(event.state).get("changes", [])
+    event = _CODEC.decode(record)
+    assert isinstance(event, Workspace.PatchApplied | Workspace.PatchReverted)
     return [
-        entry["sha256"]
-        for change in changes
-        for entry in (change.get("before"), change.get("after"))
+        entry.sha256
+        for change in event.changes
+        for entry in (change.before, change.after)
         if entry is not None
     ]
 

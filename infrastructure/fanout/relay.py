@@ -97,9 +97,7 @@ class OutboxRelay(LeasedFollower):
 
     def _message(self, event: RecordedEvent) -> tuple[str, bytes, dict[str, str]]:
         envelope = to_envelope(event)
-        subject = self._subjects.for_event(
-            event.event_type, event.stream_type, str(event.stream_id), envelope.payload
-        )
+        subject = self._subjects.for_event(event)
         headers = {
             "Nats-Msg-Id": str(event.event_id),
             POSITION_HEADER: str(event.position),

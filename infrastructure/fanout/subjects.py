@@ -16,9 +16,16 @@ percent-encoded (`.` -> `%2E`, also `*`, `>`, `%` and whitespace).
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
+
+from application.event_codec import EventCodec, event_types
+from application.ports import RecordedEvent
+from domain.ops import OpsEvent, SourceHeartbeat
 
 _UNSAFE: Final = re.compile(r"[.*>%\s]")
+_CODEC: Final = EventCodec()
+#: Signals go to `<p>.ops.…` subjects, keyed by what they say, not by their stream.
+_SIGNALS: Final = event_types(OpsEvent.Reported, SourceHeartbeat.Beat)
 
 
 def token(value: str) -> str:
@@ -40,13 +47,16 @@ class Subjects:
     def terminal_filters(self) -> list[str]:
         return [f"{self.prefix}.terminal.>"]
 
-    def for_event(self, event_type: str, stream_type: str, stream_id: str, payload: Any) -> str:
-        if event_type == "OpsEvent.Reported":
-            return f"{self.prefix}.ops.{payload['severity']}.{token(payload['source'])}"
-        if event_type == "SourceHeartbeat.Beat":
-            return f"{self.prefix}.ops.heartbeat.{token(payload['source'])}"
-        name = event_type.rpartition(".")[2]
-        return f"{self.prefix}.events.{token(stream_type.lower())}.{stream_id}.{token(name)}"
+    def for_event(self, record: RecordedEvent) -> str:
+        if record.event_type in _SIGNALS:
+            event = _CODEC.decode(record)
+            if isinstance(event, OpsEvent.Reported):
+                return f"{self.prefix}.ops.{event.severity}.{token(event.source)}"
+            if isinstance(event, SourceHeartbeat.Beat):
+                return f"{self.prefix}.ops.heartbeat.{token(event.source)}"
+        name = record.event_type.rpartition(".")[2]
+        stream = f"{token(record.stream_type.lower())}.{record.stream_id}"
+        return f"{self.prefix}.events.{stream}.{token(name)}"
 
     def workspace(self, workspace_id: str) -> str:
         return f"{self.prefix}.events.workspace.{workspace_id}.*"

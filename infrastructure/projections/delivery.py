@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from application.event_codec import plain_payload
+from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
 from domain.contracts import (
     Delivery,
@@ -28,14 +28,19 @@ from domain.contracts import (
     FactoryDelivery,
     ReportedCheck,
 )
-from domain.delivery import FAILING, delivery_status, task_status
+from domain.delivery import FAILING, Task, delivery_status, task_status
+from domain.workspace import PATCH_OUTCOMES, Workspace
 from infrastructure.pool import DbConnection
 
-_OUTCOMES: Final = {
-    "Workspace.PatchApplied": (1, 0, 0),
-    "Workspace.PatchRejected": (0, 1, 0),
-    "Workspace.PatchReverted": (0, 0, 1),
+_CODEC: Final = EventCodec()
+#: (applied, rejected, reverted) that each outcome adds to its row.
+_COUNTS: Final[dict[type, tuple[int, int, int]]] = {
+    Workspace.PatchApplied: (1, 0, 0),
+    Workspace.PatchRejected: (0, 1, 0),
+    Workspace.PatchReverted: (0, 0, 1),
 }
+#: What this projection reads; other events are skipped without decoding.
+_READS: Final = event_types(*PATCH_OUTCOMES, Task.ChecksReported, Task.Delivered)
 
 _TOUCH: Final = """
 INSERT INTO delivery_reports AS r (task_id, factory, patches_applied, patches_rejected,
@@ -208,55 +213,50 @@ class DeliveryProjection:
         )
 
 
-def _fold(batch: _Batch, event: RecordedEvent) -> None:
-    kind = event.event_type
-    if kind in _OUTCOMES:
-        payload = plain_payload(event.state)
-        key = (payload["task_id"], payload["author"])
-        changes = payload.get("changes", [])
-        touch = batch.touch(key, event, event.stream_id)
-        applied, rejected, reverted = _OUTCOMES[kind]
+def _fold(batch: _Batch, record: RecordedEvent) -> None:
+    if record.event_type not in _READS:
+        return
+    event = _CODEC.decode(record)
+    if isinstance(event, PATCH_OUTCOMES):
+        key = (event.task_id, event.author)
+        changes = [] if isinstance(event, Workspace.PatchRejected) else event.changes
+        touch = batch.touch(key, record, record.stream_id)
+        applied, rejected, reverted = _COUNTS[type(event)]
         touch.applied += applied
         touch.rejected += rejected
         touch.reverted += reverted
-        touch.lines_added += sum(c["lines_added"] for c in changes)
-        touch.lines_removed += sum(c["lines_removed"] for c in changes)
-        paths = [c["path"] for c in changes] + [
-            c["renamed_from"] for c in changes if c.get("renamed_from")
-        ]
+        touch.lines_added += sum(c.lines_added for c in changes)
+        touch.lines_removed += sum(c.lines_removed for c in changes)
+        paths = [c.path for c in changes] + [c.renamed_from for c in changes if c.renamed_from]
         if paths:
             batch.files.setdefault(key, set()).update(paths)
-    elif kind == "Task.ChecksReported":
-        payload = plain_payload(event.state)
-        key = (payload["task_id"], payload["factory"])
-        batch.touch(key, event)
-        patch_id = payload.get("patch_id")
-        for check in payload["checks"]:
+    elif isinstance(event, Task.ChecksReported):
+        key = (event.task_id, event.factory)
+        batch.touch(key, record)
+        for check in event.checks:
             batch.checks.append(
                 (
                     *key,
-                    check["name"],
-                    check["status"],
-                    check["duration_ms"],
-                    check["summary"],
-                    UUID(patch_id) if patch_id else None,
-                    event.recorded_at,
+                    check.name,
+                    check.status,
+                    check.duration_ms,
+                    check.summary,
+                    event.patch_id,
+                    record.recorded_at,
                 )
             )
-    elif kind == "Task.Delivered":
-        payload = plain_payload(event.state)
-        key = (payload["task_id"], payload["factory"])
-        workspace = UUID(payload["workspace_id"])
-        batch.touch(key, event, workspace)
+    elif isinstance(event, Task.Delivered):
+        key = (event.task_id, event.factory)
+        batch.touch(key, record, event.workspace_id)
         delivery = Delivery(
-            summary=payload["summary"],
-            workspace_id=workspace,
-            final_version=payload["final_version"],
-            artefacts=payload["artefacts"],
-            delivered_at=event.recorded_at,
-            cost=payload.get("cost"),
+            summary=event.summary,
+            workspace_id=event.workspace_id,
+            final_version=event.final_version,
+            artefacts=event.artefacts,
+            delivered_at=record.recorded_at,
+            cost=event.cost,
         )
-        batch.deliveries.append((*key, msgspec.json.encode(delivery).decode(), event.recorded_at))
+        batch.deliveries.append((*key, msgspec.json.encode(delivery).decode(), record.recorded_at))
 
 
 # -- reading -------------------------------------------------------------------------------

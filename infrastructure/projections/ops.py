@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from application.event_codec import plain_payload
+from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
 from application.read_models import Followers
 from domain.contracts import (
@@ -26,13 +26,26 @@ from domain.contracts import (
     Severity,
     SourceHealth,
 )
-from domain.ops import DEGRADING_WINDOW, OPENS_INCIDENT, incident_id, source_health
+from domain.ops import (
+    DEGRADING_WINDOW,
+    OPENS_INCIDENT,
+    OPS_EVENTS,
+    Incident,
+    OpsEvent,
+    SourceHeartbeat,
+    incident_id,
+    source_health,
+)
 from infrastructure.pool import DbConnection
 
 #: Severities that become alerts and count in the error/warning windows.
 ALERTING: Final = frozenset({"warning", "error", "critical"})
 #: Sliding windows reported per source, at minute granularity.
 WINDOWS: Final = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+
+_CODEC: Final = EventCodec()
+#: What this projection reads; other events are skipped without decoding.
+_READS: Final = event_types(*OPS_EVENTS)
 
 _SEEN: Final = """
 INSERT INTO ops_sources AS s (source, last_seen_at, last_severity, last_message)
@@ -111,68 +124,65 @@ class OpsProjection:
     )
 
     async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
-        for event in events:
-            await self._fold(conn, event)
+        for record in events:
+            if record.event_type in _READS:
+                await self._fold(conn, record, _CODEC.decode(record))
 
-    async def _fold(self, conn: DbConnection, event: RecordedEvent) -> None:
-        kind = event.event_type
-        if not kind.startswith(("OpsEvent.", "SourceHeartbeat.", "Incident.")):
-            return
-        payload = plain_payload(event.state)
-        at = event.recorded_at
-        if kind == "OpsEvent.Reported":
-            severity = payload["severity"]
-            source = payload["source"]
-            await conn.execute(_SEEN, source, at, severity, payload["message"])
+    async def _fold(self, conn: DbConnection, record: RecordedEvent, event: object) -> None:
+        at = record.recorded_at
+        if isinstance(event, OpsEvent.Reported):
+            severity, source = event.severity, event.source
+            await conn.execute(_SEEN, source, at, severity, event.message)
             if severity in ALERTING:
                 errors = int(severity in OPENS_INCIDENT)
                 await conn.execute(_BUCKET, source, at, errors, 1 - errors)
                 await conn.execute(
                     _ALERT,
-                    event.position,
+                    record.position,
                     source,
-                    payload["kind"],
+                    event.kind,
                     severity,
-                    payload["message"],
+                    event.message,
                     at,
-                    msgspec.json.encode(payload["attributes"]).decode(),
+                    msgspec.json.encode(event.attributes).decode(),
                 )
             if severity in OPENS_INCIDENT:
-                await conn.execute(_JOIN_INCIDENT, incident_id(source, payload["kind"]), at)
-        elif kind == "SourceHeartbeat.Beat":
-            await conn.execute(
-                _BEAT, payload["source"], at, payload["status"], payload["interval_seconds"]
-            )
-        elif kind in ("Incident.Opened", "Incident.Reopened"):
-            source, incident_kind = await self._incident_key(conn, event, payload)
+                await conn.execute(_JOIN_INCIDENT, incident_id(source, event.kind), at)
+        elif isinstance(event, SourceHeartbeat.Beat):
+            await conn.execute(_BEAT, event.source, at, event.status, event.interval_seconds)
+        elif isinstance(event, Incident.Opened | Incident.Reopened):
+            source, incident_kind = await self._incident_key(conn, record, event)
             await conn.execute(
                 "INSERT INTO ops_sources (source) VALUES ($1) ON CONFLICT DO NOTHING", source
             )
             await conn.execute(
                 _OPEN,
-                event.stream_id,
+                record.stream_id,
                 source,
                 incident_kind,
-                payload["title"],
-                payload["severity"],
-                int(payload.get("cause_id") is not None),
+                event.title,
+                event.severity,
+                int(event.cause_id is not None),
                 at,
-                payload["by"],
+                event.by,
             )
-        elif kind == "Incident.Acknowledged":
-            await conn.execute(_ACK, event.stream_id, at, payload["by"], payload["note"])
-        elif kind == "Incident.Resolved":
-            await conn.execute(_RESOLVE, event.stream_id, at, payload["by"], payload["note"])
+        elif isinstance(event, Incident.Acknowledged):
+            await conn.execute(_ACK, record.stream_id, at, event.by, event.note)
+        elif isinstance(event, Incident.Resolved):
+            await conn.execute(_RESOLVE, record.stream_id, at, event.by, event.note)
 
     async def _incident_key(
-        self, conn: DbConnection, event: RecordedEvent, payload: dict[str, str]
+        self,
+        conn: DbConnection,
+        record: RecordedEvent,
+        event: Incident.Opened | Incident.Reopened,
     ) -> tuple[str, str]:
-        if "source" in payload:  # Opened carries it; Reopened finds the row it reopens
-            return payload["source"], payload["kind"]
+        if isinstance(event, Incident.Opened):  # Reopened finds the row it reopens
+            return event.source, event.kind
         row = await conn.fetchrow(
-            "SELECT source, kind FROM ops_incidents WHERE id = $1", event.stream_id
+            "SELECT source, kind FROM ops_incidents WHERE id = $1", record.stream_id
         )
-        assert row is not None, f"Reopened before Opened for incident {event.stream_id}"
+        assert row is not None, f"Reopened before Opened for incident {record.stream_id}"
         return row["source"], row["kind"]
 
 

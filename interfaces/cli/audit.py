@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from application.audit import Problem, first_of_each_kind
+from application.event_codec import EventCodec, UnknownEventType
 from infrastructure.audit.keys import verify_key
 from infrastructure.audit.trail import TrailEntry, audit_trail
 from infrastructure.audit.verify import verify_log
@@ -20,6 +22,7 @@ from interfaces.cli.inspect import CommandError
 from interfaces.cli.tail import event_detail
 
 #: Problems printed one per line before the summary.
+_CODEC: Final = EventCodec()
 SHOWN = 50
 
 
@@ -108,6 +111,15 @@ async def trail(
         return await audit_trail(conn, actor=actor, stream=stream, since=since, limit=limit)
 
 
+def _typed(entry: TrailEntry) -> object:
+    try:
+        return _CODEC.decode_payload(
+            entry.event_type, entry.stream_id, entry.version, entry.payload
+        )
+    except UnknownEventType:
+        return None
+
+
 def show_trail(entries: list[TrailEntry], limit: int, as_json: bool, console: Console) -> None:
     if as_json:
         for entry in entries:
@@ -127,7 +139,7 @@ def show_trail(entries: list[TrailEntry], limit: int, as_json: bool, console: Co
             used,
             entry.event_type,
             f"{str(entry.stream_id)[:8]} v{entry.version}",
-            event_detail(entry.event_type, entry.payload),
+            event_detail(_typed(entry)),
         )
     console.print(table)
     more = " (the limit; use --limit for more)" if len(entries) == limit else ""

@@ -11,17 +11,25 @@ import asyncio
 import signal
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import nats
 from rich.console import Console
 from rich.markup import escape
 
+from application.event_codec import EventCodec, UnknownEventType
+from domain.contracts import EventEnvelope
+from domain.delivery import Task
+from domain.ops import OpsEvent, SourceHeartbeat
+from domain.workspace import Workspace
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.settings import Settings
+
+_CODEC: Final = EventCodec()
+_ENVELOPE: Final = msgspec.json.Decoder(EventEnvelope)
 
 SEVERITY_STYLE = {
     "debug": "dim",
@@ -97,14 +105,12 @@ def render_event(console: Console, as_json: bool) -> Any:
         if as_json:
             _print_json(message)
             return
-        envelope = msgspec.json.decode(message.data)
-        payload = envelope["payload"]
-        at = envelope["recorded_at"][11:23]
-        detail = event_detail(envelope["type"], payload)
+        envelope = _ENVELOPE.decode(message.data)
+        at = envelope.recorded_at.isoformat()[11:23]
         console.print(
-            f"[dim]{message.seq:>6} {at}[/] [bold]{escape(envelope['type'])}[/] "
-            f"[dim]{envelope['stream_id'][:8]} v{envelope['stream_version']}[/] "
-            f"{escape(envelope['actor'])}  {escape(detail)}",
+            f"[dim]{message.seq:>6} {at}[/] [bold]{escape(envelope.type)}[/] "
+            f"[dim]{str(envelope.stream_id)[:8]} v{envelope.stream_version}[/] "
+            f"{escape(envelope.actor)}  {escape(event_detail(_typed(envelope)))}",
             highlight=False,
         )
 
@@ -116,24 +122,31 @@ def _print_json(message: FeedMessage) -> None:
     print(line.decode(), flush=True)
 
 
-def event_detail(event_type: str, payload: dict[str, Any]) -> str:
-    if event_type in ("Workspace.PatchApplied", "Workspace.PatchReverted"):
-        changes = payload.get("changes", [])
-        added = sum(c["lines_added"] for c in changes)
-        removed = sum(c["lines_removed"] for c in changes)
-        who = f"task {payload['task_id']} by {payload['author']}"
-        return f"{who}: {len(changes)} file(s) +{added} -{removed}"
-    if event_type == "Workspace.PatchRejected":
-        who = f"task {payload['task_id']} by {payload['author']}"
-        return f"{who}: {payload['reason']} ({payload.get('path') or '-'})"
-    if event_type == "OpsEvent.Reported":
-        return f"{payload['severity']} {payload['source']}/{payload['kind']}: {payload['message']}"
-    if event_type == "Task.Delivered":
-        who = f"task {payload['task_id']} delivered by {payload['factory']}"
-        return f"{who} at v{payload['final_version']}"
-    if event_type == "Task.ChecksReported":
-        verdicts = ", ".join(f"{c['name']}={c['status']}" for c in payload["checks"])
-        return f"task {payload['task_id']} by {payload['factory']}: {verdicts}"
+def _typed(envelope: EventEnvelope) -> object:
+    try:
+        return _CODEC.decode_envelope(envelope)
+    except UnknownEventType:
+        return None  # a newer writer's event: its type is shown, --json shows the rest
+
+
+def event_detail(event: object) -> str:
+    """One line on what a typed event says, or "" when its type says it all."""
+    if isinstance(event, Workspace.PatchApplied | Workspace.PatchReverted):
+        added = sum(c.lines_added for c in event.changes)
+        removed = sum(c.lines_removed for c in event.changes)
+        who = f"task {event.task_id} by {event.author}"
+        return f"{who}: {len(event.changes)} file(s) +{added} -{removed}"
+    if isinstance(event, Workspace.PatchRejected):
+        who = f"task {event.task_id} by {event.author}"
+        return f"{who}: {event.reason} ({event.path or '-'})"
+    if isinstance(event, OpsEvent.Reported):
+        return f"{event.severity} {event.source}/{event.kind}: {event.message}"
+    if isinstance(event, Task.Delivered):
+        who = f"task {event.task_id} delivered by {event.factory}"
+        return f"{who} at v{event.final_version}"
+    if isinstance(event, Task.ChecksReported):
+        verdicts = ", ".join(f"{c.name}={c.status}" for c in event.checks)
+        return f"task {event.task_id} by {event.factory}: {verdicts}"
     return ""
 
 
@@ -142,22 +155,23 @@ def render_ops(console: Console, as_json: bool) -> Any:
         if as_json:
             _print_json(message)
             return
-        envelope = msgspec.json.decode(message.data)
-        payload = envelope["payload"]
-        at = envelope["recorded_at"][11:23]
-        if envelope["type"] == "SourceHeartbeat.Beat":
+        envelope = _ENVELOPE.decode(message.data)
+        at = envelope.recorded_at.isoformat()[11:23]
+        event = _typed(envelope)
+        if isinstance(event, SourceHeartbeat.Beat):
             console.print(
-                f"[dim]{message.seq:>6} {at}[/] [green]♥[/] {escape(payload['source'])} "
-                f"{payload['status']} (every {payload['interval_seconds']:g}s)",
+                f"[dim]{message.seq:>6} {at}[/] [green]♥[/] {escape(event.source)} "
+                f"{event.status} (every {event.interval_seconds:g}s)",
                 highlight=False,
             )
-            return
-        severity = payload["severity"]
-        console.print(
-            f"[dim]{message.seq:>6} {at}[/] [{SEVERITY_STYLE[severity]}]{severity.upper():8}[/] "
-            f"{escape(payload['source'])}/{escape(payload['kind'])}: {escape(payload['message'])}",
-            highlight=False,
-        )
+        elif isinstance(event, OpsEvent.Reported):
+            severity = event.severity
+            console.print(
+                f"[dim]{message.seq:>6} {at}[/] [{SEVERITY_STYLE[severity]}]"
+                f"{severity.upper():8}[/] {escape(event.source)}/{escape(event.kind)}: "
+                f"{escape(event.message)}",
+                highlight=False,
+            )
 
     return render
 

@@ -30,8 +30,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from application.feeds import FeedMessage as StreamMessageOut
-from application.feeds import ops_message, patch_notification
+from application.feeds import LiveUpdate, ops_message, patch_notification
 from domain.contracts import (
     ContractViolation,
     EventEnvelope,
@@ -71,7 +70,7 @@ def _runtime(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> R
 
 
 def _envelope_feed(
-    to_message: Callable[[EventEnvelope, int], StreamMessageOut | None],
+    to_message: Callable[[EventEnvelope, int], LiveUpdate | None],
 ) -> Convert:
     def convert(message: FeedMessage) -> bytes | None:
         envelope = msgspec.json.decode(message.data, type=EventEnvelope)

@@ -1,11 +1,17 @@
-"""Dependencies point inward: enforced by import-linter's contracts in pyproject.toml."""
+"""One way to do each thing: dependencies point inward (import-linter's contracts in
+pyproject.toml), and events are named once, by their classes, and read typed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from application.event_codec import EVENT_CLASSES
+from domain.delivery import TASK_EVENTS
+from domain.ops import OPS_EVENTS
+from domain.workspace import WORKSPACE_EVENTS
 from tests.conftest import ROOT
 
 
@@ -16,3 +22,41 @@ def test_layer_and_forbidden_import_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 3 kept, 0 broken" in result.stdout
+
+
+CODE_FOLDERS = ("domain", "application", "infrastructure", "interfaces", "bench")
+
+
+def _python_files() -> list[Path]:
+    return [path for folder in CODE_FOLDERS for path in (ROOT / folder).rglob("*.py")]
+
+
+def test_event_names_are_typed_once_never_spelled_out_as_strings() -> None:
+    # Readers refer to `Workspace.PatchApplied` (the class), so a rename is found by the
+    # type checker; a string spelling would silently stop matching.
+    aggregates = sorted({name.partition(".")[0] for name in EVENT_CLASSES})
+    literal = re.compile(rf"""["']({"|".join(aggregates)})\.[A-Z]\w*["']""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _python_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert not found, "event names spelled as strings:\n" + "\n".join(found)
+
+
+def test_readers_decode_typed_events_instead_of_reading_payload_keys() -> None:
+    reads_by_key = re.compile(r"""payload(\.get\(|\[["'])""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _python_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if reads_by_key.search(line)
+    ]
+    assert not found, "payloads read by key:\n" + "\n".join(found)
+
+
+def test_every_context_lists_its_events_and_the_names_come_from_the_classes() -> None:
+    for name, cls in EVENT_CLASSES.items():
+        assert name == cls.__qualname__
+    assert len(EVENT_CLASSES) == len(WORKSPACE_EVENTS) + len(TASK_EVENTS) + len(OPS_EVENTS)
