@@ -10,6 +10,7 @@ import asyncio
 
 import asyncpg
 import msgspec
+import nats
 from nats.aio.client import Client as NatsClient
 
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
@@ -72,3 +73,29 @@ async def check_nats(client: NatsClient) -> Check:
             "start nats-server with -js (JetStream enabled)",
         )
     return Check("nats", True, f"JetStream ready ({info.streams} streams)")
+
+
+async def check_dependencies(database_url: str, nats_url: str) -> list[Check]:
+    """Connect to each dependency afresh and check it (`vibehq doctor`)."""
+    checks: list[Check] = []
+    try:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    except (OSError, asyncpg.PostgresError) as error:
+        checks.append(
+            Check("postgres", False, f"unreachable: {error}", "check VIBEHQ_DATABASE_URL")
+        )
+    else:
+        try:
+            checks += [await check_postgres(pool), await check_migrations(pool)]
+        finally:
+            await pool.close()
+    try:
+        client = await nats.connect(nats_url, connect_timeout=3, max_reconnect_attempts=0)
+    except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
+        checks.append(Check("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
+    else:
+        try:
+            checks.append(await check_nats(client))
+        finally:
+            await client.close()
+    return checks

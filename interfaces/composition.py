@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -205,6 +207,21 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         js=js,
         terminal=TerminalPublisher(js, subjects),
     )
+
+
+@asynccontextmanager
+async def token_service(settings: Settings) -> AsyncIterator[TokenService]:
+    """Tokens alone, for commands that need nothing else: engines, schema, a small pool."""
+    engines = await open_engines(settings)
+    try:
+        await run_migrations(engines.database_url)
+        pool = await open_pool(engines.database_url, max_size=2)
+        try:
+            yield TokenService(PostgresTokenStore(pool))
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(engines.stop)
 
 
 async def ensure_read_models(database_url: str) -> None:

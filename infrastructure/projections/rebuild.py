@@ -133,3 +133,44 @@ async def _head(conn: DbConnection) -> int:
         "WHERE notification_id < vibehq_watermark()"
     )
     return head
+
+
+def replay_schema(projection: Projection) -> str:
+    return f"vibehq_replay_{projection.name}"
+
+
+async def replay(
+    *,
+    dsn: str,
+    store: EventStore,
+    projection: Projection,
+    to_position: int,
+    progress: Progress | None = None,
+) -> tuple[str, int, int]:
+    """The model as it stood at `to_position`, in `replay_schema(projection)`.
+
+    Built under a temporary name and renamed at the end: an interrupted replay leaves
+    the previous replay (or none) in place, never a half-built one. Returns the schema,
+    the last folded position and how many events the log holds up to it.
+    """
+    schema = replay_schema(projection)
+    building = f"{schema}__building"
+    conn = await asyncpg.connect(dsn, server_settings=search_path(building))
+    try:
+        last = await build(
+            conn,
+            store=store,
+            projection=projection,
+            schema=building,
+            to_position=to_position,
+            progress=progress,
+        )
+        async with conn.transaction():
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.execute(f'ALTER SCHEMA "{building}" RENAME TO "{schema}"')
+        events: int = await conn.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE notification_id <= $1", last
+        )
+    finally:
+        await conn.close()
+    return schema, last, events

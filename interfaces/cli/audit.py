@@ -1,14 +1,14 @@
-"""`vibehq audit verify`: check every chain and signed checkpoint of the log."""
+"""`vibehq audit verify|trail`: check every chain and signed checkpoint; who did what."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 from uuid import UUID
 
 import msgspec
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from application.audit import Problem, first_of_each_kind
@@ -16,13 +16,32 @@ from application.event_codec import EventCodec, UnknownEventType
 from infrastructure.audit.keys import verify_key
 from infrastructure.audit.trail import TrailEntry, audit_trail
 from infrastructure.audit.verify import verify_log
+from infrastructure.event_store.log_queries import count_events, log_head, stream_exists
 from infrastructure.settings import Settings
-from interfaces.cli.followers import runtime_for
-from interfaces.cli.inspect import CommandError
+from interfaces.cli.common import (
+    CommandError,
+    fail,
+    moment,
+    parsed,
+    progress_bar,
+    run_command,
+    runtime_for,
+    settings,
+    workspace_id,
+)
 from interfaces.cli.tail import event_detail
 
-#: Problems printed one per line before the summary.
+audit_app = typer.Typer(
+    help=(
+        "Tamper evidence: every event is hash-chained to its stream's previous one, the "
+        "global log is chained in order and its head signed with an Ed25519 key kept "
+        "outside the database."
+    ),
+    no_args_is_help=True,
+)
+
 _CODEC: Final = EventCodec()
+#: Problems printed one per line before the summary.
 SHOWN = 50
 
 
@@ -36,51 +55,26 @@ async def verify(
 ) -> tuple[list[Problem], int]:
     """Returns (problems, events checked)."""
     trusted = verify_key(config)
-    async with runtime_for(config) as runtime:
-        conn = await runtime.pool.acquire()
-        try:
-            head = await conn.fetchval(  # a deleted last event still has its chain link
-                "SELECT greatest((SELECT coalesce(max(notification_id), 0) FROM vibehq_events),"
-                " (SELECT coalesce(max(position), 0) FROM vibehq_log_chain))"
+    async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        head = await log_head(conn, with_chain=True)
+        start = first or 0
+        end = head if last is None else last
+        if last is not None and last > head:
+            raise CommandError(f"--to {last} is beyond the head of the log ({head})")
+        if first is not None and first > end:
+            raise CommandError(f"--from {first} is beyond --to/the head ({end})")
+        if stream is not None and not await stream_exists(conn, stream):
+            raise CommandError(f"no stream {stream} in the log")
+        total = await count_events(conn, first=start, last=end, stream=stream)
+        with progress_bar(console, "verifying", total) as update:
+            return await verify_log(
+                conn,
+                trusted_key=trusted,
+                first=start,
+                last=end,
+                stream=stream,
+                progress=update,
             )
-            start = first or 0
-            end = head if last is None else last
-            if last is not None and last > head:
-                raise CommandError(f"--to {last} is beyond the head of the log ({head})")
-            if first is not None and first > end:
-                raise CommandError(f"--from {first} is beyond --to/the head ({end})")
-            if stream is not None and not await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM vibehq_events WHERE originator_id = $1)", stream
-            ):
-                raise CommandError(f"no stream {stream} in the log")
-            total = await conn.fetchval(
-                "SELECT count(*) FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
-                "AND ($3::uuid IS NULL OR originator_id = $3)",
-                start,
-                end,
-                stream,
-            )
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,  # no progress frames in logs
-            ) as progress:
-                task = progress.add_task("verifying", total=total)
-                problems, events = await verify_log(
-                    conn,
-                    trusted_key=trusted,
-                    first=start,
-                    last=end,
-                    stream=stream,
-                    progress=lambda done: progress.update(task, completed=done),
-                )
-        finally:
-            await runtime.pool.release(conn)
-    return problems, events
 
 
 def report(problems: list[Problem], events: int, console: Console) -> None:
@@ -144,3 +138,59 @@ def show_trail(entries: list[TrailEntry], limit: int, as_json: bool, console: Co
     console.print(table)
     more = " (the limit; use --limit for more)" if len(entries) == limit else ""
     console.print(f"{len(entries)} event(s){more}", highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    from_position: Annotated[
+        int | None, typer.Option("--from", help="First log position to check.", min=0)
+    ] = None,
+    to_position: Annotated[
+        int | None, typer.Option("--to", help="Last log position to check.", min=0)
+    ] = None,
+) -> None:
+    """Check every hash chain and signed checkpoint; exit 0 only when all hold.
+
+    Reports each problem's position and kind: payload or metadata changed, event
+    deleted, event inserted, events reordered, log chain broken, checkpoint signature
+    invalid, checkpoint does not match the log.
+    """
+    config = settings()
+    target = None if stream is None else parsed(lambda: workspace_id(stream))
+    problems, events = run_command(
+        lambda: verify(
+            config,
+            stream=target,
+            first=from_position,
+            last=to_position,
+            console=Console(stderr=True),
+        )
+    )
+    report(problems, events, Console(soft_wrap=True))
+    raise typer.Exit(1 if problems else 0)
+
+
+@audit_app.command("trail")
+def audit_trail_command(
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Only this workspace (or any stream id).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO 8601 moment on.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events.", min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Who did what, when, and with which API token, oldest first."""
+    config = settings()
+    stream = None if workspace is None else parsed(lambda: workspace_id(workspace))
+    start = None
+    if since is not None:
+        when = parsed(lambda: moment(since, "--since"))
+        if not isinstance(when, datetime):
+            fail(f"--since {since!r} is not an ISO 8601 moment", 2)
+        start = when
+    entries = run_command(
+        lambda: trail(config, actor=actor, stream=stream, since=start, limit=limit)
+    )
+    show_trail(entries, limit, as_json, Console(soft_wrap=True))

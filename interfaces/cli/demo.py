@@ -12,7 +12,6 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 from rich.console import Console
@@ -20,7 +19,7 @@ from rich.table import Table
 
 from application.access import TokenService
 from infrastructure.settings import Settings
-from infrastructure.token_store import PostgresTokenStore
+from interfaces.composition import token_service
 from interfaces.http.app import create_app
 
 CART = textwrap.dedent(
@@ -75,12 +74,8 @@ async def run_demo(settings: Settings, console: Console, *, port: int, keep: boo
     bound = server.servers[0].sockets[0].getsockname()[1]
     base = f"http://{settings.host}:{bound}"
     try:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-        try:
-            tokens = TokenService(PostgresTokenStore(pool))
+        async with token_service(settings) as tokens:
             workspace_id = await _play(base, tokens, console)
-        finally:
-            await pool.close()
         _where_to_look(console, base, workspace_id, keep)
         if keep:
             await serving

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import asyncpg
-import nats
+import typer
 
 from infrastructure.embedded.common import EngineError
-from infrastructure.health import Check, check_migrations, check_nats, check_postgres
+from infrastructure.health import Check, check_dependencies
 from infrastructure.settings import Settings, data_folder
+from interfaces.cli.common import run, settings
 from interfaces.composition import open_engines
 
 
@@ -27,32 +27,16 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
     except EngineError as error:
         say(_line(Check("engines", False, str(error), "see the message above")))
         return False
-    checks: list[Check] = []
     try:
-        try:
-            pool = await asyncpg.create_pool(engines.database_url, min_size=1, max_size=2)
-        except (OSError, asyncpg.PostgresError) as error:
-            checks.append(
-                Check("postgres", False, f"unreachable: {error}", "check VIBEHQ_DATABASE_URL")
-            )
-        else:
-            try:
-                checks += [await check_postgres(pool), await check_migrations(pool)]
-            finally:
-                await pool.close()
-        try:
-            client = await nats.connect(
-                engines.nats_url, connect_timeout=3, max_reconnect_attempts=0
-            )
-        except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
-            checks.append(Check("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
-        else:
-            try:
-                checks.append(await check_nats(client))
-            finally:
-                await client.close()
+        checks = await check_dependencies(engines.database_url, engines.nats_url)
     finally:
         engines.stop()
     for check in checks:
         say(_line(check))
     return all(check.ok for check in checks)
+
+
+def doctor() -> None:
+    """Check settings, engines, database and NATS; print what is wrong and how to fix it."""
+    ok = run(lambda: diagnose(settings(), typer.echo))
+    raise typer.Exit(0 if ok else 1)

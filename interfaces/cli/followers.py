@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from infrastructure.projections.rebuild import rebuild
 from infrastructure.projections.registry import all_projections, projection_named
 from infrastructure.settings import Settings
-from interfaces.composition import Runtime, open_runtime
+from interfaces.cli.common import fail, progress_bar, run, runtime_for, settings
 
 projections_app = typer.Typer(
     help=(
@@ -26,14 +23,10 @@ projections_app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-@asynccontextmanager
-async def runtime_for(config: Settings) -> AsyncIterator[Runtime]:
-    runtime = await open_runtime(config)
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
+NameArgument = Annotated[
+    str,
+    typer.Argument(help="Projection to rebuild: " + ", ".join(p.name for p in all_projections())),
+]
 
 
 async def show_status(config: Settings, console: Console) -> None:
@@ -57,25 +50,12 @@ async def show_status(config: Settings, console: Console) -> None:
 async def rebuild_one(config: Settings, name: str, console: Console) -> int:
     projection = projection_named(name)
     async with runtime_for(config) as runtime:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,  # no progress frames in logs
-        ) as progress:
-            task = progress.add_task(f"rebuilding {name}", total=None)
-
-            def report(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
+        with progress_bar(console, f"rebuilding {name}", None) as update:
             return await rebuild(
                 dsn=runtime.engines.database_url,
                 store=runtime.store,
                 projection=projection,
-                progress=report,
+                progress=update,
             )
 
 
@@ -93,7 +73,35 @@ async def run_worker(config: Settings, console: Console) -> None:
         console.print("stopping…", style="dim")
 
 
-NameArgument = Annotated[
-    str,
-    typer.Argument(help="Projection to rebuild: " + ", ".join(p.name for p in all_projections())),
-]
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each projection and the relay: position, lag in events and seconds, active owner."""
+    config = settings()
+    run(lambda: show_status(config, Console()))
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: NameArgument) -> None:
+    """Rebuild a read model from the whole log into shadow tables, then swap them in.
+
+    Readers keep the old model until the swap commits; the running projection carries
+    on from where the new model stands.
+    """
+    config = settings()
+    try:
+        projection_named(name)
+    except LookupError as error:
+        fail(str(error), 2)
+    position = run(lambda: rebuild_one(config, name, Console(stderr=True)))
+    typer.echo(f"{name} rebuilt and swapped in at position {position}")
+
+
+def worker() -> None:
+    """Run the projections and the NATS relay (without HTTP) until Ctrl-C.
+
+    Start several for failover: one of each follower is active, the others take over
+    within seconds when it stops. Set VIBEHQ_BACKGROUND=off on `serve` to run them
+    only here.
+    """
+    config = settings()
+    run(lambda: run_worker(config, Console(stderr=True)))

@@ -4,44 +4,34 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from application.workspace_queries import At
-from infrastructure.projections.model import search_path
-from infrastructure.projections.rebuild import build
+from infrastructure.event_store.log_queries import position_at
+from infrastructure.projections import rebuild
 from infrastructure.projections.registry import projection_named
 from infrastructure.settings import Settings
-from interfaces.cli.followers import runtime_for
-from interfaces.http.params import parse_at
+from interfaces.cli.common import (
+    CommandError,
+    moment,
+    parsed,
+    progress_bar,
+    run_command,
+    runtime_for,
+    settings,
+    workspace_id,
+)
+from interfaces.cli.followers import NameArgument
 
 workspace_app = typer.Typer(
     help="Workspaces from the command line: time travel by version or moment.",
     no_args_is_help=True,
 )
-
-
-class CommandError(Exception):
-    """A user error to print as one line (exit code 2)."""
-
-
-def workspace_id(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not an id (a UUID)") from None
-
-
-def moment(value: str | None, name: str) -> At:
-    try:
-        return parse_at(value, name)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
 
 
 async def show(
@@ -73,60 +63,79 @@ async def diff(config: Settings, workspace: UUID, from_at: At, to_at: At) -> str
         return await runtime.queries.diff(workspace, from_at, to_at)
 
 
-async def replay(
+async def replay_at(
     config: Settings, name: str, to: str | None, console: Console
 ) -> tuple[str, int, int]:
     """Build `name` as it stood at `to` into schema `vibehq_replay_<name>`."""
     projection = projection_named(name)
-    schema = f"vibehq_replay_{projection.name}"
     async with runtime_for(config) as runtime:
-        pool = runtime.pool
+        head = await runtime.store.head_position()
         if to is None:
-            position = await runtime.store.head_position()
+            position = head
         elif to.isdigit():
             position = int(to)
-            head = await runtime.store.head_position()
             if position > head:
                 raise CommandError(f"--to {position} is beyond the head of the log ({head})")
         else:
             when = moment(to, "--to")
             assert isinstance(when, datetime)
-            position = await pool.fetchval(
-                "SELECT coalesce(max(notification_id), 0) FROM vibehq_events "
-                "WHERE recorded_at <= $1 AND notification_id < vibehq_watermark()",
-                when,
+            async with runtime.pool.acquire() as conn:
+                position = await position_at(conn, when)
+        with progress_bar(console, f"replaying {name}", None) as update:
+            return await rebuild.replay(
+                dsn=runtime.engines.database_url,
+                store=runtime.store,
+                projection=projection,
+                to_position=position,
+                progress=update,
             )
-        # Built under a temporary name and renamed at the end: an interrupted replay
-        # leaves the previous replay (or none) in place, never a half-built one.
-        building = f"{schema}__building"
-        conn = await asyncpg.connect(
-            runtime.engines.database_url, server_settings=search_path(building)
-        )
-        try:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,  # no progress frames in logs
-            ) as progress:
-                task = progress.add_task(f"replaying {name}", total=None)
-                last = await build(
-                    conn,
-                    store=runtime.store,
-                    projection=projection,
-                    schema=building,
-                    to_position=position,
-                    progress=lambda done, total: progress.update(task, completed=done, total=total),
-                )
-            async with conn.transaction():
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                await conn.execute(f'ALTER SCHEMA "{building}" RENAME TO "{schema}"')
-            events = await conn.fetchval(
-                "SELECT count(*) FROM vibehq_events WHERE notification_id <= $1", last
-            )
-        finally:
-            await conn.close()
-    return schema, last, events
+
+
+@workspace_app.command("show")
+def workspace_show(
+    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    at: Annotated[
+        str | None, typer.Option(help="A version (e.g. 3) or an ISO 8601 moment. Default: now.")
+    ] = None,
+    path: Annotated[
+        str | None, typer.Option(help="Print this file's bytes instead of the listing.")
+    ] = None,
+) -> None:
+    """List a workspace's files (or print one) as it stood at a version or moment."""
+    config = settings()
+    target = parsed(lambda: workspace_id(workspace))
+    when = parsed(lambda: moment(at, "--at"))
+    run_command(lambda: show(config, target, when, path, Console(soft_wrap=True)))
+
+
+@workspace_app.command("diff")
+def workspace_diff(
+    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    from_at: Annotated[str, typer.Argument(metavar="FROM", help="Version or ISO moment.")],
+    to_at: Annotated[str, typer.Argument(metavar="TO", help="Version or ISO moment.")],
+) -> None:
+    """The unified diff of a workspace between two versions or moments (git-style)."""
+    config = settings()
+    target = parsed(lambda: workspace_id(workspace))
+    start = parsed(lambda: moment(from_at, "FROM"))
+    end = parsed(lambda: moment(to_at, "TO"))
+    sys.stdout.write(run_command(lambda: diff(config, target, start, end)))
+
+
+def replay(
+    name: NameArgument,
+    to: Annotated[
+        str | None,
+        typer.Option(help="A log position or an ISO 8601 moment. Default: the head."),
+    ] = None,
+) -> None:
+    """Rebuild a read model as it stood at a position or moment, for forensics.
+
+    It goes to schema `vibehq_replay_<name>` (replaced on each run); the live model is
+    untouched. Query it with psql, e.g. `SELECT * FROM vibehq_replay_delivery.delivery_reports`.
+    """
+    config = settings()
+    schema, position, events = run_command(
+        lambda: replay_at(config, name, to, Console(stderr=True))
+    )
+    typer.echo(f"{name} as of position {position} ({events} events) is in schema {schema}")

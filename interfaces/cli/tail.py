@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final
+from uuid import UUID
 
 import msgspec
 import nats
+import nats.errors
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -27,6 +31,8 @@ from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.settings import Settings
+from interfaces.cli.common import fail, run, settings
+from interfaces.composition import open_engines
 
 _CODEC: Final = EventCodec()
 _ENVELOPE: Final = msgspec.json.Decoder(EventEnvelope)
@@ -203,3 +209,136 @@ def event_subjects(subjects: Subjects, workspace: str | None, event_type: str | 
     if workspace:
         aggregate = aggregate or "Workspace"
     return [subjects.events(aggregate=aggregate or None, stream_id=workspace, event=name or None)]
+
+
+# -- the commands --------------------------------------------------------------------------
+
+tail_app = typer.Typer(
+    help=(
+        "Follow the live feeds from NATS JetStream: events, ops signals, terminal "
+        "sessions. By default only what arrives from now on; `--after SEQ` resumes after "
+        "a sequence number shown in the first column, `--since` from a moment, `--all` "
+        "from the start. Ctrl-C stops."
+    ),
+    no_args_is_help=True,
+)
+
+After = Annotated[
+    int | None, typer.Option("--after", help="Resume after this sequence number.", min=0)
+]
+Since = Annotated[
+    datetime | None,
+    typer.Option(
+        help="Start at this moment (ISO 8601).",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+    ),
+]
+FromStart = Annotated[bool, typer.Option("--all", help="Start from the oldest retained message.")]
+Count = Annotated[int | None, typer.Option(help="Exit after this many messages.", min=1)]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
+
+
+class SeverityChoice(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+    heartbeat = "heartbeat"
+
+
+@tail_app.command("events")
+def tail_events(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's events.")] = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option("--type", help="Only this type, e.g. `PatchApplied` or `Task.Delivered`."),
+    ] = None,
+    after: After = None,
+    since: Since = None,
+    from_start: FromStart = False,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Follow domain events: patches, tasks, incidents (ops signals: `tail ops`)."""
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    if workspace is not None:
+        try:
+            workspace = str(UUID(workspace))
+        except ValueError:
+            fail(f"--workspace {workspace!r} is not a workspace id (a UUID)", 2)
+    _follow(
+        config,
+        stream=subjects.events_stream,
+        subjects=event_subjects(subjects, workspace, event_type),
+        start=Start(after, _aware(since), from_start, count, as_json),
+        render=render_event(Console(soft_wrap=True), as_json),
+    )
+
+
+@tail_app.command("ops")
+def tail_ops(
+    severity: Annotated[
+        SeverityChoice | None, typer.Option(help="Only this severity (or `heartbeat`).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    after: After = None,
+    since: Since = None,
+    from_start: FromStart = False,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Follow ops events and heartbeats as they are recorded."""
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    _follow(
+        config,
+        stream=subjects.events_stream,
+        subjects=[subjects.ops(severity.value if severity else None, source)],
+        start=Start(after, _aware(since), from_start, count, as_json),
+        render=render_ops(Console(soft_wrap=True), as_json),
+    )
+
+
+@tail_app.command("terminal")
+def tail_terminal(
+    session: Annotated[str, typer.Argument(help="The agent session's id.")],
+    after: Annotated[
+        int | None,
+        typer.Option("--after", help="Resume after this session sequence number.", min=0),
+    ] = None,
+    count: Count = None,
+    as_json: AsJson = False,
+) -> None:
+    """Replay and follow one agent session's terminal output, byte for byte."""
+    config = settings()
+    subjects = Subjects(config.nats_prefix)
+    _follow(
+        config,
+        stream=subjects.terminal_stream,
+        subjects=[subjects.terminal(session)],
+        start=Start(count=count, as_json=as_json),
+        render=render_terminal(as_json),
+        skip=after_session_seq(after),
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _follow(config: Settings, **kwargs: Any) -> None:
+    async def go() -> int:
+        engines = await open_engines(config)
+        try:
+            return await tail(config, engines.nats_url, **kwargs)
+        finally:
+            await asyncio.to_thread(engines.stop)
+
+    try:
+        run(go)
+    except nats.errors.Error as error:
+        fail(f"NATS: {error}")

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
 from uuid import UUID
 
-import asyncpg
 import typer
 
 from application.access import ActorKind, IssuedToken, Scope, TokenService
-from infrastructure.settings import Settings
-from infrastructure.token_store import PostgresTokenStore
+from interfaces.cli.common import fail, run, settings
+from interfaces.composition import token_service
 
 T = TypeVar("T")
 
@@ -42,26 +40,7 @@ tokens_app = typer.Typer(
 )
 
 
-@asynccontextmanager
-async def token_service(config: Settings) -> AsyncIterator[TokenService]:
-    """Engines (embedded or configured), migrated schema, and a small pool."""
-    from interfaces.composition import open_engines, run_migrations
-
-    engines = await open_engines(config)
-    try:
-        await run_migrations(engines.database_url)
-        pool = await asyncpg.create_pool(engines.database_url, min_size=1, max_size=2)
-        try:
-            yield TokenService(PostgresTokenStore(pool))
-        finally:
-            await pool.close()
-    finally:
-        await asyncio.to_thread(engines.stop)
-
-
 def _with_tokens(work: Callable[[TokenService], Awaitable[T]]) -> T:
-    from interfaces.cli.main import run, settings
-
     config = settings()
 
     async def go() -> T:
@@ -119,8 +98,6 @@ def revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id from `tokens list`.")],
 ) -> None:
     """Revoke a token; servers stop accepting it within seconds."""
-    from interfaces.cli.main import fail
-
     try:
         parsed = UUID(token_id)
     except ValueError:

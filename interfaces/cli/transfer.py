@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 from uuid import UUID
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
 from infrastructure.audit.transfer import ImportRefused, export_lines, import_lines
+from infrastructure.event_store.log_queries import count_events, log_head, position_at
+from infrastructure.event_store.log_queries import stream_exists as has_stream
+from infrastructure.pool import DbConnection
 from infrastructure.settings import Settings
-from interfaces.cli.followers import runtime_for
-from interfaces.cli.inspect import CommandError
+from interfaces.cli.common import (
+    CommandError,
+    fail,
+    parsed,
+    progress_bar,
+    run,
+    run_command,
+    runtime_for,
+    settings,
+    workspace_id,
+)
+
+events_app = typer.Typer(
+    help="The event log as JSON Lines (with hashes, blobs, chain and signatures).",
+    no_args_is_help=True,
+)
 
 
 async def export(
@@ -27,60 +45,36 @@ async def export(
     console: Console,
 ) -> int:
     """Write the export to `out` (atomically: a temporary file renamed at the end)."""
-    async with runtime_for(config) as runtime:
-        conn = await runtime.pool.acquire()
-        try:
-            head = await conn.fetchval(
-                "SELECT coalesce(max(notification_id), 0) FROM vibehq_events"
-            )
-            last = await _position(conn, to, head)
-            if stream is not None and not await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM vibehq_events WHERE originator_id = $1)", stream
-            ):
-                raise CommandError(f"no stream {stream} in the log")
-            total = await conn.fetchval(
-                "SELECT count(*) FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
-                "AND ($3::uuid IS NULL OR originator_id = $3)",
-                first or 0,
-                last,
-                stream,
-            )
-            full = stream is None and first is None and to is None
-            partial = out.with_name(out.name + ".partial")
-            written = 0
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                "{task.completed}/{task.total} events",
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,  # no progress frames in logs
-            ) as progress:
-                task = progress.add_task(f"exporting to {out}", total=total)
-                try:
-                    with partial.open("wb") as handle:
-                        async for line in export_lines(
-                            conn, stream=stream, first=first or 0, last=last, full=full
-                        ):
-                            handle.write(line)
-                            if line.startswith(b'{"kind":"event"'):
-                                written += 1
-                                if written % 200 == 0:
-                                    progress.update(task, completed=written)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    partial.replace(out)
-                except BaseException:
-                    partial.unlink(missing_ok=True)  # never leave half a file behind
-                    raise
-                progress.update(task, completed=written)
-        finally:
-            await runtime.pool.release(conn)
+    async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        last = await _position(conn, to, await log_head(conn))
+        if stream is not None and not await has_stream(conn, stream):
+            raise CommandError(f"no stream {stream} in the log")
+        total = await count_events(conn, first=first or 0, last=last, stream=stream)
+        full = stream is None and first is None and to is None
+        partial = out.with_name(out.name + ".partial")
+        written = 0
+        with progress_bar(console, f"exporting to {out}", total, unit="events") as update:
+            try:
+                with partial.open("wb") as handle:
+                    async for line in export_lines(
+                        conn, stream=stream, first=first or 0, last=last, full=full
+                    ):
+                        handle.write(line)
+                        if line.startswith(b'{"kind":"event"'):
+                            written += 1
+                            if written % 200 == 0:
+                                update(written)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                partial.replace(out)
+            except BaseException:
+                partial.unlink(missing_ok=True)  # never leave half a file behind
+                raise
+            update(written)
     return written
 
 
-async def _position(conn: object, to: str | None, head: int) -> int:
+async def _position(conn: DbConnection, to: str | None, head: int) -> int:
     if to is None:
         return head
     if to.isdigit():
@@ -91,19 +85,15 @@ async def _position(conn: object, to: str | None, head: int) -> int:
         moment = datetime.fromisoformat(to.replace("Z", "+00:00"))
     except ValueError:
         raise CommandError(f"--to {to!r} is neither a position nor an ISO 8601 moment") from None
-    position: int = await conn.fetchval(  # type: ignore[attr-defined]
-        "SELECT coalesce(max(notification_id), 0) FROM vibehq_events WHERE recorded_at <= $1",
-        moment,
-    )
-    return position
+    return await position_at(conn, moment)
 
 
-def _numbered_lines(path: Path, progress: Progress, task: object) -> Iterator[tuple[int, bytes]]:
+def _numbered_lines(path: Path, update: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line
-            progress.update(task, completed=handle.tell())  # type: ignore[arg-type]
+            update(handle.tell())
 
 
 def readable_size(path: Path) -> int:
@@ -119,21 +109,58 @@ def readable_size(path: Path) -> int:
 
 
 async def import_file(config: Settings, path: Path, size: int, console: Console) -> dict[str, int]:
-    async with runtime_for(config) as runtime:
-        conn = await runtime.pool.acquire()
-        try:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,  # no progress frames in logs
-            ) as progress:
-                task = progress.add_task(f"importing {path}", total=size)
-                try:
-                    return await import_lines(conn, _numbered_lines(path, progress, task))
-                except ImportRefused as error:
-                    raise CommandError(str(error)) from None
-        finally:
-            await runtime.pool.release(conn)
+    async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        with progress_bar(console, f"importing {path}", size, unit="bytes") as update:
+            try:
+                return await import_lines(conn, _numbered_lines(path, update))
+            except ImportRefused as error:
+                raise CommandError(str(error)) from None
+
+
+@events_app.command("export")
+def events_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write (JSON Lines).")],
+    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    from_position: Annotated[
+        int | None, typer.Option("--from", help="First log position.", min=0)
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Last log position, or an ISO 8601 moment.")
+    ] = None,
+) -> None:
+    """Export events (and the blobs they refer to) as JSON Lines.
+
+    A full export (no filters) also carries the global chain and its signed
+    checkpoints, so an import can be verified with `vibehq audit verify`. The file
+    appears only when complete.
+    """
+    config = settings()
+    target = None if stream is None else parsed(lambda: workspace_id(stream))
+    written = run_command(
+        lambda: export(
+            config, out, stream=target, first=from_position, to=to, console=Console(stderr=True)
+        )
+    )
+    typer.echo(f"exported {written} events to {out}")
+
+
+@events_app.command("import")
+def events_import(
+    file: Annotated[Path, typer.Argument(help="A file written by `vibehq events export`.")],
+) -> None:
+    """Import an export into an empty database, checking every hash on the way in.
+
+    All or nothing: a line that fails its checks (or Ctrl-C) rolls the whole import
+    back. Exit code 1 names the first line at fault.
+    """
+    config = settings()
+    try:
+        size = readable_size(file)
+        counts = run(lambda: import_file(config, file, size, Console(stderr=True)))
+    except CommandError as error:
+        message = str(error)
+        fail(message, 2 if message.startswith(("cannot read", "the database")) else 1)
+    typer.echo(
+        f"imported {counts['event']} events, {counts['blob']} blobs, {counts['link']} chain "
+        f"links and {counts['checkpoint']} checkpoints"
+    )

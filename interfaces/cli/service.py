@@ -1,0 +1,115 @@
+"""`vibehq serve`, `vibehq demo` and `vibehq settings`: running the service itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import msgspec
+import typer
+
+from infrastructure.settings import SETTINGS, Settings, data_folder, help_text, shown_value
+from interfaces.cli.common import run, settings
+from interfaces.cli.tokens import ensure_dev_token
+from interfaces.composition import open_engines, run_migrations, token_service
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [VIBEHQ_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port [VIBEHQ_PORT].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [VIBEHQ_WORKERS].")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /schema) on the configured or embedded engines."""
+    from interfaces.http.serving import serve_http
+
+    config = settings()
+    engines = run(lambda: open_engines(config))
+    try:
+        for name in run(lambda: run_migrations(engines.database_url)):
+            typer.echo(f"applied migration {name}", err=True)
+        token_note = _local_token_note(config, engines.database_url)
+        os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
+        os.environ["VIBEHQ_NATS_URL"] = engines.nats_url
+        bind_host = host or config.host
+        bind_port = config.port if port is None else port
+        typer.echo(
+            f"vibehq serving on http://{bind_host}:{bind_port}  "
+            f"(docs: /schema, health: /health, ready: /ready)\n"
+            f"  PostgreSQL: {engines.database_url}\n  NATS:       {engines.nats_url}\n"
+            f"{token_note}",
+            err=True,
+        )
+        serve_http(
+            host=bind_host,
+            port=bind_port,
+            workers=workers or config.workers,
+            log_level=config.log_level,
+            settings=msgspec.structs.replace(
+                config, database_url=engines.database_url, nats_url=engines.nats_url
+            ),
+        )
+    finally:
+        engines.stop()
+
+
+def _local_token_note(config: Settings, database_url: str) -> str:
+    """What to tell the user about authentication at start-up."""
+    if config.auth == "off":
+        return "  Auth:       OFF (VIBEHQ_AUTH=off): anyone reaching this port is admin"
+    if config.database_url is not None:
+        return "  Auth:       bearer tokens (create one with `vibehq tokens create`)"
+    # Embedded engines: a local instance, so hand its owner a working admin token.
+    local = msgspec.structs.replace(config, database_url=database_url)
+    folder = data_folder(config)
+
+    async def go() -> str:
+        async with token_service(local) as service:
+            return await ensure_dev_token(service, folder)
+
+    secret = run(go)
+    return (
+        f"  Auth:       admin token for this local instance (also in {folder / 'dev-token'}):\n"
+        f"              {secret}"
+    )
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port; 0 picks a free one.")] = 0,
+    keep: Annotated[
+        bool, typer.Option("--keep/--no-keep", help="Keep serving after the demo until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Show the main job: three factories patch one workspace (apply, conflict, revert)."""
+    from rich.console import Console
+
+    from interfaces.cli.demo import run_demo
+
+    config = settings()
+    console = Console()
+
+    async def go() -> None:
+        engines = await open_engines(config)
+        try:
+            await run_migrations(engines.database_url)
+            local = msgspec.structs.replace(
+                config, database_url=engines.database_url, nats_url=engines.nats_url
+            )
+            await run_demo(local, console, port=port, keep=keep)
+        finally:
+            await asyncio.to_thread(engines.stop)
+
+    try:
+        run(go)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def show_settings() -> None:
+    """List every environment variable vibehq reads: its value here, meaning and default.
+
+    Secret values are shown only as set; passwords in URLs are masked.
+    """
+    for name in SETTINGS:
+        value = shown_value(name, os.environ.get(name, ""))
+        typer.echo(f"{name:26} {value or '(unset)':30} {help_text(name)}")
