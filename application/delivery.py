@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
-
 from application.aggregates import AggregateRepository, CommandContext
-from application.commands import execute, recorded
-from application.patch_manager import PatchNotFound, WorkspaceNotFound, request_hash
+from application.commands import execute, recorded, scoped
+from application.patch_manager import PatchNotFound, WorkspaceNotFound
 from application.patch_records import is_outcome
 from application.ports import EventStore
 from domain.contracts import ChecksRequest, DeliveryRequest, Recorded
@@ -91,13 +89,3 @@ class DeliveryService:
         )
         return recorded(result)
 
-
-def scoped(context: CommandContext, scope: str, request: msgspec.Struct) -> CommandContext:
-    """Idempotency keys are scoped per command and target; the body tells retries apart."""
-    if context.idempotency_key is None:
-        return context
-    return msgspec.structs.replace(
-        context,
-        idempotency_key=f"{scope}:{context.actor}:{context.idempotency_key}",
-        request_hash=request_hash(request),
-    )

@@ -10,14 +10,15 @@ shared stream, and it is stated in docs/projections.md.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 from uuid import UUID
 
 import msgspec
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
-from application.commands import execute, recorded
-from application.delivery import scoped
-from application.ports import EventStore
+from application.commands import execute, record_new, recorded, scoped
+from application.event_codec import EventCodec
+from application.ports import AppendResult, EventStore
 from domain.contracts import (
     HeartbeatRequest,
     IncidentRequest,
@@ -33,6 +34,9 @@ from domain.ops import (
     SourceHeartbeat,
     incident_id,
 )
+
+
+_CODEC: Final = EventCodec()
 
 
 class IncidentNotFound(LookupError):
@@ -61,7 +65,7 @@ class OpsService:
         if context.idempotency_key is not None:
             prior = await self._store.recall(context.idempotency_key, context.request_hash)
             if prior is not None:
-                return OpsReceipt(recorded(prior))
+                return await self._first_receipt(prior, request)
         signal = OpsEvent(
             source=request.source,
             kind=request.kind,
@@ -87,13 +91,38 @@ class OpsService:
             incident_recorded=opening,
         )
 
+    async def _first_receipt(self, prior: AppendResult, request: OpsEventRequest) -> OpsReceipt:
+        """What the first `report` of a retried request answered, from the log."""
+        signal = recorded(prior)
+        if request.severity not in OPENS_INCIDENT:
+            return OpsReceipt(signal)
+        target = incident_id(request.source, request.kind)
+        for record in await self._store.read_stream(target):
+            event = _CODEC.decode(record)
+            opening_step = isinstance(event, Incident.Opened | Incident.Reopened)
+            if opening_step and getattr(event, "cause_id", None) == prior.stream_id:
+                opening = Recorded(
+                    stream_id=target,
+                    version=record.stream_version,
+                    position=record.position,
+                    recorded_at=record.recorded_at,
+                    duplicate=True,
+                )
+                return OpsReceipt(signal, target, True, opening)
+        return OpsReceipt(signal, incident_id=target)
+
     async def heartbeat(self, request: HeartbeatRequest, context: CommandContext) -> Recorded:
-        beat = SourceHeartbeat(
-            source=request.source,
-            status=request.status,
-            interval_seconds=request.interval_seconds,
+        result = await record_new(
+            self._store,
+            self._repository,
+            lambda: SourceHeartbeat(
+                source=request.source,
+                status=request.status,
+                interval_seconds=request.interval_seconds,
+            ),
+            scoped(context, "heartbeat", request),
         )
-        return recorded(await self._repository.save(beat, context))
+        return recorded(result)
 
     async def open_incident(self, request: IncidentRequest, context: CommandContext) -> Recorded:
         """Open an incident by hand; refused (409) if one is open for (source, kind)."""
@@ -125,13 +154,13 @@ class OpsService:
         def step(target: Incident) -> None:
             target.acknowledge(by=context.actor, note=note)
 
-        return await self._step(incident, context, step)
+        return await self._step(incident, scoped(context, f"ack:{incident}", note), step)
 
     async def resolve(self, incident: UUID, note: str, context: CommandContext) -> Recorded:
         def step(target: Incident) -> None:
             target.resolve(by=context.actor, note=note)
 
-        return await self._step(incident, context, step)
+        return await self._step(incident, scoped(context, f"resolve:{incident}", note), step)
 
     async def _step(
         self, incident: UUID, context: CommandContext, step: Callable[[Incident], None]

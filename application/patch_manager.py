@@ -21,14 +21,13 @@ appended. One round trip, the append, remains.
 
 from __future__ import annotations
 
-import hashlib
 from uuid import UUID, uuid4
 
 import msgspec
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.caches import ContentCache
-from application.commands import MAX_ATTEMPTS, TooMuchContention
+from application.commands import MAX_ATTEMPTS, TooMuchContention, request_hash, scoped
 from application.event_codec import EventCodec
 from application.patch_records import is_outcome, outcome_record, patch_record
 from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
@@ -59,15 +58,6 @@ class NotRevertible(ValueError):
     """Only applied patches (and reverts) can be reverted."""
 
 
-def request_hash(*parts: msgspec.Struct | str) -> bytes:
-    """What makes two requests "the same" for idempotency."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else msgspec.json.encode(part))
-        digest.update(b"\x00")
-    return digest.digest()
-
-
 class PatchManager:
     def __init__(
         self,
@@ -92,15 +82,10 @@ class PatchManager:
         self, request: NewWorkspace, context: CommandContext
     ) -> WorkspaceSummary:
         """A new workspace, with its initial files applied as its first patch."""
-        if context.idempotency_key is not None:
-            context = msgspec.structs.replace(
-                context,
-                idempotency_key=f"workspace:{context.actor}:{context.idempotency_key}",
-                request_hash=request_hash(request),
-            )
-            prior = await self._store.recall(context.idempotency_key or "", context.request_hash)
-            if prior is not None:
-                return await self._summary(prior.stream_id)
+        context = scoped(context, "workspace", request)
+        prior = await self._recall(context)
+        if prior is not None:
+            return await self._summary(prior.stream_id, prior.last_version)
         workspace = Workspace(name=request.name, created_by=context.actor)
         blobs: dict[str, bytes] = {}
         if request.files:
@@ -118,13 +103,15 @@ class PatchManager:
                 raise outcome
             blobs = outcome.blobs
         result = await self._repository.save(workspace, context, blobs=blobs)
-        if not result.duplicate:
-            self._contents.add(blobs)
-            return summarise(workspace)
-        return await self._summary(result.stream_id)
+        if result.duplicate:  # the same key, racing: the first one's answer
+            return await self._summary(result.stream_id, result.last_version)
+        self._contents.add(blobs)
+        return summarise(workspace)
 
-    async def _summary(self, workspace_id: UUID) -> WorkspaceSummary:
-        return summarise(await self._repository.get(workspace_id, Workspace))
+    async def _summary(self, workspace_id: UUID, version: int) -> WorkspaceSummary:
+        """What an earlier, idempotent request answered: the workspace at its version."""
+        workspace = await self._repository.get(workspace_id, Workspace, version=version)
+        return msgspec.structs.replace(summarise(workspace), duplicate=True)
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -230,6 +217,10 @@ class PatchManager:
     # -- archive ---------------------------------------------------------------------------
 
     async def archive(self, workspace_id: UUID, context: CommandContext) -> WorkspaceSummary:
+        context = scoped(context, f"archive:{workspace_id}")
+        prior = await self._recall(context)
+        if prior is not None:
+            return await self._summary(workspace_id, prior.last_version)
         workspace = await self._load(workspace_id)
         workspace.archive(by=context.actor)
         await self._repository.save(workspace, context)

@@ -239,6 +239,8 @@ class WorkspaceSummary(_Contract, frozen=True):
     total_bytes: NonNegative
     patches_applied: NonNegative
     patches_rejected: NonNegative
+    #: True when this answers a retry of an earlier request with the same Idempotency-Key.
+    duplicate: bool = False
 
 
 class FileListing(_Contract, frozen=True):

@@ -24,10 +24,15 @@ from domain.contracts import (
 )
 from infrastructure.projections.ops import OpsProjection
 from interfaces.http.auth import requires
-from interfaces.http.params import command_context, idempotency_key
+from interfaces.http.params import (
+    IDEMPOTENCY_HEADER,
+    command_context,
+    idempotency_key,
+    recorded_answer,
+)
 from interfaces.http.problems import spec
 from interfaces.http.read_models import AFTER_POSITION, caught_up
-from interfaces.http.workspaces import AUTH, IDEMPOTENCY_HEADER
+from interfaces.http.workspaces import AUTH
 
 
 class OpsEventRecorded(Struct, frozen=True):
@@ -63,7 +68,7 @@ class OpsController(Controller):
             receipt.incident_opened,
             receipt.incident_recorded,
         )
-        return Response(body, status_code=200 if receipt.recorded.duplicate else 201)
+        return recorded_answer(body, duplicate=receipt.recorded.duplicate)
 
     @post(
         "/heartbeats",
@@ -72,12 +77,15 @@ class OpsController(Controller):
         responses={422: spec("Invalid heartbeat."), **AUTH},
     )
     async def heartbeat(
-        self, request: Request[Any, Any, Any], data: JSONBody[HeartbeatRequest]
-    ) -> Recorded:
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[HeartbeatRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
         recorded: Recorded = await request.app.state.runtime.ops.heartbeat(
-            data, command_context(request, None)
+            data, command_context(request, idempotency_key(request))
         )
-        return recorded
+        return recorded_answer(recorded, duplicate=recorded.duplicate)
 
     @get(
         "/overview",
@@ -118,12 +126,15 @@ class OpsController(Controller):
         responses={409: spec("An incident for this source and kind is open."), **AUTH},
     )
     async def open_incident(
-        self, request: Request[Any, Any, Any], data: JSONBody[IncidentRequest]
-    ) -> Recorded:
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[IncidentRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
         recorded: Recorded = await request.app.state.runtime.ops.open_incident(
-            data, command_context(request, None)
+            data, command_context(request, idempotency_key(request))
         )
-        return recorded
+        return recorded_answer(recorded, duplicate=recorded.duplicate)
 
     @get(
         "/incidents/{incident_id:uuid}",
@@ -158,12 +169,13 @@ class OpsController(Controller):
         request: Request[Any, Any, Any],
         incident_id: FromPath[UUID],
         data: JSONBody[IncidentNote | None] = None,
-    ) -> Recorded:
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
         note = data.note if data else ""
         recorded: Recorded = await request.app.state.runtime.ops.acknowledge(
-            incident_id, note, command_context(request, None)
+            incident_id, note, command_context(request, idempotency_key(request))
         )
-        return recorded
+        return recorded_answer(recorded, duplicate=recorded.duplicate)
 
     @post(
         "/incidents/{incident_id:uuid}/resolve",
@@ -176,9 +188,10 @@ class OpsController(Controller):
         request: Request[Any, Any, Any],
         incident_id: FromPath[UUID],
         data: JSONBody[IncidentNote | None] = None,
-    ) -> Recorded:
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[Recorded]:
         note = data.note if data else ""
         recorded: Recorded = await request.app.state.runtime.ops.resolve(
-            incident_id, note, command_context(request, None)
+            incident_id, note, command_context(request, idempotency_key(request))
         )
-        return recorded
+        return recorded_answer(recorded, duplicate=recorded.duplicate)

@@ -1,18 +1,33 @@
-"""Request bits shared by the controllers: time-travel parameters and the command context."""
+"""Request bits shared by the controllers: time-travel parameters, the command context,
+and idempotency (the `Idempotency-Key` header in, `Idempotent-Replayed` out)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, TypeVar
 from uuid import UUID, uuid4
 
-from litestar import Request
+from litestar import Request, Response
+from litestar.params import HeaderParameter
 
 from application.access import Principal
 from application.aggregates import CommandContext
 from application.workspace_queries import At
 from domain.contracts import ContractViolation
 from infrastructure.telemetry import current_trace_context
+
+T = TypeVar("T")
+
+IDEMPOTENCY_HEADER: Final = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description=(
+        "Retrying with the same key and body records nothing new and answers the first "
+        "outcome with the first status, marked `Idempotent-Replayed: true`. Keys are "
+        "scoped to the command, its target and the caller; 1 to 200 characters."
+    ),
+)
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
 AT_DESCRIPTION = (
     "Time travel: a workspace version (e.g. `3`) or an ISO 8601 moment "
@@ -62,3 +77,10 @@ def idempotency_key(request: Request[Any, Any, Any], in_body: str | None = None)
             "Idempotency-Key", "the header and the body's idempotency_key differ"
         )
     return header or in_body
+
+
+def recorded_answer(body: T, *, duplicate: bool, status_code: int = 201) -> Response[T]:
+    """A recording POST's answer; a replay gets the first status again, marked as one."""
+    return Response(
+        body, status_code=status_code, headers={REPLAYED_HEADER: "true"} if duplicate else {}
+    )

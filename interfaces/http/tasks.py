@@ -27,10 +27,15 @@ from domain.contracts import (
 )
 from infrastructure.projections.delivery import DeliveryProjection
 from interfaces.http.auth import requires
-from interfaces.http.params import command_context, idempotency_key
+from interfaces.http.params import (
+    IDEMPOTENCY_HEADER,
+    command_context,
+    idempotency_key,
+    recorded_answer,
+)
 from interfaces.http.problems import spec
 from interfaces.http.read_models import AFTER_POSITION, caught_up
-from interfaces.http.workspaces import AUTH, IDEMPOTENCY_HEADER
+from interfaces.http.workspaces import AUTH
 
 TASK_ID: Final = "Task id, as factories name it in patches (`task_id`)."
 
@@ -59,7 +64,7 @@ class TaskController(Controller):
             )
         except PatchNotFound as error:
             raise ContractViolation("patch_id", str(error)) from None
-        return Response(recorded, status_code=200 if recorded.duplicate else 201)
+        return recorded_answer(recorded, duplicate=recorded.duplicate)
 
     @post(
         "/{task_id:str}/deliver",
@@ -82,7 +87,7 @@ class TaskController(Controller):
             recorded = await request.app.state.runtime.delivery.deliver(task_id, data, context)
         except WorkspaceNotFound as error:
             raise ContractViolation("workspace_id", str(error)) from None
-        return Response(recorded, status_code=200 if recorded.duplicate else 201)
+        return recorded_answer(recorded, duplicate=recorded.duplicate)
 
     @get(
         "/{task_id:str}/delivery-report",

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from application.patch_manager import PatchManager
 from application.workspace_queries import WorkspaceQueries
@@ -22,14 +22,17 @@ from domain.contracts import (
     WorkspaceSummary,
 )
 from interfaces.http.auth import requires
-from interfaces.http.params import AT_DESCRIPTION, command_context, idempotency_key, parse_at
+from interfaces.http.params import (
+    AT_DESCRIPTION,
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    command_context,
+    idempotency_key,
+    parse_at,
+    recorded_answer,
+)
 from interfaces.http.problems import Problem, rejected_patch, spec
 
-IDEMPOTENCY_HEADER = HeaderParameter(
-    name="Idempotency-Key",
-    required=False,
-    description="Retrying with the same key and body returns the first outcome.",
-)
 AT = QueryParameter(name="at", required=False, description=AT_DESCRIPTION)
 NOT_FOUND = {404: spec("No such workspace, patch or file.")}
 AUTH = {401: spec("Missing or unknown token."), 403: spec("The token lacks the scope.")}
@@ -46,12 +49,12 @@ def _queries(request: Request[Any, Any, Any]) -> WorkspaceQueries:
 
 
 def _outcome_response(request: Request[Any, Any, Any], record: PatchRecord) -> Response[Any]:
-    headers = {"Idempotent-Replayed": "true"} if record.duplicate else {}
     if record.outcome == "rejected":
         response = rejected_patch(request, record)
-        response.headers.update(headers)
+        if record.duplicate:
+            response.headers[REPLAYED_HEADER] = "true"
         return response
-    return Response(record, status_code=201, headers=headers)
+    return recorded_answer(record, duplicate=record.duplicate)
 
 
 class WorkspaceController(Controller):
@@ -69,9 +72,10 @@ class WorkspaceController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[NewWorkspace],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
-    ) -> WorkspaceSummary:
+    ) -> Response[WorkspaceSummary]:
         context = command_context(request, idempotency_key(request))
-        return await _manager(request).create_workspace(data, context)
+        summary = await _manager(request).create_workspace(data, context)
+        return recorded_answer(summary, duplicate=summary.duplicate)
 
     @get(
         "/{workspace_id:uuid}",
@@ -95,9 +99,14 @@ class WorkspaceController(Controller):
         responses={**NOT_FOUND, 409: spec("Already archived."), **AUTH},
     )
     async def archive(
-        self, request: Request[Any, Any, Any], workspace_id: FromPath[UUID]
-    ) -> WorkspaceSummary:
-        return await _manager(request).archive(workspace_id, command_context(request, None))
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: FromPath[UUID],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[WorkspaceSummary]:
+        context = command_context(request, idempotency_key(request))
+        summary = await _manager(request).archive(workspace_id, context)
+        return recorded_answer(summary, duplicate=summary.duplicate, status_code=200)
 
     @post(
         "/{workspace_id:uuid}/patches",

@@ -1,0 +1,188 @@
+"""One HTTP convention: every recording POST answers a retry the same way.
+
+Sent twice with one `Idempotency-Key`, a POST records once, answers the second time
+with the first status and body, and marks it `Idempotent-Replayed: true`. The test
+walks every POST route the OpenAPI document lists, so a new one cannot skip it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+
+from infrastructure.embedded.engines import Engines
+from tests.integration.api import Api, serve_api
+from tests.integration.test_http_patches import new_workspace
+
+pytestmark = pytest.mark.timeout(120)
+
+Setup = Callable[[httpx.AsyncClient], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+async def _workspace(client: httpx.AsyncClient) -> str:
+    return await new_workspace(client, **{"app.py": "x = 1\n"})
+
+
+async def _applied_patch(client: httpx.AsyncClient) -> tuple[str, str]:
+    ws = await _workspace(client)
+    response = await client.post(
+        f"/workspaces/{ws}/patches",
+        json={
+            "base_version": 2,
+            "task_id": "T-1",
+            "operations": [{"op": "write_file", "path": "app.py", "content": "x = 2\n"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    return ws, response.json()["patch_id"]
+
+
+async def _incident(client: httpx.AsyncClient) -> str:
+    response = await client.post(
+        "/ops/incidents", json={"source": f"svc-{uuid.uuid4().hex[:6]}", "title": "down"}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["stream_id"])
+
+
+async def create_workspace(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return "/workspaces", {"name": "shop", "files": [{"path": "a.txt", "content": "a\n"}]}
+
+
+async def archive(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/workspaces/{await _workspace(client)}/archive", {}
+
+
+async def submit_patch(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    ws = await _workspace(client)
+    operation = {"op": "write_file", "path": "app.py", "content": "x = 3\n"}
+    return f"/workspaces/{ws}/patches", {
+        "base_version": 2,
+        "task_id": "T-1",
+        "operations": [operation],
+    }
+
+
+async def submit_conflicting_patch(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    ws = await _workspace(client)
+    operation = {"op": "delete_file", "path": "missing.py"}
+    return f"/workspaces/{ws}/patches", {
+        "base_version": 2,
+        "task_id": "T-1",
+        "operations": [operation],
+    }
+
+
+async def revert(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    _, patch_id = await _applied_patch(client)
+    return f"/patches/{patch_id}/revert", {"task_id": "T-1"}
+
+
+async def report_checks(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return "/tasks/T-9/checks", {"checks": [{"name": "unit", "status": "passed"}]}
+
+
+async def deliver(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    ws = await _workspace(client)
+    return "/tasks/T-9/deliver", {"summary": "done", "workspace_id": ws, "final_version": 2}
+
+
+async def ops_event(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    body = {"source": "builder", "kind": "build_failed", "severity": "error", "message": "x"}
+    return "/ops/events", body
+
+
+async def heartbeat(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return "/ops/heartbeats", {"source": "builder", "interval_seconds": 30}
+
+
+async def open_incident(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return "/ops/incidents", {"source": "db", "title": "replica lag"}
+
+
+async def acknowledge(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/ops/incidents/{await _incident(client)}/ack", {"note": "on it"}
+
+
+async def resolve(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/ops/incidents/{await _incident(client)}/resolve", {"note": "fixed"}
+
+
+RECORDING_POSTS: dict[str, Setup] = {
+    "/workspaces": create_workspace,
+    "/workspaces/{workspace_id}/archive": archive,
+    "/workspaces/{workspace_id}/patches": submit_patch,
+    "/patches/{patch_id}/revert": revert,
+    "/tasks/{task_id}/checks": report_checks,
+    "/tasks/{task_id}/deliver": deliver,
+    "/ops/events": ops_event,
+    "/ops/heartbeats": heartbeat,
+    "/ops/incidents": open_incident,
+    "/ops/incidents/{incident_id}/ack": acknowledge,
+    "/ops/incidents/{incident_id}/resolve": resolve,
+}
+
+
+@pytest_asyncio.fixture
+async def api(database_url: str, engines: Engines, pool: asyncpg.Pool) -> AsyncIterator[Api]:
+    async with serve_api(database_url, engines.nats_url, pool) as served:
+        yield served
+
+
+async def _events(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    return count
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [*RECORDING_POSTS.values(), submit_conflicting_patch],
+    ids=[*RECORDING_POSTS, "a rejected patch"],
+)
+async def test_a_retried_post_records_once_and_answers_the_first_status_marked_replayed(
+    api: Api, pool: asyncpg.Pool, setup: Setup
+) -> None:
+    async with await api.as_("ui-factory", "write") as client:
+        path, body = await setup(client)
+        key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
+        before = await _events(pool)
+        first = await client.post(path, json=body, headers=key)
+        recorded = await _events(pool)
+        again = await client.post(path, json=body, headers=key)
+
+    assert first.status_code in (200, 201, 409), first.text
+    assert recorded > before
+    assert await _events(pool) == recorded  # the retry recorded nothing
+    assert again.status_code == first.status_code
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert _without_duplicate(again.json()) == _without_duplicate(first.json())
+
+
+def _without_duplicate(answer: Any) -> Any:
+    """The answer less its `duplicate` flags (true on the replay, nested ones included)."""
+    if isinstance(answer, dict):
+        return {k: _without_duplicate(v) for k, v in answer.items() if k != "duplicate"}
+    return answer
+
+
+async def test_every_post_route_is_a_recording_post_that_follows_the_convention(
+    api: Api,
+) -> None:
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    posts = {
+        re.sub(r"\{(\w+)\}", lambda m: "{" + m.group(1) + "}", path)
+        for path, item in schema["paths"].items()
+        if "post" in item
+    }
+    assert posts == set(RECORDING_POSTS)
+    for path in posts:
+        parameters = schema["paths"][path]["post"].get("parameters", [])
+        assert any(p["name"] == "Idempotency-Key" for p in parameters), path
