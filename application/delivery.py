@@ -88,4 +88,3 @@ class DeliveryService:
             context=context,
         )
         return recorded(result)
-

@@ -35,7 +35,6 @@ from domain.ops import (
     incident_id,
 )
 
-
 _CODEC: Final = EventCodec()
 
 
