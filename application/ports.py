@@ -147,6 +147,10 @@ class EventStore(Protocol):
         """The stream's current version, 0 if it does not exist."""
         ...
 
+    async def head_position(self) -> int:
+        """The highest position readers may see now (0 for an empty log)."""
+        ...
+
     async def recall(self, idempotency_key: str, request_hash: bytes) -> AppendResult | None:
         """The outcome first recorded under this key (duplicate=True), or None if unused.
 

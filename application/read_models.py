@@ -16,9 +16,11 @@ from domain.contracts import (
     DeliveryReportPage,
     DeliveryStatus,
     FollowerLag,
+    IncidentPage,
     IncidentStatus,
     IncidentView,
     OpsOverview,
+    WorkspacePage,
 )
 
 
@@ -36,12 +38,22 @@ class DeliveryReports(Protocol):
     ) -> DeliveryReportPage: ...
 
 
+class WorkspaceList(Protocol):
+    async def page(
+        self, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
+    ) -> WorkspacePage: ...
+
+    async def with_prefix(self, low: UUID, high: UUID, limit: int) -> list[UUID]:
+        """Workspace ids in [low, high]: the candidates for a short id prefix."""
+        ...
+
+
 class OpsViews(Protocol):
     async def overview(self, now: datetime) -> OpsOverview: ...
 
     async def incidents(
-        self, *, status: IncidentStatus | None, limit: int
-    ) -> list[IncidentView]: ...
+        self, *, status: IncidentStatus | None, limit: int, cursor: str | None
+    ) -> IncidentPage: ...
 
     async def incident(self, incident_id: UUID) -> IncidentView | None: ...
 

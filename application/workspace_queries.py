@@ -11,15 +11,17 @@ from uuid import UUID
 
 from application.aggregates import AggregateNotFound, AggregateRepository
 from application.event_codec import EventCodec, to_envelope
+from application.pages import decode_cursor, encode_cursor
 from application.patch_manager import PatchNotFound, WorkspaceNotFound, summarise
 from application.patch_records import is_outcome, patch_record
 from application.ports import BlobStore, EventStore
 from domain.contracts import (
-    EventEnvelope,
+    EventPage,
     FileEntry,
     FileListing,
     PatchOutcome,
     PatchRecord,
+    PatchRecordPage,
     WorkspaceSummary,
 )
 from domain.patching.text import decode_text
@@ -117,17 +119,21 @@ class WorkspaceQueries:
         outcome: PatchOutcome | None = None,
         after_version: int = 0,
         limit: int = 100,
-    ) -> list[PatchRecord]:
-        """Patch outcomes in version order, filtered; page with `after_version`."""
+        cursor: str | None = None,
+    ) -> PatchRecordPage:
+        """Patch outcomes in version order, filtered; page with `cursor` (or from a version)."""
+        if cursor is not None:
+            (after_version,) = decode_cursor(cursor, tuple[int])
+        as_of = await self._store.head_position()
         if await self._store.stream_version(workspace_id) == 0:
             raise WorkspaceNotFound(workspace_id)
         found: list[PatchRecord] = []
-        cursor = after_version
+        scanned = after_version
         while len(found) < limit:
-            batch = await self._store.read_stream(workspace_id, after_version=cursor, limit=500)
+            batch = await self._store.read_stream(workspace_id, after_version=scanned, limit=500)
             if not batch:
                 break
-            cursor = batch[-1].stream_version
+            scanned = batch[-1].stream_version
             for event in batch:
                 if not is_outcome(event):
                     continue
@@ -140,7 +146,12 @@ class WorkspaceQueries:
                     found.append(record)
                     if len(found) == limit:
                         break
-        return found
+        more = len(found) == limit
+        return PatchRecordPage(
+            items=found,
+            next_cursor=encode_cursor(found[-1].version) if more else None,
+            as_of_position=as_of,
+        )
 
     async def patch(self, patch_id: UUID) -> PatchRecord:
         event = await self._store.find_event(patch_id)
@@ -149,14 +160,28 @@ class WorkspaceQueries:
         return patch_record(event, self._codec)
 
     async def events(
-        self, workspace_id: UUID, *, after_version: int = 0, limit: int = 100
-    ) -> list[EventEnvelope]:
+        self,
+        workspace_id: UUID,
+        *,
+        after_version: int = 0,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """The workspace's events in version order; page with `cursor` (or from a version)."""
+        if cursor is not None:
+            (after_version,) = decode_cursor(cursor, tuple[int])
+        as_of = await self._store.head_position()
         if await self._store.stream_version(workspace_id) == 0:
             raise WorkspaceNotFound(workspace_id)
         records = await self._store.read_stream(
             workspace_id, after_version=after_version, limit=limit
         )
-        return [to_envelope(record) for record in records]
+        more = len(records) == limit
+        return EventPage(
+            items=[to_envelope(record) for record in records],
+            next_cursor=encode_cursor(records[-1].stream_version) if more else None,
+            as_of_position=as_of,
+        )
 
 
 def _file_diff(

@@ -243,6 +243,30 @@ class WorkspaceSummary(_Contract, frozen=True):
     duplicate: bool = False
 
 
+class WorkspacePage(_Contract, frozen=True):
+    """`GET /workspaces`: one page, newest first; pass `next_cursor` as `cursor` for more."""
+
+    items: list[WorkspaceSummary]
+    next_cursor: str | None
+    as_of_position: NonNegative
+
+
+class PatchRecordPage(_Contract, frozen=True):
+    """`GET /workspaces/{id}/patches`: outcomes in version order; `next_cursor` continues."""
+
+    items: list[PatchRecord]
+    next_cursor: str | None
+    as_of_position: NonNegative
+
+
+class EventPage(_Contract, frozen=True):
+    """`GET /workspaces/{id}/events`: events in version order; `next_cursor` continues."""
+
+    items: list[EventEnvelope]
+    next_cursor: str | None
+    as_of_position: NonNegative
+
+
 class FileListing(_Contract, frozen=True):
     """The tree of a workspace at one version: path -> blob hash, mode, size."""
 
@@ -424,6 +448,14 @@ class IncidentView(_Contract, frozen=True):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     note: str = ""
+
+
+class IncidentPage(_Contract, frozen=True):
+    """`GET /ops/incidents`: most recently changed first; `next_cursor` continues."""
+
+    items: list[IncidentView]
+    next_cursor: str | None
+    as_of_position: NonNegative
 
 
 class SourceHealth(_Contract, frozen=True):

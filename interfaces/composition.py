@@ -46,6 +46,7 @@ from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_
 from infrastructure.projections.ops import PostgresOpsViews
 from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
+from infrastructure.projections.workspaces import PostgresWorkspaceList
 from infrastructure.settings import Settings, data_folder, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
@@ -79,6 +80,7 @@ class Runtime:
     ops: OpsService
     reports: PostgresDeliveryReports
     ops_views: PostgresOpsViews
+    workspace_list: PostgresWorkspaceList
     followers: PostgresFollowers
     subjects: Subjects
     js: JetStreamContext
@@ -202,6 +204,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         ops=OpsService(store, repository),
         reports=PostgresDeliveryReports(pool),
         ops_views=PostgresOpsViews(pool, followers),
+        workspace_list=PostgresWorkspaceList(pool),
         followers=followers,
         subjects=subjects,
         js=js,
@@ -220,6 +223,20 @@ async def token_service(settings: Settings) -> AsyncIterator[TokenService]:
             yield TokenService(PostgresTokenStore(pool))
         finally:
             await pool.close()
+    finally:
+        await asyncio.to_thread(engines.stop)
+
+
+@asynccontextmanager
+async def log_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the event database, for a command that only looks something up."""
+    engines = await open_engines(settings)
+    try:
+        conn = await asyncpg.connect(engines.database_url)
+        try:
+            yield conn
+        finally:
+            await conn.close()
     finally:
         await asyncio.to_thread(engines.stop)
 

@@ -52,3 +52,23 @@ async def position_at(conn: DbConnection, moment: datetime) -> int:
     """The last position recorded at or before `moment` (0 before the first event)."""
     position: int = await conn.fetchval(_POSITION_AT, moment)
     return position
+
+
+_STREAMS_BETWEEN: Final = """
+SELECT originator_id FROM vibehq_events
+WHERE originator_id BETWEEN $1 AND $2 AND originator_version = 1
+  AND ($3::text IS NULL OR stream_type = $3)
+ORDER BY originator_id LIMIT $4
+"""
+
+
+async def streams_between(
+    conn: DbConnection, low: UUID, high: UUID, *, stream_type: str | None, limit: int
+) -> list[UUID]:
+    """Stream ids in [low, high] (of one type, if given): a short id prefix's candidates.
+
+    A range over the primary key's first column, so it costs an index probe whatever
+    the log's length.
+    """
+    rows = await conn.fetch(_STREAMS_BETWEEN, low, high, stream_type, limit)
+    return [row["originator_id"] for row in rows]

@@ -8,7 +8,6 @@ latest run of each check, and the latest delivery. The status rule is the domain
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ import asyncpg
 import msgspec
 
 from application.event_codec import EventCodec, event_types
+from application.pages import decode_cursor, encode_cursor
 from application.ports import RecordedEvent
 from domain.contracts import (
     Delivery,
@@ -308,7 +308,7 @@ class PostgresDeliveryReports:
         limit: int,
         cursor: str | None,
     ) -> DeliveryReportPage:
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, tuple[datetime, str, str]) if cursor else None
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             rows = await conn.fetch(
                 f"SELECT {_REPORT_COLUMNS} FROM vibehq_read.delivery_reports r "
@@ -329,26 +329,8 @@ class PostgresDeliveryReports:
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
-            next_cursor = _encode_cursor(last.last_activity, last.task_id, last.factory)
+            next_cursor = encode_cursor(last.last_activity, last.task_id, last.factory)
         return DeliveryReportPage(items=items, next_cursor=next_cursor, as_of_position=position)
-
-
-class BadCursor(ValueError):
-    """The `cursor` query parameter is not one this API handed out."""
-
-
-def _encode_cursor(at: datetime, task_id: str, factory: str) -> str:
-    raw = msgspec.json.encode([at.isoformat(), task_id, factory])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, task_id, factory = msgspec.json.decode(raw, type=tuple[datetime, str, str])
-    except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise BadCursor("cursor is not one this API handed out; start without it") from None
-    return at, task_id, factory
 
 
 def _factory_delivery(row: asyncpg.Record) -> FactoryDelivery:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from application.event_codec import EventCodec, event_types
+from application.pages import decode_cursor, encode_cursor
 from application.ports import RecordedEvent
 from application.read_models import Followers
 from domain.contracts import (
+    IncidentPage,
     IncidentStatus,
     IncidentView,
     OpsAlertView,
@@ -194,6 +196,15 @@ _INCIDENT_COLUMNS: Final = (
 )
 
 
+_INCIDENTS: Final = f"""
+SELECT {_INCIDENT_COLUMNS}, updated_at FROM vibehq_read.ops_incidents
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
+ORDER BY updated_at DESC, id DESC LIMIT $4
+"""
+_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
+
+
 class PostgresOpsViews:
     """Implements `application.read_models.OpsViews`."""
 
@@ -236,14 +247,20 @@ class PostgresOpsViews:
             followers=await self._followers.lags(),
         )
 
-    async def incidents(self, *, status: IncidentStatus | None, limit: int) -> list[IncidentView]:
-        rows = await self._pool.fetch(
-            f"SELECT {_INCIDENT_COLUMNS} FROM vibehq_read.ops_incidents "
-            "WHERE ($1::text IS NULL OR status = $1) ORDER BY updated_at DESC LIMIT $2",
-            status,
-            limit,
-        )
-        return [_incident(row) for row in rows]
+    async def incidents(
+        self, *, status: IncidentStatus | None, limit: int, cursor: str | None
+    ) -> IncidentPage:
+        after: tuple[Any, ...] = (None, None)
+        if cursor:
+            after = decode_cursor(cursor, tuple[datetime, UUID])
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            rows = await conn.fetch(_INCIDENTS, status, *after, limit + 1)
+            position = await conn.fetchval(_POSITION, OpsProjection.name)
+        items = [_incident(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(rows[limit - 1]["updated_at"], items[-1].id)
+        return IncidentPage(items=items, next_cursor=next_cursor, as_of_position=position)
 
     async def incident(self, incident: UUID) -> IncidentView | None:
         row = await self._pool.fetchrow(
@@ -253,7 +270,7 @@ class PostgresOpsViews:
 
 
 def _incident(row: asyncpg.Record) -> IncidentView:
-    return IncidentView(**dict(row))
+    return IncidentView(**{k: v for k, v in row.items() if k != "updated_at"})
 
 
 def _health(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.model import Projection
 from infrastructure.projections.ops import OpsProjection
+from infrastructure.projections.workspaces import WorkspaceListProjection
 
 
 def all_projections() -> list[Projection]:
-    return [DeliveryProjection(), OpsProjection()]
+    return [DeliveryProjection(), OpsProjection(), WorkspaceListProjection()]
 
 
 def projection_named(name: str) -> Projection:

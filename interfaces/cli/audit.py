@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Final
-from uuid import UUID
 
 import msgspec
 import typer
@@ -24,10 +23,10 @@ from interfaces.cli.common import (
     moment,
     parsed,
     progress_bar,
+    resolve_stream,
     run_command,
     runtime_for,
     settings,
-    workspace_id,
 )
 from interfaces.cli.tail import event_detail
 
@@ -41,6 +40,7 @@ audit_app = typer.Typer(
 )
 
 _CODEC: Final = EventCodec()
+STREAM_HELP: Final = "Only this stream: an aggregate id, or its start."
 #: Problems printed one per line before the summary.
 SHOWN = 50
 
@@ -48,7 +48,7 @@ SHOWN = 50
 async def verify(
     config: Settings,
     *,
-    stream: UUID | None,
+    stream_text: str | None,
     first: int | None,
     last: int | None,
     console: Console,
@@ -56,6 +56,7 @@ async def verify(
     """Returns (problems, events checked)."""
     trusted = verify_key(config)
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        stream = None if stream_text is None else await resolve_stream(conn, stream_text)
         head = await log_head(conn, with_chain=True)
         start = first or 0
         end = head if last is None else last
@@ -97,11 +98,12 @@ async def trail(
     config: Settings,
     *,
     actor: str | None,
-    stream: UUID | None,
+    stream_text: str | None,
     since: datetime | None,
     limit: int,
 ) -> list[TrailEntry]:
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        stream = None if stream_text is None else await resolve_stream(conn, stream_text)
         return await audit_trail(conn, actor=actor, stream=stream, since=since, limit=limit)
 
 
@@ -142,7 +144,7 @@ def show_trail(entries: list[TrailEntry], limit: int, as_json: bool, console: Co
 
 @audit_app.command("verify")
 def audit_verify(
-    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    stream: Annotated[str | None, typer.Option(help=STREAM_HELP)] = None,
     from_position: Annotated[
         int | None, typer.Option("--from", help="First log position to check.", min=0)
     ] = None,
@@ -157,11 +159,10 @@ def audit_verify(
     invalid, checkpoint does not match the log.
     """
     config = settings()
-    target = None if stream is None else parsed(lambda: workspace_id(stream))
     problems, events = run_command(
         lambda: verify(
             config,
-            stream=target,
+            stream_text=stream,
             first=from_position,
             last=to_position,
             console=Console(stderr=True),
@@ -175,7 +176,7 @@ def audit_verify(
 def audit_trail_command(
     actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
     workspace: Annotated[
-        str | None, typer.Option(help="Only this workspace (or any stream id).")
+        str | None, typer.Option(help="Only this workspace (or any stream): its id or start.")
     ] = None,
     since: Annotated[str | None, typer.Option(help="From this ISO 8601 moment on.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many events.", min=1)] = 200,
@@ -183,7 +184,6 @@ def audit_trail_command(
 ) -> None:
     """Who did what, when, and with which API token, oldest first."""
     config = settings()
-    stream = None if workspace is None else parsed(lambda: workspace_id(workspace))
     start = None
     if since is not None:
         when = parsed(lambda: moment(since, "--since"))
@@ -191,6 +191,6 @@ def audit_trail_command(
             fail(f"--since {since!r} is not an ISO 8601 moment", 2)
         start = when
     entries = run_command(
-        lambda: trail(config, actor=actor, stream=stream, since=start, limit=limit)
+        lambda: trail(config, actor=actor, stream_text=workspace, since=start, limit=limit)
     )
     show_trail(entries, limit, as_json, Console(soft_wrap=True))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, Final, NoReturn, Protocol, TypeVar
 from uuid import UUID
 
 import typer
@@ -21,13 +21,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from application.patch_manager import WorkspaceNotFound
 from application.workspace_queries import At, FileNotInWorkspace, VersionOutOfRange
+from domain.workspace import Workspace
 from infrastructure.embedded.common import EngineError
+from infrastructure.event_store.log_queries import streams_between
 from infrastructure.event_store.migrator import MigrationError
+from infrastructure.pool import DbConnection
 from infrastructure.settings import Settings, SettingsError, load_settings
 from interfaces.composition import Runtime, open_runtime
 from interfaces.http.params import parse_at
 
 T = TypeVar("T")
+
+#: Characters of an id that tables print; `id_range` takes any prefix.
+SHORT_ID: Final = 8
+#: The stream type of workspaces, for prefixes that should name one.
+WORKSPACE: Final = Workspace.__name__
 
 
 class CommandError(Exception):
@@ -86,11 +94,63 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(str(error.args[0] if error.args else error), 2)
 
 
-def workspace_id(value: str) -> UUID:
+#: Candidates named when a short id is ambiguous.
+CANDIDATES_SHOWN: Final = 5
+
+
+def id_range(text: str) -> tuple[UUID, UUID]:
+    """The ids a prefix such as `1f3a9c` (what the CLI's tables print) may stand for."""
+    digits = text.replace("-", "").lower()
+    if not 1 <= len(digits) <= 32 or digits.strip("0123456789abcdef"):
+        raise CommandError(f"{text!r} is not an id, nor the start of one (hex digits)")
+    return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
+
+
+def chosen(what: str, text: str, found: Sequence[UUID]) -> UUID:
+    """The one id a prefix matched; else one line saying there is none, or listing them."""
+    if not found:
+        raise CommandError(f"no {what} id starts with {text!r}")
+    if len(found) > 1:
+        shown = ", ".join(str(candidate) for candidate in found[:CANDIDATES_SHOWN])
+        more = " and more" if len(found) > CANDIDATES_SHOWN else ""
+        raise CommandError(f"{text!r} starts more than one {what} id: {shown}{more}")
+    return found[0]
+
+
+async def resolve_stream(
+    conn: DbConnection,
+    text: str,
+    *,
+    what: str = "stream",
+    stream_type: str | None = None,
+    option: str = "",
+) -> UUID:
+    """A full id as given, or the one stream whose id starts with `text`.
+
+    `option` (e.g. `--workspace`) starts any error, so the user knows which input it was.
+    """
     try:
-        return UUID(value)
+        return UUID(text)
     except ValueError:
-        raise CommandError(f"{value!r} is not an id (a UUID)") from None
+        pass
+    try:
+        low, high = id_range(text)
+        found = await streams_between(
+            conn, low, high, stream_type=stream_type, limit=CANDIDATES_SHOWN + 1
+        )
+        return chosen(what, text, found)
+    except CommandError as error:
+        raise CommandError(f"{option} {error}" if option else str(error)) from None
+
+
+async def resolve_workspace(runtime: Runtime, text: str) -> UUID:
+    async with runtime.pool.acquire() as conn:
+        return await resolve_stream(conn, text, what="workspace", stream_type=WORKSPACE)
+
+
+def short(value: UUID) -> str:
+    """An id as tables print it: a prefix any command taking that id accepts."""
+    return str(value)[:SHORT_ID]
 
 
 def moment(value: str | None, name: str) -> At:

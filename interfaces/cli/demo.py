@@ -142,7 +142,7 @@ async def _play(base: str, tokens: TokenService, console: Console) -> str:
         )
 
         console.rule("[bold]History")
-        history = (await agent.get(f"/workspaces/{ws}/patches")).json()
+        history = (await agent.get(f"/workspaces/{ws}/patches")).json()["items"]
         table = Table("version", "outcome", "author", "task", "+/-", "detail")
         for record in history:
             table.add_row(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from typing import Annotated
-from uuid import UUID
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from application.workspace_queries import At
+from domain.contracts import WorkspacePage
 from infrastructure.event_store.log_queries import position_at
 from infrastructure.projections import rebuild
 from infrastructure.projections.registry import projection_named
@@ -21,23 +22,25 @@ from interfaces.cli.common import (
     moment,
     parsed,
     progress_bar,
+    resolve_workspace,
     run_command,
     runtime_for,
     settings,
-    workspace_id,
+    short,
 )
 from interfaces.cli.followers import NameArgument
 
+WORKSPACE_ARGUMENT = "The workspace id, or its start as `workspace list` prints it."
+
 workspace_app = typer.Typer(
-    help="Workspaces from the command line: time travel by version or moment.",
+    help="Workspaces from the command line: list them, and time travel by version or moment.",
     no_args_is_help=True,
 )
 
 
-async def show(
-    config: Settings, workspace: UUID, at: At, path: str | None, console: Console
-) -> None:
+async def show(config: Settings, text: str, at: At, path: str | None, console: Console) -> None:
     async with runtime_for(config) as runtime:
+        workspace = await resolve_workspace(runtime, text)
         queries = runtime.queries
         summary = await queries.summary(workspace, at)
         if path is not None:
@@ -58,9 +61,41 @@ async def show(
     console.print(table)
 
 
-async def diff(config: Settings, workspace: UUID, from_at: At, to_at: At) -> str:
+async def diff(config: Settings, text: str, from_at: At, to_at: At) -> str:
     async with runtime_for(config) as runtime:
+        workspace = await resolve_workspace(runtime, text)
         return await runtime.queries.diff(workspace, from_at, to_at)
+
+
+async def listing(
+    config: Settings, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
+) -> WorkspacePage:
+    async with runtime_for(config) as runtime:
+        return await runtime.workspace_list.page(
+            name=name, created_by=created_by, limit=limit, cursor=cursor
+        )
+
+
+def show_listing(page: WorkspacePage, as_json: bool, console: Console) -> None:
+    if as_json:
+        for item in page.items:
+            print(msgspec.json.encode(item).decode(), flush=True)
+        return
+    table = Table("id", "name", "created by", "version", "files", "bytes", "modified (UTC)")
+    for item in page.items:
+        name = item.name + (" (archived)" if item.archived else "")
+        table.add_row(
+            short(item.id),
+            name,
+            item.created_by,
+            str(item.version),
+            str(item.file_count),
+            f"{item.total_bytes:,}",
+            f"{item.modified_at:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
 
 async def replay_at(
@@ -93,7 +128,7 @@ async def replay_at(
 
 @workspace_app.command("show")
 def workspace_show(
-    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    workspace: Annotated[str, typer.Argument(help=WORKSPACE_ARGUMENT)],
     at: Annotated[
         str | None, typer.Option(help="A version (e.g. 3) or an ISO 8601 moment. Default: now.")
     ] = None,
@@ -103,23 +138,39 @@ def workspace_show(
 ) -> None:
     """List a workspace's files (or print one) as it stood at a version or moment."""
     config = settings()
-    target = parsed(lambda: workspace_id(workspace))
     when = parsed(lambda: moment(at, "--at"))
-    run_command(lambda: show(config, target, when, path, Console(soft_wrap=True)))
+    run_command(lambda: show(config, workspace, when, path, Console(soft_wrap=True)))
 
 
 @workspace_app.command("diff")
 def workspace_diff(
-    workspace: Annotated[str, typer.Argument(help="The workspace id.")],
+    workspace: Annotated[str, typer.Argument(help=WORKSPACE_ARGUMENT)],
     from_at: Annotated[str, typer.Argument(metavar="FROM", help="Version or ISO moment.")],
     to_at: Annotated[str, typer.Argument(metavar="TO", help="Version or ISO moment.")],
 ) -> None:
     """The unified diff of a workspace between two versions or moments (git-style)."""
     config = settings()
-    target = parsed(lambda: workspace_id(workspace))
     start = parsed(lambda: moment(from_at, "FROM"))
     end = parsed(lambda: moment(to_at, "TO"))
-    sys.stdout.write(run_command(lambda: diff(config, target, start, end)))
+    sys.stdout.write(run_command(lambda: diff(config, workspace, start, end)))
+
+
+@workspace_app.command("list")
+def workspace_list(
+    name: Annotated[str | None, typer.Option(help="Only workspaces with this name.")] = None,
+    created_by: Annotated[str | None, typer.Option(help="Only those this actor created.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.", min=1, max=500)] = 50,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue a listing (the `more:` line prints it).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Workspaces, newest first. The short ids it prints work wherever an id is asked for."""
+    config = settings()
+    page = run_command(
+        lambda: listing(config, name=name, created_by=created_by, limit=limit, cursor=cursor)
+    )
+    show_listing(page, as_json, Console(soft_wrap=True))
 
 
 def replay(

@@ -31,8 +31,8 @@ from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.settings import Settings
-from interfaces.cli.common import fail, run, settings
-from interfaces.composition import open_engines
+from interfaces.cli.common import WORKSPACE, fail, resolve_stream, run, run_command, settings
+from interfaces.composition import log_connection, open_engines
 
 _CODEC: Final = EventCodec()
 _ENVELOPE: Final = msgspec.json.Decoder(EventEnvelope)
@@ -207,7 +207,7 @@ def event_subjects(subjects: Subjects, workspace: str | None, event_type: str | 
     if event_type and not aggregate:
         aggregate, name = "", event_type
     if workspace:
-        aggregate = aggregate or "Workspace"
+        aggregate = aggregate or WORKSPACE
     return [subjects.events(aggregate=aggregate or None, stream_id=workspace, event=name or None)]
 
 
@@ -249,7 +249,9 @@ class SeverityChoice(StrEnum):
 
 @tail_app.command("events")
 def tail_events(
-    workspace: Annotated[str | None, typer.Option(help="Only this workspace's events.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Only this workspace's events (its id, or its start).")
+    ] = None,
     event_type: Annotated[
         str | None,
         typer.Option("--type", help="Only this type, e.g. `PatchApplied` or `Task.Delivered`."),
@@ -264,10 +266,7 @@ def tail_events(
     config = settings()
     subjects = Subjects(config.nats_prefix)
     if workspace is not None:
-        try:
-            workspace = str(UUID(workspace))
-        except ValueError:
-            fail(f"--workspace {workspace!r} is not a workspace id (a UUID)", 2)
+        workspace = str(run_command(lambda: _workspace(config, workspace or "")))
     _follow(
         config,
         stream=subjects.events_stream,
@@ -322,6 +321,13 @@ def tail_terminal(
         render=render_terminal(as_json),
         skip=after_session_seq(after),
     )
+
+
+async def _workspace(config: Settings, text: str) -> UUID:
+    async with log_connection(config) as conn:
+        return await resolve_stream(
+            conn, text, what="workspace", stream_type=WORKSPACE, option="--workspace"
+        )
 
 
 def _aware(moment: datetime | None) -> datetime | None:

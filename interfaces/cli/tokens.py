@@ -13,7 +13,15 @@ from uuid import UUID
 import typer
 
 from application.access import ActorKind, IssuedToken, Scope, TokenService
-from interfaces.cli.common import fail, run, settings
+from interfaces.cli.common import (
+    CommandError,
+    chosen,
+    id_range,
+    parsed,
+    run_command,
+    settings,
+    short,
+)
 from interfaces.composition import token_service
 
 T = TypeVar("T")
@@ -47,7 +55,7 @@ def _with_tokens(work: Callable[[TokenService], Awaitable[T]]) -> T:
         async with token_service(config) as service:
             return await work(service)
 
-    return run(go)
+    return run_command(go)
 
 
 @tokens_app.command("create")
@@ -79,32 +87,38 @@ def create(
 def list_tokens(
     all_: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
 ) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens (never their secrets); the short ids it prints work with `tokens revoke`."""
     tokens = _with_tokens(lambda service: service.list(include_revoked=all_))
     if not tokens:
         typer.echo("no tokens; create one with `vibehq tokens create --actor NAME`")
         return
-    typer.echo(f"{'ID':36}  {'ACTOR':20} {'KIND':8} {'SCOPES':18} {'CREATED':20} STATE")
+    header = f"{'ID':8}  {'NAME':16} {'ACTOR':20} {'KIND':8} {'SCOPES':18} {'CREATED':20}"
+    typer.echo(f"{header} STATE")
     for info in tokens:
         state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         typer.echo(
-            f"{info.id}  {info.actor:20} {info.kind:8} {','.join(info.scopes):18} "
-            f"{info.created_at:%Y-%m-%d %H:%M:%S}  {state}"
+            f"{short(info.id)}  {info.name or '-':16} {info.actor:20} {info.kind:8} "
+            f"{','.join(info.scopes):18} {info.created_at:%Y-%m-%d %H:%M:%S}  {state}"
         )
 
 
 @tokens_app.command("revoke")
 def revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id from `tokens list`.")],
+    token_id: Annotated[
+        str, typer.Argument(help="The token's id from `tokens list`, or its start.")
+    ],
 ) -> None:
     """Revoke a token; servers stop accepting it within seconds."""
-    try:
-        parsed = UUID(token_id)
-    except ValueError:
-        fail(f"{token_id!r} is not a token id (a UUID from `vibehq tokens list`)", 2)
-    if not _with_tokens(lambda service: service.revoke(parsed, datetime.now(UTC))):
-        fail(f"no active token with id {token_id}")
-    typer.echo(f"revoked {token_id}")
+    low, high = parsed(lambda: id_range(token_id))
+
+    async def revoke_one(service: TokenService) -> UUID:
+        known = [info.id for info in await service.list(include_revoked=True)]
+        target = chosen("token", token_id, [i for i in known if low <= i <= high])
+        if not await service.revoke(target, datetime.now(UTC)):
+            raise CommandError(f"token {target} is already revoked")
+        return target
+
+    typer.echo(f"revoked {_with_tokens(revoke_one)}")
 
 
 async def ensure_dev_token(service: TokenService, folder: Path) -> str:

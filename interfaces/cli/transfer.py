@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -20,13 +19,12 @@ from infrastructure.settings import Settings
 from interfaces.cli.common import (
     CommandError,
     fail,
-    parsed,
     progress_bar,
+    resolve_stream,
     run,
     run_command,
     runtime_for,
     settings,
-    workspace_id,
 )
 
 events_app = typer.Typer(
@@ -39,13 +37,14 @@ async def export(
     config: Settings,
     out: Path,
     *,
-    stream: UUID | None,
+    stream_text: str | None,
     first: int | None,
     to: str | None,
     console: Console,
 ) -> int:
     """Write the export to `out` (atomically: a temporary file renamed at the end)."""
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
+        stream = None if stream_text is None else await resolve_stream(conn, stream_text)
         last = await _position(conn, to, await log_head(conn))
         if stream is not None and not await has_stream(conn, stream):
             raise CommandError(f"no stream {stream} in the log")
@@ -120,7 +119,9 @@ async def import_file(config: Settings, path: Path, size: int, console: Console)
 @events_app.command("export")
 def events_export(
     out: Annotated[Path, typer.Option("--out", help="File to write (JSON Lines).")],
-    stream: Annotated[str | None, typer.Option(help="Only this stream (aggregate id).")] = None,
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream: an aggregate id, or its start.")
+    ] = None,
     from_position: Annotated[
         int | None, typer.Option("--from", help="First log position.", min=0)
     ] = None,
@@ -135,10 +136,14 @@ def events_export(
     appears only when complete.
     """
     config = settings()
-    target = None if stream is None else parsed(lambda: workspace_id(stream))
     written = run_command(
         lambda: export(
-            config, out, stream=target, first=from_position, to=to, console=Console(stderr=True)
+            config,
+            out,
+            stream_text=stream,
+            first=from_position,
+            to=to,
+            console=Console(stderr=True),
         )
     )
     typer.echo(f"exported {written} events to {out}")

@@ -15,6 +15,7 @@ from msgspec import Struct
 from domain.contracts import (
     HeartbeatRequest,
     IncidentNote,
+    IncidentPage,
     IncidentRequest,
     IncidentStatus,
     IncidentView,
@@ -31,7 +32,7 @@ from interfaces.http.params import (
     recorded_answer,
 )
 from interfaces.http.problems import spec
-from interfaces.http.read_models import AFTER_POSITION, caught_up
+from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 from interfaces.http.workspaces import AUTH
 
 
@@ -113,11 +114,14 @@ class OpsController(Controller):
         request: Request[Any, Any, Any],
         status: FromQuery[IncidentStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
         after_position: Annotated[int | None, AFTER_POSITION] = None,
-    ) -> Response[list[IncidentView]]:
+    ) -> Response[IncidentPage]:
         fresh = await caught_up(request, OpsProjection.name, after_position)
-        views = await request.app.state.runtime.ops_views.incidents(status=status, limit=limit)
-        return Response(views, headers=fresh)
+        page = await request.app.state.runtime.ops_views.incidents(
+            status=status, limit=limit, cursor=cursor
+        )
+        return Response(page, headers=fresh)
 
     @post(
         "/incidents",

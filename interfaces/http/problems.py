@@ -25,6 +25,7 @@ from application.aggregates import AggregateNotFound
 from application.commands import TooMuchContention
 from application.delivery import VersionNotReached
 from application.ops import IncidentNotFound
+from application.pages import BadCursor
 from application.patch_manager import NotRevertible, PatchNotFound, WorkspaceNotFound
 from application.ports import IdempotencyKeyReused
 from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
@@ -32,7 +33,6 @@ from domain.contracts import ContractViolation, PatchRecord, PathConflict
 from domain.ops import IncidentTransitionRefused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
 from domain.workspace import WorkspaceArchived
-from infrastructure.projections.delivery import BadCursor
 
 log = logging.getLogger(__name__)
 

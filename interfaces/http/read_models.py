@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.params import QueryParameter
 
 WAIT_SECONDS: Final = 5.0
+CURSOR_DESCRIPTION: Final = "`next_cursor` of the previous page."
 AFTER_POSITION: Final = QueryParameter(
     name="after_position",
     ge=0,

@@ -11,16 +11,19 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from application.patch_manager import PatchManager
 from application.workspace_queries import WorkspaceQueries
 from domain.contracts import (
-    EventEnvelope,
+    EventPage,
     FileListing,
     NewWorkspace,
     PatchOutcome,
     PatchRecord,
+    PatchRecordPage,
     PatchRequest,
     PatchSubmission,
     RevertRequest,
+    WorkspacePage,
     WorkspaceSummary,
 )
+from infrastructure.projections.workspaces import WorkspaceListProjection
 from interfaces.http.auth import requires
 from interfaces.http.params import (
     AT_DESCRIPTION,
@@ -32,8 +35,12 @@ from interfaces.http.params import (
     recorded_answer,
 )
 from interfaces.http.problems import Problem, rejected_patch, spec
+from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 
 AT = QueryParameter(name="at", required=False, description=AT_DESCRIPTION)
+AFTER_VERSION = QueryParameter(
+    ge=0, description="Start after this workspace version (`cursor`, when given, wins)."
+)
 NOT_FOUND = {404: spec("No such workspace, patch or file.")}
 AUTH = {401: spec("Missing or unknown token."), 403: spec("The token lacks the scope.")}
 
@@ -76,6 +83,29 @@ class WorkspaceController(Controller):
         context = command_context(request, idempotency_key(request))
         summary = await _manager(request).create_workspace(data, context)
         return recorded_answer(summary, duplicate=summary.duplicate)
+
+    @get(
+        "/",
+        guards=[requires("read")],
+        summary="Workspaces, newest first, filtered by name or creator",
+        responses={422: spec("Bad filter or cursor."), **AUTH},
+    )
+    async def list_workspaces(
+        self,
+        request: Request[Any, Any, Any],
+        name: Annotated[str | None, QueryParameter(description="Only this exact name.")] = None,
+        created_by: Annotated[
+            str | None, QueryParameter(description="Only those this actor created.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[WorkspacePage]:
+        fresh = await caught_up(request, WorkspaceListProjection.name, after_position)
+        page = await request.app.state.runtime.workspace_list.page(
+            name=name, created_by=created_by, limit=limit, cursor=cursor
+        )
+        return Response(page, headers=fresh)
 
     @get(
         "/{workspace_id:uuid}",
@@ -158,9 +188,10 @@ class WorkspaceController(Controller):
         author: FromQuery[str | None] = None,
         task_id: FromQuery[str | None] = None,
         outcome: FromQuery[PatchOutcome | None] = None,
-        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        after_version: Annotated[int, AFTER_VERSION] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    ) -> list[PatchRecord]:
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
+    ) -> PatchRecordPage:
         return await _queries(request).history(
             workspace_id,
             author=author,
@@ -168,6 +199,7 @@ class WorkspaceController(Controller):
             outcome=outcome,
             after_version=after_version,
             limit=limit,
+            cursor=cursor,
         )
 
     @get(
@@ -241,11 +273,12 @@ class WorkspaceController(Controller):
         self,
         request: Request[Any, Any, Any],
         workspace_id: FromPath[UUID],
-        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        after_version: Annotated[int, AFTER_VERSION] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    ) -> list[EventEnvelope]:
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
+    ) -> EventPage:
         return await _queries(request).events(
-            workspace_id, after_version=after_version, limit=limit
+            workspace_id, after_version=after_version, limit=limit, cursor=cursor
         )
 
 

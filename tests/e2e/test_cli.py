@@ -103,3 +103,27 @@ def test_token_commands_explain_bad_input() -> None:
     result = vibehq("tokens", "create", "--actor", "x", "--scope", "root")
     assert result.returncode == 2
     assert "root" in result.stderr
+
+
+def test_tokens_are_listed_by_short_id_and_revoked_by_any_unique_start(
+    engines: Engines, database_url: str
+) -> None:
+    env = {"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
+    for name in ("ci", "laptop"):
+        made = vibehq("tokens", "create", "--actor", "ui-factory", "--name", name, env=env)
+        assert made.returncode == 0, made.stderr
+    listing = vibehq("tokens", "list", env=env)
+    rows = {line.split()[1]: line.split()[0] for line in listing.stdout.splitlines()[1:]}
+    assert set(rows) == {"ci", "laptop"}
+    assert all(len(short_id) == 8 for short_id in rows.values())
+
+    revoked = vibehq("tokens", "revoke", rows["ci"], env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.startswith(f"revoked {rows['ci']}")
+    assert len(revoked.stdout.split()[1]) == 36  # it says which token, in full
+    again = vibehq("tokens", "revoke", rows["ci"][:6], env=env)
+    assert (again.returncode, again.stderr.strip().count("\n")) == (2, 0)
+    assert "already revoked" in again.stderr
+    missing = vibehq("tokens", "revoke", "0000000000", env=env)
+    assert missing.returncode == 2
+    assert "no token id starts with '0000000000'" in missing.stderr

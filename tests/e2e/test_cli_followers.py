@@ -72,7 +72,9 @@ def test_projections_rebuild_reports_where_it_swapped_in(followed: dict[str, str
     assert result.stdout.startswith("delivery rebuilt and swapped in at position ")
     unknown = vibehq("projections", "rebuild", "nope", env=followed)
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == ("vibehq: no projection named 'nope'; known: delivery, ops")
+    assert unknown.stderr.strip() == (
+        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces"
+    )
 
 
 def test_tail_replays_filters_and_prints_json_lines(followed: dict[str, str]) -> None:
@@ -99,7 +101,9 @@ def test_tail_replays_filters_and_prints_json_lines(followed: dict[str, str]) ->
 
     bad = vibehq("tail", "events", "--workspace", "not-a-uuid", env=followed)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == ("vibehq: --workspace 'not-a-uuid' is not a workspace id (a UUID)")
+    assert bad.stderr.strip() == (
+        "vibehq: --workspace 'not-a-uuid' is not an id, nor the start of one (hex digits)"
+    )
 
 
 async def test_tail_terminal_resumes_after_a_sequence_byte_for_byte(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
+from application.event_codec import EventCodec
+from application.ports import AppendRequest
+from domain.workspace import Workspace
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.runner import ProjectionRunner
+from infrastructure.projections.workspaces import WorkspaceListProjection
 from tests.e2e.test_cli import vibehq
 from tests.integration.followers import dump, live, wait_caught_up
 from tests.integration.workload import record_workload
@@ -50,7 +55,7 @@ async def test_workspace_show_and_diff_travel_in_time(
         assert expected in out
 
     for args, message in [
-        (("workspace", "show", "nope"), "vibehq: 'nope' is not an id (a UUID)"),
+        (("workspace", "show", "nope"), "vibehq: 'nope' is not an id, nor the start of one"),
         (
             ("workspace", "show", "00000000-0000-0000-0000-000000000001"),
             "vibehq: workspace 00000000-0000-0000-0000-000000000001 does not exist",
@@ -63,6 +68,69 @@ async def test_workspace_show_and_diff_travel_in_time(
         assert code == 2, (args, out, err)
         assert len(err.strip().splitlines()) == 1, err
         assert message in err, err
+
+
+async def _workspace_with_id(store: PostgresEventStore, stream_id: uuid.UUID) -> None:
+    [created] = Workspace(name="twin", created_by="test").collect_events()
+    await store.append(
+        AppendRequest(
+            stream_id=stream_id,
+            stream_type="Workspace",
+            expected_version=0,
+            events=[EventCodec().encode(created)],
+            actor="test",
+            correlation_id=uuid.uuid4(),
+        )
+    )
+
+
+async def test_workspaces_are_listed_and_named_by_the_short_ids_the_list_prints(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await record_workload(store, pool, rounds=1)
+    [created, *_] = await read_all(store)
+    ws = str(created.stream_id)
+    twins = [
+        uuid.UUID("abcdef01-0000-4000-8000-000000000001"),
+        uuid.UUID("abcdef01-0000-4000-8000-000000000002"),
+    ]
+    for twin in twins:
+        await _workspace_with_id(store, twin)
+    runner = ProjectionRunner(
+        dsn=database_url, store=store, projection=WorkspaceListProjection(), poll_interval=0.05
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+    try:
+        await wait_caught_up(pool, store, names=("workspaces",))
+    finally:
+        stop.set()
+        await running
+    env = env_for(database_url, engines)
+
+    code, out, err = await run_cli("workspace", "list", env=env)
+    assert code == 0, err
+    for expected in (ws[:8], "ws-0", "abcdef01", "twin"):
+        assert expected in out
+    code, out, err = await run_cli("workspace", "list", "--created-by", "test", "--json", env=env)
+    assert [line.count('"twin"') for line in out.splitlines()] == [1, 1], err
+
+    code, out, err = await run_cli("workspace", "show", ws[:8], "--path", "a.txt", env=env)
+    assert (code, out) == (0, "0-0\n"), err
+    code, out, err = await run_cli(
+        "workspace", "show", "abcdef01-0000-4000-8000-00000000000", env=env
+    )
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "vibehq: 'abcdef01-0000-4000-8000-00000000000' starts more than one workspace id: "
+        f"{twins[0]}, {twins[1]}"
+    ]
+    code, _, err = await run_cli(
+        "workspace", "diff", "abcdef01-0000-4000-8000-000000000002", "1", "1", env=env
+    )
+    assert code == 0, err
+    code, _, err = await run_cli("workspace", "show", "ffffffffffff", env=env)
+    assert (code, err.strip()) == (2, "vibehq: no workspace id starts with 'ffffffffffff'")
 
 
 async def test_replay_to_a_moment_equals_the_live_model_as_it_stood_then(
@@ -103,4 +171,7 @@ async def test_replay_to_a_moment_equals_the_live_model_as_it_stood_then(
     assert code == 2
     assert "beyond the head of the log" in err
     code, _, err = await run_cli("replay", "nope", env=env)
-    assert (code, err.strip()) == (2, "vibehq: no projection named 'nope'; known: delivery, ops")
+    assert (code, err.strip()) == (
+        2,
+        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces",
+    )

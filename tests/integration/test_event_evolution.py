@@ -1,10 +1,10 @@
 """An event recorded before a schema change reads as the current class everywhere.
 
-The log is immutable, so a v1 event stays v1 in PostgreSQL forever. Here two events are
+The log is immutable, so a v1 event stays v1 in PostgreSQL forever. Here three events are
 stored as an older build would have written them (without a field the current classes
 have), then the classes move to v2 with an upcaster that fills the field in, as
 docs/event-store.md says a change that is not "a new field with a default" must. Every
-reader (both projections, the feeds, the relay's subjects, `tail`) must see the v2
+reader (every projection, the feeds, the relay's subjects, `tail`) must see the v2
 form: none reads the stored JSON by key.
 """
 
@@ -23,10 +23,12 @@ from application.ports import AppendRequest, NewEvent, RecordedEvent
 from domain.contracts import OpsAlert
 from domain.delivery import Task
 from domain.ops import OpsEvent
+from domain.workspace import Workspace
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.ops import OpsProjection
+from infrastructure.projections.workspaces import WorkspaceListProjection
 from interfaces.cli.tail import event_detail
 from tests.integration.followers import rebuilt_from_scratch
 
@@ -67,12 +69,20 @@ def _upcast_reported(state: dict[str, Any]) -> None:
     state["attributes"] = {"recorded": "before-v2"}
 
 
+def _upcast_created(state: dict[str, Any]) -> None:
+    state["created_by"] = "creator-before-v2"
+
+
 @pytest.fixture
 def v2_classes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The classes as the next build has them: v2, with an upcaster from v1."""
     monkeypatch.setattr(Task.Delivered, "class_version", 2, raising=False)
     monkeypatch.setattr(
         Task.Delivered, "upcast_v1_v2", staticmethod(_upcast_delivered), raising=False
+    )
+    monkeypatch.setattr(Workspace.Created, "class_version", 2, raising=False)
+    monkeypatch.setattr(
+        Workspace.Created, "upcast_v1_v2", staticmethod(_upcast_created), raising=False
     )
     monkeypatch.setattr(OpsEvent.Reported, "class_version", 2, raising=False)
     monkeypatch.setattr(
@@ -101,6 +111,9 @@ async def test_a_v1_event_in_the_log_is_read_as_v2_by_every_reader(
         source="builder", kind="build_failed", severity="error", message="exit 2", attributes={}
     )
     await _store_v1(store, "OpsEvent", alarm, without=("attributes",))
+    await _store_v1(
+        store, "Workspace", Workspace(name="shop", created_by="x"), without=("created_by",)
+    )
 
     request.getfixturevalue("v2_classes")  # the new build starts here
 
@@ -111,6 +124,10 @@ async def test_a_v1_event_in_the_log_is_read_as_v2_by_every_reader(
     ops = await rebuilt_from_scratch(database_url, store, OpsProjection())
     [alert] = ops["ops_alerts"]
     assert "before-v2" in alert
+
+    listed = await rebuilt_from_scratch(database_url, store, WorkspaceListProjection())
+    [workspace] = listed["workspaces"]
+    assert "creator-before-v2" in workspace
 
     records = await _log(store)
     reported = next(r for r in records if r.stream_type == "OpsEvent")

@@ -186,3 +186,62 @@ async def test_every_post_route_is_a_recording_post_that_follows_the_convention(
     for path in posts:
         parameters = schema["paths"][path]["post"].get("parameters", [])
         assert any(p["name"] == "Idempotency-Key" for p in parameters), path
+
+
+async def _pages(client: httpx.AsyncClient, path: str, **params: Any) -> list[list[Any]]:
+    """Every page of a list, following `next_cursor`; each page checked for the shape."""
+    pages: list[list[Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"items", "next_cursor", "as_of_position"}, path
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+async def test_every_list_is_a_page_with_a_cursor(api: Api) -> None:
+    async with (
+        await api.as_("ui-factory", "write") as ui,
+        await api.as_("data-factory", "write") as data,
+    ):
+        mine = [await _workspace(ui) for _ in range(3)]
+        theirs = await new_workspace(data, **{"b.txt": "b\n"})
+        response = await ui.post(
+            f"/workspaces/{mine[0]}/patches",
+            json={
+                "base_version": 2,
+                "task_id": "T-1",
+                "operations": [{"op": "write_file", "path": "app.py", "content": "x = 2\n"}],
+            },
+        )
+        position = response.json()["position"]
+        for _ in range(3):
+            await _incident(ui)
+
+        pages = await _pages(ui, "/workspaces", limit=2, after_position=position)
+        assert [len(p) for p in pages] == [2, 2]
+        listed = [w["id"] for page in pages for w in page]
+        assert listed == [theirs, *reversed(mine)]  # newest first, no overlap
+        [by_ui] = await _pages(ui, "/workspaces", created_by="ui-factory")
+        assert {w["id"] for w in by_ui} == set(mine)
+        first = next(w for w in by_ui if w["id"] == mine[0])
+        assert (first["version"], first["file_count"], first["patches_applied"]) == (3, 1, 2)
+        assert first == (await ui.get(f"/workspaces/{mine[0]}")).json() | {"duplicate": False}
+        assert await _pages(ui, "/workspaces", name="no-such-name") == [[]]
+
+        history = await _pages(ui, f"/workspaces/{mine[0]}/patches", limit=1)
+        assert [r["version"] for page in history for r in page] == [2, 3]
+        events = await _pages(ui, f"/workspaces/{mine[0]}/events", limit=2)
+        assert [e["stream_version"] for page in events for e in page] == [1, 2, 3]
+        incidents = await _pages(ui, "/ops/incidents", limit=2)
+        assert sum(len(page) for page in incidents) == 3
+        await _pages(ui, "/delivery-reports", limit=1)
+
+        bad = await ui.get("/workspaces", params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 422
+        assert bad.json()["field"] == "cursor"

@@ -202,7 +202,13 @@ async def test_incidents_open_on_errors_and_move_through_their_lifecycle(
     assert builder["errors"]["5m"] == 2
     assert [a["severity"] for a in overview["recent_alerts"]] == ["error", "error"]
     assert [i["id"] for i in overview["open_incidents"]] == [incident]
-    assert {f["name"] for f in overview["followers"]} == {"delivery", "ops", "relay", "audit"}
+    assert {f["name"] for f in overview["followers"]} == {
+        "delivery",
+        "ops",
+        "workspaces",
+        "relay",
+        "audit",
+    }
 
     async with await api.as_("oncall", "write") as oncall:
         ack = await oncall.post(f"/ops/incidents/{incident}/ack", json={"note": "looking"})
@@ -230,7 +236,7 @@ async def test_incidents_open_on_errors_and_move_through_their_lifecycle(
     )
     assert manual.status_code == 201, manual.text
     open_ones = await fresh(factory, "/ops/incidents", manual.json()["position"], status="open")
-    assert sorted(i["source"] for i in open_ones) == ["builder", "gateway"]
+    assert sorted(i["source"] for i in open_ones["items"]) == ["builder", "gateway"]
     problem(await factory.post("/ops/incidents", json={"source": "gateway", "title": "again"}), 409)
 
 

@@ -104,7 +104,7 @@ async def test_a_patch_goes_in_and_its_outcome_comes_out(factory: httpx.AsyncCli
     assert content.headers["x-workspace-version"] == "3"
     assert (await factory.get(f"/patches/{record['patch_id']}")).json() == record
 
-    events = (await factory.get(f"/workspaces/{ws}/events")).json()
+    events = (await factory.get(f"/workspaces/{ws}/events")).json()["items"]
     assert [e["type"] for e in events] == [
         "Workspace.Created",
         "Workspace.PatchApplied",
@@ -146,7 +146,7 @@ async def test_conflicts_are_409_and_invalid_patches_422_both_recorded(
     assert (no_match["reason"], no_match["operation"]) == ("edit_no_match", 1)
     assert "closest line" not in no_match["detail"] or "1" in no_match["detail"]
 
-    rejected = (await factory.get(f"/workspaces/{ws}/patches?outcome=rejected")).json()
+    rejected = (await factory.get(f"/workspaces/{ws}/patches?outcome=rejected")).json()["items"]
     assert [r["reason"] for r in rejected] == ["stale_base", "invalid_path", "edit_no_match"]
     assert (await factory.get(f"/workspaces/{ws}/files")).json()["files"].keys() == {"a"}
 
@@ -276,7 +276,7 @@ async def test_auth_off_makes_every_caller_the_local_admin(
 ) -> None:
     async with serve_api(database_url, engines.nats_url, pool, auth="off") as open_api:
         ws = await new_workspace(open_api.client, a="1\n")
-        events = (await open_api.client.get(f"/workspaces/{ws}/events")).json()
+        events = (await open_api.client.get(f"/workspaces/{ws}/events")).json()["items"]
         assert {e["actor"] for e in events} == {"local"}
 
 

@@ -85,6 +85,9 @@ class InMemoryEventStore:
     async def wait_for_events(self, *, after_position: int, timeout: float) -> bool:
         return any(e.position > after_position for e in self.log)
 
+    async def head_position(self) -> int:
+        return max((e.position for e in self.log), default=0)
+
     async def stream_version(self, stream_id: UUID) -> int:
         return max((e.stream_version for e in self.log if e.stream_id == stream_id), default=0)
 

@@ -222,11 +222,33 @@ async def test_history_filters_by_author_task_and_outcome() -> None:
     ws = await h.workspace(a="1\n")
     await h.manager.submit(h.submission(ws, 2, DeleteFile(path="missing")), context())
     await h.manager.submit(h.submission(ws, 2, WriteFile(path="a", content="2\n")), context())
-    rejected = await h.queries.history(ws, outcome="rejected")
+    rejected = (await h.queries.history(ws, outcome="rejected")).items
     assert [(r.reason, r.operation, r.path) for r in rejected] == [("file_missing", 0, "missing")]
-    assert len(await h.queries.history(ws, task_id="task-1")) == 2
-    assert len(await h.queries.history(ws, task_id="workspace-init")) == 1
-    assert await h.queries.history(ws, author="nobody") == []
+    assert len((await h.queries.history(ws, task_id="task-1")).items) == 2
+    assert len((await h.queries.history(ws, task_id="workspace-init")).items) == 1
+    assert (await h.queries.history(ws, author="nobody")).items == []
+
+
+async def test_history_pages_follow_their_cursor_to_the_end_without_overlap() -> None:
+    h = Harness()
+    ws = await h.workspace(a="0\n")
+    for n in range(1, 8):
+        await h.manager.submit(
+            h.submission(ws, n + 1, WriteFile(path="a", content=f"{n}\n")), context()
+        )
+    seen: list[int] = []
+    page = await h.queries.history(ws, limit=3)
+    while True:
+        seen += [record.version for record in page.items]
+        assert page.as_of_position == h.store.log[-1].position
+        if page.next_cursor is None:
+            break
+        page = await h.queries.history(ws, limit=3, cursor=page.next_cursor)
+    assert seen == list(range(2, 10))  # the initial files, then seven patches
+    events = await h.queries.events(ws, limit=4)
+    rest = await h.queries.events(ws, limit=100, cursor=events.next_cursor)
+    assert [e.stream_version for e in events.items + rest.items] == list(range(1, 10))
+    assert rest.next_cursor is None
 
 
 async def test_snapshots_bound_what_a_command_reads() -> None:
