@@ -28,13 +28,14 @@ from application.caches import AggregateCache
 from application.event_codec import EventCodec
 from application.ports import AppendRequest, AppendResult, EventStore, SnapshotStore
 from domain.contracts import TraceContext
+from domain.errors import NotFound
 
 A = TypeVar("A", bound=Aggregate)
 
 log = logging.getLogger(__name__)
 
 
-class AggregateNotFound(LookupError):
+class AggregateNotFound(NotFound):
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(f"no aggregate with id {aggregate_id}")
         self.aggregate_id = aggregate_id

@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.ports import AppendResult, ConcurrencyConflict, EventStore
 from domain.contracts import Recorded
+from domain.errors import Busy
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -27,7 +28,7 @@ A = TypeVar("A", bound=Aggregate)
 MAX_ATTEMPTS = 20
 
 
-class TooMuchContention(RuntimeError):
+class TooMuchContention(Busy):
     """The aggregate kept changing under this command; the client should retry later."""
 
 

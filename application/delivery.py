@@ -16,10 +16,13 @@ from application.patch_records import is_outcome
 from application.ports import EventStore
 from domain.contracts import ChecksRequest, DeliveryRequest, Recorded
 from domain.delivery import Task, task_stream_id
+from domain.errors import Invalid
 
 
-class VersionNotReached(ValueError):
+class VersionNotReached(Invalid):
     """A delivery names a workspace version the workspace has not reached."""
+
+    field = "final_version"
 
     def __init__(self, version: int, head: int) -> None:
         super().__init__(f"final_version {version} is beyond the workspace's version {head}")

@@ -26,6 +26,7 @@ from domain.contracts import (
     Recorded,
     Severity,
 )
+from domain.errors import NotFound
 from domain.ops import (
     OPENS_INCIDENT,
     Incident,
@@ -38,7 +39,7 @@ from domain.ops import (
 _CODEC: Final = EventCodec()
 
 
-class IncidentNotFound(LookupError):
+class IncidentNotFound(NotFound):
     def __init__(self, incident: UUID) -> None:
         super().__init__(f"incident {incident} does not exist")
         self.incident_id = incident

@@ -12,11 +12,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from domain.errors import Invalid
+
 T = TypeVar("T")
 
 
-class BadCursor(ValueError):
+class BadCursor(Invalid):
     """The `cursor` query parameter is not one this API handed out."""
+
+    field = "cursor"
 
 
 def encode_cursor(*key: Any) -> str:

@@ -37,24 +37,25 @@ from domain.contracts import (
     PatchSubmission,
     WorkspaceSummary,
 )
+from domain.errors import NotFound, Refused
 from domain.patching.engine import PatchPlan, contents_needed
 from domain.patching.limits import PatchLimits
 from domain.workspace import PATCH_OUTCOMES, Workspace
 
 
-class WorkspaceNotFound(LookupError):
+class WorkspaceNotFound(NotFound):
     def __init__(self, workspace_id: UUID) -> None:
         super().__init__(f"workspace {workspace_id} does not exist")
         self.workspace_id = workspace_id
 
 
-class PatchNotFound(LookupError):
+class PatchNotFound(NotFound):
     def __init__(self, patch_id: UUID) -> None:
         super().__init__(f"patch {patch_id} does not exist")
         self.patch_id = patch_id
 
 
-class NotRevertible(ValueError):
+class NotRevertible(Refused):
     """Only applied patches (and reverts) can be reverted."""
 
 

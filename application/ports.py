@@ -14,6 +14,7 @@ from uuid import UUID
 from msgspec import Struct
 
 from domain.contracts import TraceContext
+from domain.errors import Invalid
 
 #: Largest number of events one transaction may append; positions reserve 16 bits for it.
 MAX_EVENTS_PER_TRANSACTION = 65_535
@@ -106,11 +107,16 @@ class ConcurrencyConflict(EventStoreError):
         self.actual_version = actual_version
 
 
-class IdempotencyKeyReused(EventStoreError):
+class IdempotencyKeyReused(EventStoreError, Invalid):
     """The key was first used for a different request; the first outcome stands."""
 
+    field = "Idempotency-Key"
+
     def __init__(self, key: str) -> None:
-        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request; the first "
+            "request's outcome stands. Use a new key for new work."
+        )
         self.key = key
 
 

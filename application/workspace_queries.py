@@ -24,6 +24,7 @@ from domain.contracts import (
     PatchRecordPage,
     WorkspaceSummary,
 )
+from domain.errors import Invalid, NotFound
 from domain.patching.text import decode_text
 from domain.patching.unified_diff import unified_diff
 from domain.workspace import Workspace
@@ -31,11 +32,13 @@ from domain.workspace import Workspace
 At = int | datetime | None
 
 
-class VersionOutOfRange(ValueError):
+class VersionOutOfRange(Invalid):
     """A version or moment outside the workspace's history."""
 
+    field = "at"
 
-class FileNotInWorkspace(LookupError):
+
+class FileNotInWorkspace(NotFound):
     def __init__(self, path: str, version: int) -> None:
         super().__init__(f"{path} does not exist at version {version}")
         self.path = path

@@ -13,6 +13,8 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import msgspec
@@ -24,6 +26,7 @@ from application.aggregates import CommandContext
 from domain.contracts import OpsEventRequest
 from infrastructure.fanout.feed import Feed
 from infrastructure.settings import Settings
+from interfaces.composition import Runtime, Services, open_runtime
 from interfaces.http.app import create_app
 
 #: Events sent and not timed first, so connections and plans are warm.
@@ -50,7 +53,20 @@ async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list
     settings = Settings(
         database_url=database_url, nats_url=nats_url, nats_prefix=prefix, auth="off"
     )
-    app = create_app(settings)
+    opened: list[Runtime] = []
+
+    @asynccontextmanager
+    async def services(settings: Settings) -> AsyncIterator[Services]:
+        """The production services, with a hold on the runtime for the followers."""
+        runtime = await open_runtime(settings)
+        runtime.start_background()
+        opened.append(runtime)
+        try:
+            yield runtime.services
+        finally:
+            await runtime.close()
+
+    app = create_app(settings, services)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
     )
@@ -58,13 +74,14 @@ async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    runtime = app.state.runtime
+    [runtime] = opened
     client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
         subjects = runtime.subjects
         feed = await Feed.open(js, stream=subjects.events_stream, subjects=[subjects.ops()])
         async with connect(f"ws://127.0.0.1:{port}/ws/ops") as socket:
+            assert runtime.background is not None
             for follower in runtime.background.followers:  # leases taken, streams ready
                 await asyncio.wait_for(follower.active.wait(), 30)
             nats_ms, ws_ms = [], []
@@ -72,7 +89,7 @@ async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list
                 request = OpsEventRequest(
                     source="bench", kind="tick", severity="info", message=str(n)
                 )
-                await runtime.ops.report(
+                await runtime.services.ops.report(
                     request, CommandContext(actor="bench", correlation_id=uuid.uuid4())
                 )
                 committed = time.perf_counter()

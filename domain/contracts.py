@@ -19,6 +19,8 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta, Struct
 
+from domain.errors import Invalid
+
 # --- shared field shapes ------------------------------------------------------------
 
 NonEmptyText = Annotated[str, Meta(min_length=1)]
@@ -651,8 +653,10 @@ StreamMessage = (
 # --- decoding with errors that name the field ---------------------------------------------
 
 
-class ContractViolation(ValueError):
+class ContractViolation(Invalid):
     """Input did not match a contract. `field` is a dotted path such as `operations[0].path`."""
+
+    field: str
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)

@@ -19,6 +19,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.contracts import Health, HeartbeatStatus, IncidentStatus, IncidentStep, Severity
+from domain.errors import Refused
 
 INCIDENT_NAMESPACE: Final = UUID("0d9a7c1e-5b8e-4b43-8f55-3f4a8c2d9e61")
 OPENS_INCIDENT: Final[frozenset[Severity]] = frozenset({"error", "critical"})
@@ -35,7 +36,7 @@ STALE_AFTER_INTERVALS: Final = 3
 DEGRADING_WINDOW: Final = timedelta(minutes=5)
 
 
-class IncidentTransitionRefused(Exception):
+class IncidentTransitionRefused(Refused):
     """The incident is not in a state that allows the step (e.g. resolving twice)."""
 
     def __init__(self, incident_id: UUID, status: str, step: str) -> None:

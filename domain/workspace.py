@@ -25,12 +25,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.contracts import FileChange, FileEntry, PatchOperation, PatchOutcome, PathConflict
+from domain.errors import Refused
 from domain.patching.engine import PatchPlan, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
 
 
-class WorkspaceArchived(Exception):
+class WorkspaceArchived(Refused):
     """The workspace is archived and accepts no more changes."""
 
 

@@ -2,13 +2,18 @@
 
 Everything else receives its collaborators; only this module decides which concrete
 classes play the ports, so swapping an adapter is a change here and nowhere else.
+
+`bootstrap(...)` builds the use cases and read ports the interfaces use (`Services`)
+from ports it is handed; `open_runtime` hands it the production adapters (PostgreSQL,
+NATS), and tests hand it in-memory fakes (tests/unit/fakes.py) to drive the HTTP app
+without either server (compare cosmicpython's `bootstrap`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypedDict
@@ -19,12 +24,14 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from opentelemetry.sdk.trace import TracerProvider
 
-from application.access import TokenService
+from application.access import TokenService, TokenStore
 from application.aggregates import AggregateRepository
 from application.caches import AggregateCache, ContentCache
 from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
+from application.ports import BlobStore, EventStore, SnapshotStore
+from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
 from application.workspace_queries import WorkspaceQueries
 from infrastructure.audit.keys import signing_key
 from infrastructure.audit.notary import AUDIT, Notary
@@ -63,6 +70,76 @@ class FollowerTuning(TypedDict):
     linger: float
 
 
+@dataclass(frozen=True)
+class LiveFeeds:
+    """What the WebSocket/SSE handlers read from: JetStream and its subject names."""
+
+    js: JetStreamContext
+    subjects: Subjects
+    terminal: TerminalPublisher
+    buffer: int
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the interfaces use: use cases and read ports, each typed, none a driver."""
+
+    patches: PatchManager
+    queries: WorkspaceQueries
+    delivery: DeliveryService
+    ops: OpsService
+    tokens: TokenService
+    reports: DeliveryReports
+    ops_views: OpsViews
+    workspace_list: WorkspaceList
+    followers: Followers
+    readiness: Callable[[], Awaitable[list[Check]]]
+    #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
+    feeds: LiveFeeds | None = None
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    store: EventStore,
+    blobs: BlobStore,
+    token_store: TokenStore,
+    reports: DeliveryReports,
+    ops_views: OpsViews,
+    workspace_list: WorkspaceList,
+    followers: Followers,
+    readiness: Callable[[], Awaitable[list[Check]]],
+    snapshots: SnapshotStore | None = None,
+    feeds: LiveFeeds | None = None,
+) -> Services:
+    """The use cases over the given ports, tuned by `settings`."""
+    repository = AggregateRepository(
+        store,
+        snapshots=snapshots,
+        snapshot_every=settings.snapshot_every,
+        cache=AggregateCache(settings.aggregate_cache),
+    )
+    return Services(
+        patches=PatchManager(
+            store,
+            blobs,
+            repository,
+            limits=patch_limits(settings),
+            contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
+        ),
+        queries=WorkspaceQueries(store, blobs, repository),
+        delivery=DeliveryService(store, repository),
+        ops=OpsService(store, repository),
+        tokens=TokenService(token_store),
+        reports=reports,
+        ops_views=ops_views,
+        workspace_list=workspace_list,
+        followers=followers,
+        readiness=readiness,
+        feeds=feeds,
+    )
+
+
 @dataclass
 class Runtime:
     """Everything a running process holds; close() releases it in reverse order."""
@@ -73,18 +150,9 @@ class Runtime:
     store: PostgresEventStore
     nats: NatsClient
     tracer_provider: TracerProvider | None
-    patches: PatchManager
-    queries: WorkspaceQueries
-    tokens: TokenService
-    delivery: DeliveryService
-    ops: OpsService
-    reports: PostgresDeliveryReports
-    ops_views: PostgresOpsViews
-    workspace_list: PostgresWorkspaceList
-    followers: PostgresFollowers
+    services: Services
     subjects: Subjects
     js: JetStreamContext
-    terminal: TerminalPublisher
     background: Background | None = None
 
     def log_followers(self) -> list[LeasedFollower]:
@@ -114,13 +182,6 @@ class Runtime:
         self.background = Background(self.log_followers())
         self.background.start()
         return self.background
-
-    async def readiness(self) -> list[Check]:
-        return list(
-            await asyncio.gather(
-                check_postgres(self.pool), check_migrations(self.pool), check_nats(self.nats)
-            )
-        )
 
     async def close(self) -> None:
         if self.background is not None:
@@ -172,44 +233,31 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     except BaseException:
         await asyncio.to_thread(engines.stop)
         raise
-    blobs = PostgresBlobStore(pool)
-    repository = AggregateRepository(
-        store,
-        snapshots=PostgresSnapshotStore(pool),
-        snapshot_every=settings.snapshot_every,
-        cache=AggregateCache(settings.aggregate_cache),
-    )
     await ensure_read_models(engines.database_url)
     followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY, AUDIT])
     subjects = Subjects(settings.nats_prefix)
     js = client.jetstream()
     await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay
-    return Runtime(
+
+    async def readiness() -> list[Check]:
+        return list(
+            await asyncio.gather(check_postgres(pool), check_migrations(pool), check_nats(client))
+        )
+
+    services = bootstrap(
         settings,
-        engines,
-        pool,
-        store,
-        client,
-        tracer_provider,
-        patches=PatchManager(
-            store,
-            blobs,
-            repository,
-            limits=patch_limits(settings),
-            contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
-        ),
-        queries=WorkspaceQueries(store, blobs, repository),
-        tokens=TokenService(PostgresTokenStore(pool)),
-        delivery=DeliveryService(store, repository),
-        ops=OpsService(store, repository),
+        store=store,
+        blobs=PostgresBlobStore(pool),
+        snapshots=PostgresSnapshotStore(pool),
+        token_store=PostgresTokenStore(pool),
         reports=PostgresDeliveryReports(pool),
         ops_views=PostgresOpsViews(pool, followers),
         workspace_list=PostgresWorkspaceList(pool),
         followers=followers,
-        subjects=subjects,
-        js=js,
-        terminal=TerminalPublisher(js, subjects),
+        readiness=readiness,
+        feeds=LiveFeeds(js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer),
     )
+    return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
 
 
 @asynccontextmanager

@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from application.patch_manager import WorkspaceNotFound
-from application.workspace_queries import At, FileNotInWorkspace, VersionOutOfRange
+from application.workspace_queries import At
+from domain.errors import Busy, Invalid, NotFound, Refused
 from domain.workspace import Workspace
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.log_queries import streams_between
@@ -85,13 +85,14 @@ def parsed(parse: Callable[[], T]) -> T:
 
 
 def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run, turning a missing workspace, version, file or stream into one line (exit 2)."""
+    """Run, turning the errors of domain/errors.py into one line: bad input or a missing
+    thing exits 2, a refusal or a busy system 1."""
     try:
         return run(work)
-    except (CommandError, WorkspaceNotFound, VersionOutOfRange, FileNotInWorkspace) as error:
+    except (CommandError, NotFound, Invalid, LookupError) as error:
         fail(str(error.args[0] if error.args else error), 2)
-    except LookupError as error:
-        fail(str(error.args[0] if error.args else error), 2)
+    except (Refused, Busy) as error:
+        fail(str(error))
 
 
 #: Candidates named when a short id is ambiguous.

@@ -31,7 +31,7 @@ NameArgument = Annotated[
 
 async def show_status(config: Settings, console: Console) -> None:
     async with runtime_for(config) as runtime:
-        lags = await runtime.followers.lags()
+        lags = await runtime.services.followers.lags()
     table = Table(title="Log followers", title_justify="left")
     for column in ("name", "position", "lag (events)", "lag (s)", "active owner", "updated"):
         table.add_column(column, justify="right" if "lag" in column else "left")

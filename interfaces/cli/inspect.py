@@ -41,7 +41,7 @@ workspace_app = typer.Typer(
 async def show(config: Settings, text: str, at: At, path: str | None, console: Console) -> None:
     async with runtime_for(config) as runtime:
         workspace = await resolve_workspace(runtime, text)
-        queries = runtime.queries
+        queries = runtime.services.queries
         summary = await queries.summary(workspace, at)
         if path is not None:
             _, content, _ = await queries.file(workspace, path, at)
@@ -64,14 +64,14 @@ async def show(config: Settings, text: str, at: At, path: str | None, console: C
 async def diff(config: Settings, text: str, from_at: At, to_at: At) -> str:
     async with runtime_for(config) as runtime:
         workspace = await resolve_workspace(runtime, text)
-        return await runtime.queries.diff(workspace, from_at, to_at)
+        return await runtime.services.queries.diff(workspace, from_at, to_at)
 
 
 async def listing(
     config: Settings, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
 ) -> WorkspacePage:
     async with runtime_for(config) as runtime:
-        return await runtime.workspace_list.page(
+        return await runtime.services.workspace_list.page(
             name=name, created_by=created_by, limit=limit, cursor=cursor
         )
 

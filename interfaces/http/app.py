@@ -1,13 +1,16 @@
-"""The Litestar application: HTTP and, later, WebSocket/SSE entry points.
+"""The Litestar application: HTTP, WebSocket and SSE entry points.
 
-`create_app` takes the Settings; the Runtime (engines, pool, store, NATS) is opened in
-the lifespan so that each worker process owns its connections.
+`create_app` takes the Settings and, optionally, where its `Services` come from. By
+default the lifespan opens the Runtime (engines, pool, store, NATS) so that each worker
+process owns its connections; a test passes services built on in-memory fakes
+(`interfaces.composition.bootstrap`). Handlers receive services by injection
+(`interfaces/http/dependencies.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
@@ -16,9 +19,10 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from infrastructure.settings import Settings, load_settings
-from interfaces.composition import open_runtime
+from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
+from interfaces.http.dependencies import DEPENDENCIES
 from interfaces.http.health import HealthController
 from interfaces.http.ops import OpsController
 from interfaces.http.problems import EXCEPTION_HANDLERS
@@ -29,20 +33,31 @@ from interfaces.http.workspaces import PatchController, WorkspaceController
 API_VERSION = "0.1.0"
 
 
-def create_app(settings: Settings) -> Litestar:
+#: Where an app's services come from: entered in its lifespan, exited at shutdown.
+ServicesSource = Callable[[Settings], AbstractAsyncContextManager[Services]]
+
+
+@asynccontextmanager
+async def runtime_services(settings: Settings) -> AsyncIterator[Services]:
+    """Production: the Runtime on PostgreSQL and NATS, with the followers if configured."""
+    runtime = await open_runtime(settings)
+    if settings.background == "on":
+        runtime.start_background()
+    try:
+        yield runtime.services
+    finally:
+        await runtime.close()
+
+
+def create_app(settings: Settings, services: ServicesSource = runtime_services) -> Litestar:
     @asynccontextmanager
-    async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings)
-        if settings.background == "on":
-            runtime.start_background()
-        app.state.runtime = runtime
-        app.state.auth_enabled = settings.auth == "on"
-        app.state.token_cache = TokenCache()
-        freeze_startup_objects()
-        try:
+    async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with services(settings) as opened:
+            app.state.services = opened
+            app.state.auth_enabled = settings.auth == "on"
+            app.state.token_cache = TokenCache()
+            freeze_startup_objects()
             yield
-        finally:
-            await runtime.close()
 
     return Litestar(
         route_handlers=[
@@ -54,7 +69,8 @@ def create_app(settings: Settings) -> Litestar:
             OpsController,
             *STREAM_HANDLERS,
         ],
-        lifespan=[runtime_lifespan],
+        lifespan=[services_lifespan],
+        dependencies=DEPENDENCIES,
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration

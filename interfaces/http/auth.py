@@ -19,6 +19,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from application.access import Principal, Scope, TokenService
+from interfaces.http.dependencies import services_of
 
 CACHE_SECONDS: Final = 5.0
 LOCAL: Final = Principal(actor="local", kind="user", scopes=frozenset({"admin"}))
@@ -60,7 +61,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             )
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
-        principal = await state.token_cache.principal(secret.strip(), state.runtime.tokens)
+        tokens = services_of(state).tokens
+        principal = await state.token_cache.principal(secret.strip(), tokens)
         if principal is None:
             raise NotAuthorizedException("the token is unknown or revoked")
         return AuthenticationResult(user=principal, auth=secret)

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from infrastructure.health import Check
+from interfaces.http.dependencies import services_of
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -39,7 +40,7 @@ class HealthController(Controller):
         cache=False,
     )
     async def ready(self, state: State) -> Response[Readiness]:
-        checks = await state.runtime.readiness()
+        checks = await services_of(state).readiness()
         ready = all(check.ok for check in checks)
         return Response(
             Readiness("ready" if ready else "not_ready", checks),

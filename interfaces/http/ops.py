@@ -25,6 +25,7 @@ from domain.contracts import (
 )
 from infrastructure.projections.ops import OpsProjection
 from interfaces.http.auth import requires
+from interfaces.http.dependencies import FollowersDep, Ops, OpsViewsDep
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -58,11 +59,12 @@ class OpsController(Controller):
     async def report(
         self,
         request: Request[Any, Any, Any],
+        ops: Ops,
         data: JSONBody[OpsEventRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[OpsEventRecorded]:
         context = command_context(request, idempotency_key(request))
-        receipt = await request.app.state.runtime.ops.report(data, context)
+        receipt = await ops.report(data, context)
         body = OpsEventRecorded(
             receipt.recorded,
             receipt.incident_id,
@@ -80,10 +82,11 @@ class OpsController(Controller):
     async def heartbeat(
         self,
         request: Request[Any, Any, Any],
+        ops: Ops,
         data: JSONBody[HeartbeatRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
-        recorded: Recorded = await request.app.state.runtime.ops.heartbeat(
+        recorded: Recorded = await ops.heartbeat(
             data, command_context(request, idempotency_key(request))
         )
         return recorded_answer(recorded, duplicate=recorded.duplicate)
@@ -96,11 +99,12 @@ class OpsController(Controller):
     )
     async def overview(
         self,
-        request: Request[Any, Any, Any],
+        ops_views: OpsViewsDep,
+        followers: FollowersDep,
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[OpsOverview]:
-        fresh = await caught_up(request, OpsProjection.name, after_position)
-        overview = await request.app.state.runtime.ops_views.overview(datetime.now(UTC))
+        fresh = await caught_up(followers, OpsProjection.name, after_position)
+        overview = await ops_views.overview(datetime.now(UTC))
         return Response(overview, headers=fresh)
 
     @get(
@@ -111,16 +115,15 @@ class OpsController(Controller):
     )
     async def incidents(
         self,
-        request: Request[Any, Any, Any],
+        ops_views: OpsViewsDep,
+        followers: FollowersDep,
         status: FromQuery[IncidentStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[IncidentPage]:
-        fresh = await caught_up(request, OpsProjection.name, after_position)
-        page = await request.app.state.runtime.ops_views.incidents(
-            status=status, limit=limit, cursor=cursor
-        )
+        fresh = await caught_up(followers, OpsProjection.name, after_position)
+        page = await ops_views.incidents(status=status, limit=limit, cursor=cursor)
         return Response(page, headers=fresh)
 
     @post(
@@ -132,10 +135,11 @@ class OpsController(Controller):
     async def open_incident(
         self,
         request: Request[Any, Any, Any],
+        ops: Ops,
         data: JSONBody[IncidentRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
-        recorded: Recorded = await request.app.state.runtime.ops.open_incident(
+        recorded: Recorded = await ops.open_incident(
             data, command_context(request, idempotency_key(request))
         )
         return recorded_answer(recorded, duplicate=recorded.duplicate)
@@ -148,12 +152,13 @@ class OpsController(Controller):
     )
     async def incident(
         self,
-        request: Request[Any, Any, Any],
+        ops_views: OpsViewsDep,
+        followers: FollowersDep,
         incident_id: FromPath[UUID],
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[IncidentView]:
-        fresh = await caught_up(request, OpsProjection.name, after_position)
-        view = await request.app.state.runtime.ops_views.incident(incident_id)
+        fresh = await caught_up(followers, OpsProjection.name, after_position)
+        view = await ops_views.incident(incident_id)
         if view is None:
             raise NotFoundException(f"incident {incident_id} does not exist")
         return Response(view, headers=fresh)
@@ -171,12 +176,13 @@ class OpsController(Controller):
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
+        ops: Ops,
         incident_id: FromPath[UUID],
         data: JSONBody[IncidentNote | None] = None,
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
         note = data.note if data else ""
-        recorded: Recorded = await request.app.state.runtime.ops.acknowledge(
+        recorded: Recorded = await ops.acknowledge(
             incident_id, note, command_context(request, idempotency_key(request))
         )
         return recorded_answer(recorded, duplicate=recorded.duplicate)
@@ -190,12 +196,13 @@ class OpsController(Controller):
     async def resolve(
         self,
         request: Request[Any, Any, Any],
+        ops: Ops,
         incident_id: FromPath[UUID],
         data: JSONBody[IncidentNote | None] = None,
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
         note = data.note if data else ""
-        recorded: Recorded = await request.app.state.runtime.ops.resolve(
+        recorded: Recorded = await ops.resolve(
             incident_id, note, command_context(request, idempotency_key(request))
         )
         return recorded_answer(recorded, duplicate=recorded.duplicate)

@@ -21,18 +21,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from msgspec import Struct
 
-from application.aggregates import AggregateNotFound
-from application.commands import TooMuchContention
-from application.delivery import VersionNotReached
-from application.ops import IncidentNotFound
-from application.pages import BadCursor
-from application.patch_manager import NotRevertible, PatchNotFound, WorkspaceNotFound
-from application.ports import IdempotencyKeyReused
-from application.workspace_queries import FileNotInWorkspace, VersionOutOfRange
-from domain.contracts import ContractViolation, PatchRecord, PathConflict
-from domain.ops import IncidentTransitionRefused
+from domain.contracts import PatchRecord, PathConflict
+from domain.errors import Busy, Invalid, NotFound, Refused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
-from domain.workspace import WorkspaceArchived
 
 log = logging.getLogger(__name__)
 
@@ -128,35 +119,20 @@ def _validation(request: Request[Any, Any, Any], error: ValidationException) -> 
     )
 
 
-def _contract(request: Request[Any, Any, Any], error: ContractViolation) -> Response[Problem]:
+def _invalid(request: Request[Any, Any, Any], error: Invalid) -> Response[Problem]:
     return problem(
         request, 422, "invalid-request", "Invalid request", str(error), field=error.field or None
     )
 
 
-def _not_found(request: Request[Any, Any, Any], error: LookupError) -> Response[Problem]:
+def _not_found(request: Request[Any, Any, Any], error: NotFound) -> Response[Problem]:
     return problem(
         request, 404, "not-found", "Not found", str(error.args[0] if error.args else error)
     )
 
 
-def _conflict(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+def _refused(request: Request[Any, Any, Any], error: Refused) -> Response[Problem]:
     return problem(request, 409, "conflict", "Conflict", str(error))
-
-
-def _key_reused(request: Request[Any, Any, Any], error: IdempotencyKeyReused) -> Response[Problem]:
-    return problem(
-        request,
-        422,
-        "idempotency-key-reused",
-        "Idempotency key reused",
-        f"{error}; the first request's outcome stands. Use a new key for new work.",
-        field="Idempotency-Key",
-    )
-
-
-def _range(request: Request[Any, Any, Any], error: VersionOutOfRange) -> Response[Problem]:
-    return problem(request, 422, "invalid-request", "Invalid request", str(error), field="at")
 
 
 def _rejection(request: Request[Any, Any, Any], error: PatchRejection) -> Response[Problem]:
@@ -173,21 +149,14 @@ def _rejection(request: Request[Any, Any, Any], error: PatchRejection) -> Respon
     )
 
 
-def _version_not_reached(
-    request: Request[Any, Any, Any], error: VersionNotReached
-) -> Response[Problem]:
+def _busy(request: Request[Any, Any, Any], error: Busy) -> Response[Problem]:
     return problem(
-        request, 422, "invalid-request", "Invalid request", str(error), field="final_version"
-    )
-
-
-def _bad_cursor(request: Request[Any, Any, Any], error: BadCursor) -> Response[Problem]:
-    return problem(request, 422, "invalid-request", "Invalid request", str(error), field="cursor")
-
-
-def _busy(request: Request[Any, Any, Any], error: TooMuchContention) -> Response[Problem]:
-    return problem(
-        request, 503, "contention", "Try again", str(error), headers={"Retry-After": "1"}
+        request,
+        503,
+        "contention",
+        "Try again",
+        str(error),
+        headers={"Retry-After": str(error.retry_after)},
     )
 
 
@@ -234,25 +203,17 @@ def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[P
     )
 
 
+#: Every error an interface may see, by kind (domain/errors.py): a new error of a known
+#: kind needs no entry here. Litestar's own come first; PatchRejection carries its status.
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: _validation,
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,
     HTTPException: _http,
-    ContractViolation: _contract,
-    WorkspaceNotFound: _not_found,
-    PatchNotFound: _not_found,
-    FileNotInWorkspace: _not_found,
-    AggregateNotFound: _not_found,
-    IncidentNotFound: _not_found,
-    IncidentTransitionRefused: _conflict,
-    VersionNotReached: _version_not_reached,
-    BadCursor: _bad_cursor,
-    WorkspaceArchived: _conflict,
-    NotRevertible: _conflict,
-    IdempotencyKeyReused: _key_reused,
-    VersionOutOfRange: _range,
     PatchRejection: _rejection,
-    TooMuchContention: _busy,
+    Invalid: _invalid,
+    NotFound: _not_found,
+    Refused: _refused,
+    Busy: _busy,
     Exception: _unexpected,
 }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from litestar import Request
 from litestar.params import QueryParameter
+
+from application.read_models import Followers
 
 WAIT_SECONDS: Final = 5.0
 CURSOR_DESCRIPTION: Final = "`next_cursor` of the previous page."
@@ -21,13 +22,9 @@ AFTER_POSITION: Final = QueryParameter(
 )
 
 
-async def caught_up(
-    request: Request[Any, Any, Any], model: str, after_position: int | None
-) -> dict[str, str]:
+async def caught_up(followers: Followers, model: str, after_position: int | None) -> dict[str, str]:
     """Wait for `model` to pass `after_position`; the header to answer with."""
     if after_position is None:
         return {}
-    reached = await request.app.state.runtime.followers.wait_for(
-        model, after_position, WAIT_SECONDS
-    )
+    reached = await followers.wait_for(model, after_position, WAIT_SECONDS)
     return {"Vibehq-Caught-Up": "true" if reached else "false"}

@@ -31,6 +31,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.feeds import LiveUpdate, ops_message, patch_notification
+from application.read_models import OpsViews
 from domain.contracts import (
     ContractViolation,
     EventEnvelope,
@@ -42,8 +43,9 @@ from domain.contracts import (
 )
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
-from interfaces.composition import Runtime
+from interfaces.composition import LiveFeeds
 from interfaces.http.auth import requires
+from interfaces.http.dependencies import live_feeds, services_of
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,8 @@ AFTER = QueryParameter(
 Convert = Callable[[FeedMessage], bytes | None]
 
 
-def _runtime(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> Runtime:
-    runtime: Runtime = connection.app.state.runtime
-    return runtime
+def _feeds(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> LiveFeeds:
+    return live_feeds(services_of(connection.app.state))
 
 
 def _envelope_feed(
@@ -89,15 +90,15 @@ def _terminal_feed(after: int | None) -> Convert:
 
 
 async def _open(
-    runtime: Runtime, stream: str, subjects: list[str], after_seq: int | None, replay: bool
+    feeds: LiveFeeds, stream: str, subjects: list[str], after_seq: int | None, replay: bool
 ) -> Feed:
     return await Feed.open(
-        runtime.js,
+        feeds.js,
         stream=stream,
         subjects=subjects,
         after_seq=after_seq,
         from_start=replay,
-        limit=runtime.settings.stream_buffer,
+        limit=feeds.buffer,
     )
 
 
@@ -190,11 +191,11 @@ async def workspace_socket(
     after: Annotated[int | None, AFTER] = None,
 ) -> None:
     """Patch notifications of one workspace."""
-    runtime = _runtime(socket)
+    feeds = _feeds(socket)
     await socket.accept()
-    subjects = runtime.subjects
+    subjects = feeds.subjects
     feed = await _open(
-        runtime, subjects.events_stream, [subjects.workspace(str(workspace_id))], after, False
+        feeds, subjects.events_stream, [subjects.workspace(str(workspace_id))], after, False
     )
     await _serve(socket, feed, _envelope_feed(patch_notification))
 
@@ -204,13 +205,14 @@ async def ops_socket(
     socket: WebSocket[Any, Any, Any], after: Annotated[int | None, AFTER] = None
 ) -> None:
     """Ops alerts, heartbeats and incident steps."""
-    runtime = _runtime(socket)
+    feeds = _feeds(socket)
     await socket.accept()
-    subjects = runtime.subjects
+    subjects = feeds.subjects
     feed = await _open(
-        runtime, subjects.events_stream, [subjects.ops(), subjects.incidents()], after, False
+        feeds, subjects.events_stream, [subjects.ops(), subjects.incidents()], after, False
     )
-    watcher = asyncio.create_task(_watch_health(socket, runtime, feed))
+    ops_views = services_of(socket.app.state).ops_views
+    watcher = asyncio.create_task(_watch_health(socket, ops_views, feed))
     try:
         await _serve(socket, feed, _envelope_feed(ops_message))
     finally:
@@ -219,7 +221,7 @@ async def ops_socket(
             await watcher
 
 
-async def _watch_health(socket: WebSocket[Any, Any, Any], runtime: Runtime, feed: Feed) -> None:
+async def _watch_health(socket: WebSocket[Any, Any, Any], ops_views: OpsViews, feed: Feed) -> None:
     """Send `health` messages when a source's derived health changes.
 
     Health depends on the clock (heartbeats go stale by themselves), so it is derived
@@ -227,7 +229,7 @@ async def _watch_health(socket: WebSocket[Any, Any, Any], runtime: Runtime, feed
     """
     known: dict[str, str] = {}
     while True:
-        overview = await runtime.ops_views.overview(datetime.now(UTC))
+        overview = await ops_views.overview(datetime.now(UTC))
         for source in overview.sources:
             if known.get(source.source) != source.health:
                 known[source.source] = source.health
@@ -251,13 +253,11 @@ async def terminal_socket(
     after: Annotated[int | None, AFTER] = None,
 ) -> None:
     """An agent session's terminal: output out, keystrokes and resizes in."""
-    runtime = _runtime(socket)
+    feeds = _feeds(socket)
     await socket.accept()
-    subjects = runtime.subjects
+    subjects = feeds.subjects
     # Session sequence numbers are ours, not JetStream's: replay the session, skip seen.
-    feed = await _open(
-        runtime, subjects.terminal_stream, [subjects.terminal(session_id)], None, True
-    )
+    feed = await _open(feeds, subjects.terminal_stream, [subjects.terminal(session_id)], None, True)
 
     async def forward(text: str) -> None:
         try:
@@ -271,7 +271,7 @@ async def terminal_socket(
             return
         channel = "input" if isinstance(message, TerminalInput) else "resize"
         subject = subjects.terminal(session_id, channel)
-        await runtime.js.publish(subject, msgspec.json.encode(message))
+        await feeds.js.publish(subject, msgspec.json.encode(message))
 
     await _serve(socket, feed, _terminal_feed(after), forward)
 
@@ -331,10 +331,10 @@ async def workspace_events(
     after: Annotated[int | None, AFTER] = None,
     last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
 ) -> ServerSentEvent:
-    runtime = _runtime(request)
-    subjects = runtime.subjects
+    feeds = _feeds(request)
+    subjects = feeds.subjects
     feed = await _open(
-        runtime,
+        feeds,
         subjects.events_stream,
         [subjects.workspace(str(workspace_id))],
         _resume_from(after, last_event_id),
@@ -354,10 +354,10 @@ async def ops_events(
     after: Annotated[int | None, AFTER] = None,
     last_event_id: Annotated[str | None, LAST_EVENT_ID] = None,
 ) -> ServerSentEvent:
-    runtime = _runtime(request)
-    subjects = runtime.subjects
+    feeds = _feeds(request)
+    subjects = feeds.subjects
     feed = await _open(
-        runtime,
+        feeds,
         subjects.events_stream,
         [subjects.ops(), subjects.incidents()],
         _resume_from(after, last_event_id),

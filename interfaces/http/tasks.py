@@ -27,6 +27,7 @@ from domain.contracts import (
 )
 from infrastructure.projections.delivery import DeliveryProjection
 from interfaces.http.auth import requires
+from interfaces.http.dependencies import Delivery, FollowersDep, Reports
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -53,15 +54,14 @@ class TaskController(Controller):
     async def report_checks(
         self,
         request: Request[Any, Any, Any],
+        delivery: Delivery,
         task_id: FromPath[Identifier],
         data: JSONBody[ChecksRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
         context = command_context(request, idempotency_key(request))
         try:
-            recorded = await request.app.state.runtime.delivery.report_checks(
-                task_id, data, context
-            )
+            recorded = await delivery.report_checks(task_id, data, context)
         except PatchNotFound as error:
             raise ContractViolation("patch_id", str(error)) from None
         return recorded_answer(recorded, duplicate=recorded.duplicate)
@@ -78,13 +78,14 @@ class TaskController(Controller):
     async def deliver(
         self,
         request: Request[Any, Any, Any],
+        delivery: Delivery,
         task_id: FromPath[Identifier],
         data: JSONBody[DeliveryRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[Recorded]:
         context = command_context(request, idempotency_key(request))
         try:
-            recorded = await request.app.state.runtime.delivery.deliver(task_id, data, context)
+            recorded = await delivery.deliver(task_id, data, context)
         except WorkspaceNotFound as error:
             raise ContractViolation("workspace_id", str(error)) from None
         return recorded_answer(recorded, duplicate=recorded.duplicate)
@@ -97,12 +98,13 @@ class TaskController(Controller):
     )
     async def report(
         self,
-        request: Request[Any, Any, Any],
+        reports: Reports,
+        followers: FollowersDep,
         task_id: FromPath[str],
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[DeliveryReport]:
-        fresh = await caught_up(request, DeliveryProjection.name, after_position)
-        report = await request.app.state.runtime.reports.report(task_id)
+        fresh = await caught_up(followers, DeliveryProjection.name, after_position)
+        report = await reports.report(task_id)
         if report is None:
             raise NotFoundException(f"no activity recorded for task {task_id!r}")
         return Response(report, headers=fresh)
@@ -120,7 +122,8 @@ class DeliveryReportController(Controller):
     )
     async def list_reports(
         self,
-        request: Request[Any, Any, Any],
+        reports: Reports,
+        followers: FollowersDep,
         factory: FromQuery[str | None] = None,
         status: FromQuery[DeliveryStatus | None] = None,
         since: Annotated[
@@ -133,8 +136,8 @@ class DeliveryReportController(Controller):
         ] = None,
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[DeliveryReportPage]:
-        fresh = await caught_up(request, DeliveryProjection.name, after_position)
-        page = await request.app.state.runtime.reports.page(
+        fresh = await caught_up(followers, DeliveryProjection.name, after_position)
+        page = await reports.page(
             factory=factory, status=status, since=since, limit=limit, cursor=cursor
         )
         return Response(page, headers=fresh)

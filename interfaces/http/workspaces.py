@@ -8,8 +8,6 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from application.patch_manager import PatchManager
-from application.workspace_queries import WorkspaceQueries
 from domain.contracts import (
     EventPage,
     FileListing,
@@ -25,6 +23,7 @@ from domain.contracts import (
 )
 from infrastructure.projections.workspaces import WorkspaceListProjection
 from interfaces.http.auth import requires
+from interfaces.http.dependencies import FollowersDep, Patches, Queries, Workspaces
 from interfaces.http.params import (
     AT_DESCRIPTION,
     IDEMPOTENCY_HEADER,
@@ -43,16 +42,6 @@ AFTER_VERSION = QueryParameter(
 )
 NOT_FOUND = {404: spec("No such workspace, patch or file.")}
 AUTH = {401: spec("Missing or unknown token."), 403: spec("The token lacks the scope.")}
-
-
-def _manager(request: Request[Any, Any, Any]) -> PatchManager:
-    manager: PatchManager = request.app.state.runtime.patches
-    return manager
-
-
-def _queries(request: Request[Any, Any, Any]) -> WorkspaceQueries:
-    queries: WorkspaceQueries = request.app.state.runtime.queries
-    return queries
 
 
 def _outcome_response(request: Request[Any, Any, Any], record: PatchRecord) -> Response[Any]:
@@ -77,11 +66,12 @@ class WorkspaceController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
+        patches: Patches,
         data: JSONBody[NewWorkspace],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[WorkspaceSummary]:
         context = command_context(request, idempotency_key(request))
-        summary = await _manager(request).create_workspace(data, context)
+        summary = await patches.create_workspace(data, context)
         return recorded_answer(summary, duplicate=summary.duplicate)
 
     @get(
@@ -92,7 +82,8 @@ class WorkspaceController(Controller):
     )
     async def list_workspaces(
         self,
-        request: Request[Any, Any, Any],
+        workspace_list: Workspaces,
+        followers: FollowersDep,
         name: Annotated[str | None, QueryParameter(description="Only this exact name.")] = None,
         created_by: Annotated[
             str | None, QueryParameter(description="Only those this actor created.")
@@ -101,8 +92,8 @@ class WorkspaceController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[WorkspacePage]:
-        fresh = await caught_up(request, WorkspaceListProjection.name, after_position)
-        page = await request.app.state.runtime.workspace_list.page(
+        fresh = await caught_up(followers, WorkspaceListProjection.name, after_position)
+        page = await workspace_list.page(
             name=name, created_by=created_by, limit=limit, cursor=cursor
         )
         return Response(page, headers=fresh)
@@ -115,11 +106,11 @@ class WorkspaceController(Controller):
     )
     async def show(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         at: Annotated[str | None, AT] = None,
     ) -> WorkspaceSummary:
-        return await _queries(request).summary(workspace_id, parse_at(at))
+        return await queries.summary(workspace_id, parse_at(at))
 
     @post(
         "/{workspace_id:uuid}/archive",
@@ -131,11 +122,12 @@ class WorkspaceController(Controller):
     async def archive(
         self,
         request: Request[Any, Any, Any],
+        patches: Patches,
         workspace_id: FromPath[UUID],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[WorkspaceSummary]:
         context = command_context(request, idempotency_key(request))
-        summary = await _manager(request).archive(workspace_id, context)
+        summary = await patches.archive(workspace_id, context)
         return recorded_answer(summary, duplicate=summary.duplicate, status_code=200)
 
     @post(
@@ -158,6 +150,7 @@ class WorkspaceController(Controller):
     async def submit(
         self,
         request: Request[Any, Any, Any],
+        patches: Patches,
         workspace_id: FromPath[UUID],
         data: JSONBody[PatchRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
@@ -172,7 +165,7 @@ class WorkspaceController(Controller):
             operations=data.operations,
             message=data.message,
         )
-        record = await _manager(request).submit(submission, command_context(request, None))
+        record = await patches.submit(submission, command_context(request, None))
         return _outcome_response(request, record)
 
     @get(
@@ -183,7 +176,7 @@ class WorkspaceController(Controller):
     )
     async def history(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         author: FromQuery[str | None] = None,
         task_id: FromQuery[str | None] = None,
@@ -192,7 +185,7 @@ class WorkspaceController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
     ) -> PatchRecordPage:
-        return await _queries(request).history(
+        return await queries.history(
             workspace_id,
             author=author,
             task_id=task_id,
@@ -210,11 +203,11 @@ class WorkspaceController(Controller):
     )
     async def files(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         at: Annotated[str | None, AT] = None,
     ) -> FileListing:
-        return await _queries(request).files(workspace_id, parse_at(at))
+        return await queries.files(workspace_id, parse_at(at))
 
     @get(
         "/{workspace_id:uuid}/files/{file_path:path}",
@@ -226,12 +219,12 @@ class WorkspaceController(Controller):
     )
     async def file(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         file_path: FromPath[str],
         at: Annotated[str | None, AT] = None,
     ) -> Response[bytes]:
-        entry, content, version = await _queries(request).file(
+        entry, content, version = await queries.file(
             workspace_id, file_path.lstrip("/"), parse_at(at)
         )
         return Response(
@@ -253,14 +246,12 @@ class WorkspaceController(Controller):
     )
     async def diff(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         from_: Annotated[str, QueryParameter(name="from", description=AT_DESCRIPTION)],
         to: Annotated[str | None, QueryParameter(name="to", description=AT_DESCRIPTION)] = None,
     ) -> Response[str]:
-        text = await _queries(request).diff(
-            workspace_id, parse_at(from_, "from"), parse_at(to, "to")
-        )
+        text = await queries.diff(workspace_id, parse_at(from_, "from"), parse_at(to, "to"))
         return Response(text, media_type="text/x-diff")
 
     @get(
@@ -271,13 +262,13 @@ class WorkspaceController(Controller):
     )
     async def events(
         self,
-        request: Request[Any, Any, Any],
+        queries: Queries,
         workspace_id: FromPath[UUID],
         after_version: Annotated[int, AFTER_VERSION] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
     ) -> EventPage:
-        return await _queries(request).events(
+        return await queries.events(
             workspace_id, after_version=after_version, limit=limit, cursor=cursor
         )
 
@@ -292,8 +283,8 @@ class PatchController(Controller):
         summary="One recorded patch outcome",
         responses={**NOT_FOUND, **AUTH},
     )
-    async def show(self, request: Request[Any, Any, Any], patch_id: FromPath[UUID]) -> PatchRecord:
-        return await _queries(request).patch(patch_id)
+    async def show(self, queries: Queries, patch_id: FromPath[UUID]) -> PatchRecord:
+        return await queries.patch(patch_id)
 
     @post(
         "/{patch_id:uuid}/revert",
@@ -308,11 +299,12 @@ class PatchController(Controller):
     async def revert(
         self,
         request: Request[Any, Any, Any],
+        patches: Patches,
         patch_id: FromPath[UUID],
         data: JSONBody[RevertRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
     ) -> Response[PatchRecord | Problem]:
-        record = await _manager(request).revert(
+        record = await patches.revert(
             patch_id,
             author=data.author or request.user.actor,
             task_id=data.task_id,

@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the ports, for unit tests of domain and application only."""
+"""In-memory stand-ins for the ports: unit tests of the domain, the use cases and the HTTP
+app (tests/unit/test_http_on_fakes.py) run on them, without PostgreSQL or NATS."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
+import msgspec
+
+from application.access import TokenInfo
+from application.aggregates import AggregateRepository
+from application.pages import decode_cursor, encode_cursor
 from application.ports import (
     AppendRequest,
     AppendResult,
@@ -13,6 +19,18 @@ from application.ports import (
     IdempotencyKeyReused,
     RecordedEvent,
     StoredSnapshot,
+)
+from application.workspace_queries import WorkspaceQueries
+from domain.contracts import (
+    DeliveryReport,
+    DeliveryReportPage,
+    DeliveryStatus,
+    FollowerLag,
+    IncidentPage,
+    IncidentStatus,
+    IncidentView,
+    OpsOverview,
+    WorkspacePage,
 )
 
 
@@ -141,3 +159,114 @@ class InMemorySnapshotStore:
 
 def _fields(result: AppendResult) -> dict[str, object]:
     return {name: getattr(result, name) for name in result.__struct_fields__}
+
+
+# -- read models and tokens: what the HTTP app needs besides the store ------------------
+
+
+class InMemoryTokenStore:
+    """Keeps the TokenStore contract: hashed secrets, revocation, listing order."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[UUID, tuple[TokenInfo, bytes]] = {}
+
+    async def add(self, info: TokenInfo, secret_hash: bytes) -> None:
+        self._tokens[info.id] = (info, secret_hash)
+
+    async def find_active(self, secret_hash: bytes) -> TokenInfo | None:
+        for info, stored in self._tokens.values():
+            if stored == secret_hash and info.revoked_at is None:
+                return info
+        return None
+
+    async def list(self, *, include_revoked: bool = False) -> list[TokenInfo]:
+        infos = [info for info, _ in self._tokens.values()]
+        return sorted(
+            (i for i in infos if include_revoked or i.revoked_at is None),
+            key=lambda i: i.created_at,
+        )
+
+    async def revoke(self, token_id: UUID, at: datetime) -> bool:
+        found = self._tokens.get(token_id)
+        if found is None or found[0].revoked_at is not None:
+            return False
+        self._tokens[token_id] = (msgspec.structs.replace(found[0], revoked_at=at), found[1])
+        return True
+
+
+class CaughtUpFollowers:
+    """Read models that are always caught up (the fakes below read the log directly)."""
+
+    async def lags(self) -> list[FollowerLag]:
+        return []
+
+    async def wait_for(self, name: str, position: int, timeout: float) -> bool:
+        return True
+
+
+class LogWorkspaceList:
+    """The workspace list read straight from an in-memory log, through the use cases."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self._store = store
+        blobs = InMemoryBlobStore(store)
+        self._queries = WorkspaceQueries(store, blobs, AggregateRepository(store))
+
+    async def page(
+        self, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
+    ) -> WorkspacePage:
+        ids = [e.stream_id for e in self._store.log if e.stream_type == "Workspace"]
+        summaries = [await self._queries.summary(i, None) for i in dict.fromkeys(ids)]
+        matching = [
+            s
+            for s in sorted(summaries, key=lambda s: (s.created_at, s.id), reverse=True)
+            if (name is None or s.name == name)
+            and (created_by is None or s.created_by == created_by)
+        ]
+        start = decode_cursor(cursor, tuple[int])[0] if cursor else 0
+        items = matching[start : start + limit]
+        more = start + limit < len(matching)
+        return WorkspacePage(
+            items=items,
+            next_cursor=encode_cursor(start + limit) if more else None,
+            as_of_position=await self._store.head_position(),
+        )
+
+    async def with_prefix(self, low: UUID, high: UUID, limit: int) -> list[UUID]:
+        ids = {e.stream_id for e in self._store.log if e.stream_type == "Workspace"}
+        return sorted(i for i in ids if low <= i <= high)[:limit]
+
+
+class EmptyDeliveryReports:
+    """No factory has reported anything yet."""
+
+    async def report(self, task_id: str) -> DeliveryReport | None:
+        return None
+
+    async def page(
+        self,
+        *,
+        factory: str | None,
+        status: DeliveryStatus | None,
+        since: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> DeliveryReportPage:
+        return DeliveryReportPage(items=[], next_cursor=None, as_of_position=0)
+
+
+class QuietOpsViews:
+    """No source has reported anything yet."""
+
+    async def overview(self, now: datetime) -> OpsOverview:
+        return OpsOverview(
+            generated_at=now, sources=[], open_incidents=[], recent_alerts=[], followers=[]
+        )
+
+    async def incidents(
+        self, *, status: IncidentStatus | None, limit: int, cursor: str | None
+    ) -> IncidentPage:
+        return IncidentPage(items=[], next_cursor=None, as_of_position=0)
+
+    async def incident(self, incident_id: UUID) -> IncidentView | None:
+        return None
