@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 from uuid import UUID, uuid4
 
 from msgspec import Struct
 
-Scope = Literal["read", "write", "admin"]
-ActorKind = Literal["factory", "user", "service"]
+from domain.contracts import ActorKind, Scope, TokenInfo
 
 TOKEN_PREFIX: Final = "vhq_"  # noqa: S105 - a public prefix, not a secret
 _RANK: Final[dict[str, int]] = {"read": 1, "write": 2, "admin": 3}
@@ -34,17 +33,7 @@ class Principal(Struct, frozen=True):
         return any(_RANK[held] >= _RANK[scope] for held in self.scopes)
 
 
-class TokenInfo(Struct, frozen=True):
-    """A token as listed: everything but the secret."""
-
-    id: UUID
-    name: str
-    actor: str
-    kind: ActorKind
-    scopes: list[Scope]
-    created_at: datetime
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
+__all__ = ["ActorKind", "IssuedToken", "Principal", "Scope", "TokenInfo", "TokenService"]
 
 
 class IssuedToken(Struct, frozen=True):

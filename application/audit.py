@@ -92,7 +92,7 @@ def checkpoint_message(to_position: int, events: int, log_hash: bytes) -> bytes:
     return _CHECKPOINT_DOMAIN + struct.pack(">qq", to_position, events) + log_hash
 
 
-class Problem(Struct, frozen=True):
+class Finding(Struct, frozen=True):
     position: int
     kind: ProblemKind
     detail: str
@@ -140,7 +140,7 @@ class LogVerifier:
         self._log_hash_at: dict[int, bytes] = {}
         self._mismatched: dict[int, bytes] = {}  # position -> hash of the event found there
         self._chained_at: dict[bytes, int] = {}  # chained hash -> position, for mismatches
-        self.problems: list[Problem] = []
+        self.problems: list[Finding] = []
         self.events = 0
 
     def row(self, row: AuditRow) -> None:
@@ -224,14 +224,14 @@ class LogVerifier:
         self._mismatched.clear()
 
     def _report(self, position: int, kind: ProblemKind, detail: str) -> None:
-        self.problems.append(Problem(position, kind, detail))
+        self.problems.append(Finding(position, kind, detail))
 
 
 def _describe(event: RecordedEvent) -> str:
     return f"{event.event_type} v{event.stream_version} of stream {event.stream_id}"
 
 
-def first_of_each_kind(problems: Iterable[Problem]) -> dict[ProblemKind, tuple[int, int]]:
+def first_of_each_kind(problems: Iterable[Finding]) -> dict[ProblemKind, tuple[int, int]]:
     """kind -> (first position, how many)."""
     summary: dict[ProblemKind, tuple[int, int]] = {}
     for problem in problems:

@@ -22,6 +22,7 @@ from application.ports import AppendResult, EventStore
 from domain.contracts import (
     HeartbeatRequest,
     IncidentRequest,
+    OpsEventRecorded,
     OpsEventRequest,
     Recorded,
     Severity,
@@ -45,22 +46,12 @@ class IncidentNotFound(NotFound):
         self.incident_id = incident
 
 
-class OpsReceipt(msgspec.Struct, frozen=True):
-    """`POST /ops/events` answers where the event landed and which incident it opened."""
-
-    recorded: Recorded
-    incident_id: UUID | None = None
-    incident_opened: bool = False
-    #: Where the opening landed (wait for this position to read the incident).
-    incident_recorded: Recorded | None = None
-
-
 class OpsService:
     def __init__(self, store: EventStore, repository: AggregateRepository) -> None:
         self._store = store
         self._repository = repository
 
-    async def report(self, request: OpsEventRequest, context: CommandContext) -> OpsReceipt:
+    async def report(self, request: OpsEventRequest, context: CommandContext) -> OpsEventRecorded:
         context = scoped(context, "ops-event", request)
         if context.idempotency_key is not None:
             prior = await self._store.recall(context.idempotency_key, context.request_hash)
@@ -75,7 +66,7 @@ class OpsService:
         )
         result = await self._repository.save(signal, context)
         if request.severity not in OPENS_INCIDENT:
-            return OpsReceipt(recorded(result))
+            return OpsEventRecorded(recorded(result))
         incident, opening = await self._open_or_join(
             source=request.source,
             kind=request.kind,
@@ -84,18 +75,20 @@ class OpsService:
             cause_id=signal.id,
             context=msgspec.structs.replace(context, idempotency_key=None, causation_id=signal.id),
         )
-        return OpsReceipt(
+        return OpsEventRecorded(
             recorded(result),
             incident_id=incident,
             incident_opened=opening is not None,
             incident_recorded=opening,
         )
 
-    async def _first_receipt(self, prior: AppendResult, request: OpsEventRequest) -> OpsReceipt:
+    async def _first_receipt(
+        self, prior: AppendResult, request: OpsEventRequest
+    ) -> OpsEventRecorded:
         """What the first `report` of a retried request answered, from the log."""
         signal = recorded(prior)
         if request.severity not in OPENS_INCIDENT:
-            return OpsReceipt(signal)
+            return OpsEventRecorded(signal)
         target = incident_id(request.source, request.kind)
         for record in await self._store.read_stream(target):
             event = _CODEC.decode(record)
@@ -108,8 +101,8 @@ class OpsService:
                     recorded_at=record.recorded_at,
                     duplicate=True,
                 )
-                return OpsReceipt(signal, target, True, opening)
-        return OpsReceipt(signal, incident_id=target)
+                return OpsEventRecorded(signal, target, True, opening)
+        return OpsEventRecorded(signal, incident_id=target)
 
     async def heartbeat(self, request: HeartbeatRequest, context: CommandContext) -> Recorded:
         result = await record_new(
@@ -225,4 +218,4 @@ class _AlreadyOpen(Exception):
     """Control flow: the incident is open already; the error event just joins it."""
 
 
-__all__ = ["IncidentNotFound", "IncidentTransitionRefused", "OpsReceipt", "OpsService"]
+__all__ = ["IncidentNotFound", "IncidentTransitionRefused", "OpsEventRecorded", "OpsService"]

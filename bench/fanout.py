@@ -23,6 +23,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from application.aggregates import CommandContext
+from bench.stats import percentile
 from domain.contracts import OpsEventRequest
 from infrastructure.fanout.feed import Feed
 from infrastructure.settings import Settings
@@ -34,7 +35,7 @@ WARM_UP = 5
 
 
 @dataclass(frozen=True)
-class Latencies:
+class DeliveryLatencies:
     name: str
     samples_ms: list[float]
 
@@ -44,11 +45,10 @@ class Latencies:
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return percentile(self.samples_ms, 0.99)
 
 
-async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list[Latencies]:
+async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list[DeliveryLatencies]:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     settings = Settings(
         database_url=database_url, nats_url=nats_url, nats_prefix=prefix, auth="off"
@@ -120,7 +120,7 @@ async def fanout_latencies(database_url: str, nats_url: str, count: int) -> list
             await bare.jetstream().delete_stream(name)
         await bare.close()
     return [
-        Latencies("commit -> NATS subscriber", nats_ms),
-        Latencies("commit -> WebSocket client", ws_ms),
-        Latencies("JetStream publish -> subscriber (baseline)", baseline),
+        DeliveryLatencies("commit -> NATS subscriber", nats_ms),
+        DeliveryLatencies("commit -> WebSocket client", ws_ms),
+        DeliveryLatencies("JetStream publish -> subscriber (baseline)", baseline),
     ]

@@ -42,6 +42,7 @@ import msgspec
 from application.access import TokenService
 from bench import processes
 from bench.http_client import Connection, HttpError
+from bench.stats import percentile
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.rebuild import rebuild
@@ -70,11 +71,6 @@ class LoadResult:
     @property
     def rate(self) -> float:
         return self.accepted / self.seconds
-
-    @staticmethod
-    def percentile(values: list[float], share: float) -> float:
-        ordered = sorted(values) or [0.0]
-        return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
 def _free_port() -> int:
@@ -370,7 +366,7 @@ def _cpu_per_submission(result: LoadResult) -> dict[str, float]:
 def _cells(runs: list[LoadResult]) -> list[tuple[str, str, str]]:
     """(figure, measured, target) over the runs of one concurrency: each figure is the
     median over the runs, with their min-max where a spread says something."""
-    p = LoadResult.percentile
+    p = percentile
     median = statistics.median
     # The run with the median rate stands for the rows that are not spread over runs.
     typical = sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]

@@ -24,6 +24,7 @@ import asyncpg
 
 from application.aggregates import AggregateRepository, CommandContext
 from application.patch_manager import PatchManager
+from bench.stats import percentile
 from domain.contracts import CreateFile, NewWorkspace, PatchSubmission, WriteFile
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.event_store.postgres_store import PostgresEventStore
@@ -33,7 +34,7 @@ FILES = 20
 
 
 @dataclass
-class Latencies:
+class PatchLatencies:
     history: int
     seconds: list[float]
 
@@ -43,8 +44,7 @@ class Latencies:
 
     @property
     def p99_ms(self) -> float:
-        ordered = sorted(self.seconds)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return percentile(self.seconds, 0.99) * 1000
 
 
 def _manager(pool: asyncpg.Pool) -> PatchManager:
@@ -82,14 +82,16 @@ async def _workspace_with_history(manager: PatchManager, history: int) -> tuple[
     return summary.id, version
 
 
-async def patch_latencies(pool: asyncpg.Pool, histories: list[int], count: int) -> list[Latencies]:
+async def patch_latencies(
+    pool: asyncpg.Pool, histories: list[int], count: int
+) -> list[PatchLatencies]:
     manager = _manager(pool)
     seeded = []
     for history in histories:
         print(f"  patch path: seeding a workspace with {history:,} patches", file=sys.stderr)
         seeded.append((history, *await _workspace_with_history(manager, history)))
     versions = [version for _, _, version in seeded]
-    results = [Latencies(history, []) for history, _, _ in seeded]
+    results = [PatchLatencies(history, []) for history, _, _ in seeded]
     for n in range(count):
         for index, (_, workspace_id, _) in enumerate(seeded):
             started = time.perf_counter()

@@ -11,15 +11,11 @@ pick the right type from one field, and let OpenAPI/JSON Schema describe the cho
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-import msgspec
 from msgspec import Meta, Struct
-
-from domain.errors import Invalid
 
 # --- shared field shapes ------------------------------------------------------------
 
@@ -428,6 +424,16 @@ class IncidentRequest(_Contract, frozen=True):
     severity: Severity = "error"
 
 
+class OpsEventRecorded(_Contract, frozen=True):
+    """`POST /ops/events`: where the event landed, and the incident it opened or joined."""
+
+    recorded: Recorded
+    incident_id: UUID | None = None
+    incident_opened: bool = False
+    #: Where the opening landed (wait for this position to read the incident).
+    incident_recorded: Recorded | None = None
+
+
 class IncidentNote(_Contract, frozen=True):
     """`POST /ops/incidents/{id}/ack` or `/resolve`: an optional note for the record."""
 
@@ -653,60 +659,148 @@ StreamMessage = (
 # --- decoding with errors that name the field ---------------------------------------------
 
 
-class ContractViolation(Invalid):
-    """Input did not match a contract. `field` is a dotted path such as `operations[0].path`."""
+# --- access: API tokens -------------------------------------------------------------
 
-    field: str
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}" if field else reason)
-        self.field = field
-        self.reason = reason
+Scope = Literal["read", "write", "admin"]
+ActorKind = Literal["factory", "user", "service"]
 
 
-_MISSING: Final = re.compile(r"^Object missing required field `([^`]+)`$")
-_AT_PATH: Final = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+class TokenInfo(_Contract, frozen=True):
+    """A token as listed (`vibehq tokens list`): everything but the secret."""
 
-T = TypeVar("T")
-
-
-def field_of(error: msgspec.ValidationError | msgspec.DecodeError) -> ContractViolation:
-    """Turn msgspec's "Expected `int`, got `str` - at `$.a[0].b`" into field + reason."""
-    match = _AT_PATH.match(str(error))
-    assert match is not None  # the pattern accepts any string
-    path = (match.group("path") or "").lstrip(".")
-    reason = match.group("reason")
-    missing = _MISSING.match(reason)
-    if missing:  # msgspec names the object, not the absent field in it
-        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
-    return ContractViolation(path, reason)
+    id: UUID
+    name: str
+    actor: str
+    kind: ActorKind
+    scopes: list[Scope]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
-def decode_json(data: bytes | str, into: type[T]) -> T:
-    """Decode JSON into a contract type, raising ContractViolation naming the bad field."""
-    try:
-        return msgspec.json.decode(data, type=into)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
-        raise field_of(error) from None
+# --- service health and errors (HTTP) ----------------------------------------------------
 
 
-_TERMINAL_CONTROL: Final = msgspec.json.Decoder(TerminalControl)
+class HealthCheck(_Contract, frozen=True):
+    """One dependency's state, and what to do when it fails (`/ready`, `vibehq doctor`)."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
 
 
-def decode_terminal_control(data: bytes | str) -> TerminalInput | TerminalResize:
-    """A terminal viewer's message (a union, which `decode_json` cannot name as a type)."""
-    try:
-        return _TERMINAL_CONTROL.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
-        raise field_of(error) from None
+class Liveness(_Contract, frozen=True):
+    """`GET /health`: the process answers."""
+
+    status: Literal["ok"] = "ok"
 
 
-def convert(data: object, into: type[T]) -> T:
-    """Like decode_json, for data already parsed into Python builtins."""
-    try:
-        return msgspec.convert(data, type=into)
-    except msgspec.ValidationError as error:
-        raise field_of(error) from None
+class Readiness(_Contract, frozen=True):
+    """`GET /ready`: every dependency's check."""
+
+    status: Literal["ready", "not_ready"]
+    checks: list[HealthCheck]
+
+
+class Problem(Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document (`application/problem+json`) with our extensions.
+
+    `field` names the request field at fault (a dotted path such as
+    `operations[2].path`, a query parameter, or a header); patch rejections add the
+    rejected patch's id, the operation, the path and conflicts.
+    """
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    reason: str | None = None
+    operation: int | None = None
+    path: str | None = None
+    patch_id: str | None = None
+    version: int | None = None
+    conflicts: list[PathConflict] = []
+    errors: list[dict[str, str]] = []
+
+
+# --- the audit trail -------------------------------------------------------------------
+
+
+class TrailEntry(_Contract, frozen=True):
+    """`vibehq audit trail --json`: one event, who recorded it and with which token."""
+
+    position: int
+    at: datetime
+    actor: str
+    token_id: UUID | None
+    token_name: str | None
+    token_revoked: bool
+    event_type: str
+    stream_type: str
+    stream_id: UUID
+    version: int
+    correlation_id: UUID
+    payload: dict[str, Any]
+
+
+# --- the export file (`vibehq events export|import`): one JSON object per line ------------
+
+
+class EventLine(Struct, frozen=True, tag="event", tag_field="kind"):
+    """One stored event, with its hashes; `state` is the stored JSON, base64."""
+
+    position: int
+    stream_id: UUID
+    version: int
+    event_id: UUID
+    stream_type: str
+    event_type: str
+    schema_version: int
+    recorded_at: datetime
+    correlation_id: UUID
+    causation_id: UUID | None
+    actor: str
+    traceparent: str | None
+    tracestate: str | None
+    topic: str
+    state: str
+    prev_hash: str
+    hash: str
+    token_id: UUID | None = None
+
+
+class BlobLine(Struct, frozen=True, tag="blob", tag_field="kind"):
+    """File contents an event refers to, by sha256 (base64, raw or zlib)."""
+
+    sha256: str
+    size: int
+    encoding: Literal["raw", "zlib"]
+    data: str
+
+
+class LinkLine(Struct, frozen=True, tag="link", tag_field="kind"):
+    """The global chain's link at one position (a full export carries every one)."""
+
+    position: int
+    event_hash: str
+    log_hash: str
+
+
+class CheckpointLine(Struct, frozen=True, tag="checkpoint", tag_field="kind"):
+    """A signed checkpoint of the chain's head."""
+
+    to_position: int
+    events: int
+    log_hash: str
+    public_key: str
+    signature: str
+    signed_at: datetime
+
+
+ExportLine = EventLine | BlobLine | LinkLine | CheckpointLine
 
 
 #: What `vibehq schema export` publishes, by file name.
@@ -717,4 +811,6 @@ PUBLISHED_SCHEMAS: Final[dict[str, Any]] = {
     "patch-record": PatchRecord,
     "event-envelope": EventEnvelope,
     "stream-message": StreamMessage,
+    "export-line": ExportLine,
+    "problem": Problem,
 }

@@ -9,41 +9,34 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import msgspec
 import nats
 from nats.aio.client import Client as NatsClient
 
+from domain.contracts import HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
 
 
-class Check(msgspec.Struct, frozen=True):
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-async def check_postgres(pool: asyncpg.Pool) -> Check:
+async def check_postgres(pool: asyncpg.Pool) -> HealthCheck:
     try:
         version = await asyncio.wait_for(pool.fetchval("SHOW server_version"), 5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        return Check(
+        return HealthCheck(
             "postgres",
             False,
             f"unreachable: {error}",
             "check VIBEHQ_DATABASE_URL, or unset it to use the embedded server",
         )
-    return Check("postgres", True, f"PostgreSQL {version}")
+    return HealthCheck("postgres", True, f"PostgreSQL {version}")
 
 
-async def check_migrations(pool: asyncpg.Pool) -> Check:
+async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
     try:
         async with pool.acquire() as conn:
             pending = await pending_migrations(conn)
     except MigrationError as error:
-        return Check("migrations", False, str(error), "deploy the matching vibehq version")
+        return HealthCheck("migrations", False, str(error), "deploy the matching vibehq version")
     except (OSError, asyncpg.PostgresError) as error:
-        return Check(
+        return HealthCheck(
             "migrations",
             False,
             f"cannot read migration history: {error}",
@@ -51,13 +44,13 @@ async def check_migrations(pool: asyncpg.Pool) -> Check:
         )
     if pending:
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
-        return Check("migrations", False, f"pending: {names}", "run `vibehq db migrate`")
-    return Check("migrations", True, "schema is current")
+        return HealthCheck("migrations", False, f"pending: {names}", "run `vibehq db migrate`")
+    return HealthCheck("migrations", True, "schema is current")
 
 
-async def check_nats(client: NatsClient) -> Check:
+async def check_nats(client: NatsClient) -> HealthCheck:
     if not client.is_connected:
-        return Check(
+        return HealthCheck(
             "nats",
             False,
             "not connected",
@@ -66,23 +59,23 @@ async def check_nats(client: NatsClient) -> Check:
     try:
         info = await asyncio.wait_for(client.jetstream().account_info(), 5)
     except Exception as error:  # noqa: BLE001 - any failure means JetStream is not usable
-        return Check(
+        return HealthCheck(
             "nats",
             False,
             f"JetStream unavailable: {error}",
             "start nats-server with -js (JetStream enabled)",
         )
-    return Check("nats", True, f"JetStream ready ({info.streams} streams)")
+    return HealthCheck("nats", True, f"JetStream ready ({info.streams} streams)")
 
 
-async def check_dependencies(database_url: str, nats_url: str) -> list[Check]:
+async def check_dependencies(database_url: str, nats_url: str) -> list[HealthCheck]:
     """Connect to each dependency afresh and check it (`vibehq doctor`)."""
-    checks: list[Check] = []
+    checks: list[HealthCheck] = []
     try:
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     except (OSError, asyncpg.PostgresError) as error:
         checks.append(
-            Check("postgres", False, f"unreachable: {error}", "check VIBEHQ_DATABASE_URL")
+            HealthCheck("postgres", False, f"unreachable: {error}", "check VIBEHQ_DATABASE_URL")
         )
     else:
         try:
@@ -92,7 +85,7 @@ async def check_dependencies(database_url: str, nats_url: str) -> list[Check]:
     try:
         client = await nats.connect(nats_url, connect_timeout=3, max_reconnect_attempts=0)
     except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
-        checks.append(Check("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
+        checks.append(HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
     else:
         try:
             checks.append(await check_nats(client))

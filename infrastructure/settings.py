@@ -15,7 +15,7 @@ import msgspec
 import msgspec.inspect
 from msgspec import Meta, Struct
 
-from domain.contracts import field_of
+from domain.decoding import field_of
 from domain.patching.limits import PatchLimits
 
 #: Groups of appends on their way at once, per process (group commit; docs/event-store.md).

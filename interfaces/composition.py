@@ -33,6 +33,7 @@ from application.patch_manager import PatchManager
 from application.ports import BlobStore, EventStore, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
 from application.workspace_queries import WorkspaceQueries
+from domain.contracts import HealthCheck
 from infrastructure.audit.keys import signing_key
 from infrastructure.audit.notary import AUDIT, Notary
 from infrastructure.background import Background
@@ -44,7 +45,7 @@ from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
-from infrastructure.health import Check, check_migrations, check_nats, check_postgres
+from infrastructure.health import check_migrations, check_nats, check_postgres
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.pool import open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
@@ -93,7 +94,7 @@ class Services:
     ops_views: OpsViews
     workspace_list: WorkspaceList
     followers: Followers
-    readiness: Callable[[], Awaitable[list[Check]]]
+    readiness: Callable[[], Awaitable[list[HealthCheck]]]
     #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
     feeds: LiveFeeds | None = None
 
@@ -108,7 +109,7 @@ def bootstrap(
     ops_views: OpsViews,
     workspace_list: WorkspaceList,
     followers: Followers,
-    readiness: Callable[[], Awaitable[list[Check]]],
+    readiness: Callable[[], Awaitable[list[HealthCheck]]],
     snapshots: SnapshotStore | None = None,
     feeds: LiveFeeds | None = None,
 ) -> Services:
@@ -239,7 +240,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     js = client.jetstream()
     await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay
 
-    async def readiness() -> list[Check]:
+    async def readiness() -> list[HealthCheck]:
         return list(
             await asyncio.gather(check_postgres(pool), check_migrations(pool), check_nats(client))
         )

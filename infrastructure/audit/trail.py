@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
-from msgspec import Struct
-
 from application.event_codec import plain_payload
+from domain.contracts import TrailEntry
 from infrastructure.pool import DbConnection
 
 _TRAIL: Final = """
@@ -22,21 +21,6 @@ WHERE ($1::text IS NULL OR e.actor = $1)
 ORDER BY e.notification_id
 LIMIT $4
 """
-
-
-class TrailEntry(Struct, frozen=True):
-    position: int
-    at: datetime
-    actor: str
-    token_id: UUID | None
-    token_name: str | None
-    token_revoked: bool
-    event_type: str
-    stream_type: str
-    stream_id: UUID
-    version: int
-    correlation_id: UUID
-    payload: dict[str, Any]
 
 
 async def audit_trail(

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -25,7 +24,14 @@ import msgspec
 from application.audit import ZERO_HASH, chained, event_digest
 from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
-from domain.contracts import TraceContext
+from domain.contracts import (
+    BlobLine,
+    CheckpointLine,
+    EventLine,
+    ExportLine,
+    LinkLine,
+    TraceContext,
+)
 from domain.workspace import Workspace
 from infrastructure.event_store.postgres_store import COLUMNS, record_of
 from infrastructure.pool import DbConnection
@@ -34,52 +40,8 @@ _CODEC: Final = EventCodec()
 _CHANGES_FILES: Final = event_types(Workspace.PatchApplied, Workspace.PatchReverted)
 
 
-class EventLine(msgspec.Struct, frozen=True, tag="event", tag_field="kind"):
-    position: int
-    stream_id: UUID
-    version: int
-    event_id: UUID
-    stream_type: str
-    event_type: str
-    schema_version: int
-    recorded_at: datetime
-    correlation_id: UUID
-    causation_id: UUID | None
-    actor: str
-    traceparent: str | None
-    tracestate: str | None
-    topic: str
-    state: str
-    prev_hash: str
-    hash: str
-    token_id: UUID | None = None
-
-
-class BlobLine(msgspec.Struct, frozen=True, tag="blob", tag_field="kind"):
-    sha256: str
-    size: int
-    encoding: Literal["raw", "zlib"]
-    data: str
-
-
-class LinkLine(msgspec.Struct, frozen=True, tag="link", tag_field="kind"):
-    position: int
-    event_hash: str
-    log_hash: str
-
-
-class CheckpointLine(msgspec.Struct, frozen=True, tag="checkpoint", tag_field="kind"):
-    to_position: int
-    events: int
-    log_hash: str
-    public_key: str
-    signature: str
-    signed_at: datetime
-
-
-Line = EventLine | BlobLine | LinkLine | CheckpointLine
 _ENCODER: Final = msgspec.json.Encoder()
-_DECODER: Final = msgspec.json.Decoder(Line)
+_DECODER: Final = msgspec.json.Decoder(ExportLine)
 
 
 class ImportRefused(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
-from application.audit import LogVerifier, Problem
+from application.audit import Finding, LogVerifier
 from infrastructure.audit.keys import signature_valid
 from infrastructure.audit.reader import audit_rows, chain_head, checkpoints, log_hash_before
 from infrastructure.pool import DbConnection
@@ -19,7 +19,7 @@ async def verify_log(
     last: int | None = None,
     stream: UUID | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[list[Problem], int]:
+) -> tuple[list[Finding], int]:
     """(problems sorted by position, events checked) for positions [first, last]."""
     if last is None:
         last = await conn.fetchval("SELECT coalesce(max(notification_id), 0) FROM vibehq_events")

@@ -10,10 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from application.audit import Problem, first_of_each_kind
+from application.audit import Finding, first_of_each_kind
 from application.event_codec import EventCodec, UnknownEventType
+from domain.contracts import TrailEntry
 from infrastructure.audit.keys import verify_key
-from infrastructure.audit.trail import TrailEntry, audit_trail
+from infrastructure.audit.trail import audit_trail
 from infrastructure.audit.verify import verify_log
 from infrastructure.event_store.log_queries import count_events, log_head, stream_exists
 from infrastructure.settings import Settings
@@ -52,7 +53,7 @@ async def verify(
     first: int | None,
     last: int | None,
     console: Console,
-) -> tuple[list[Problem], int]:
+) -> tuple[list[Finding], int]:
     """Returns (problems, events checked)."""
     trusted = verify_key(config)
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
@@ -78,7 +79,7 @@ async def verify(
             )
 
 
-def report(problems: list[Problem], events: int, console: Console) -> None:
+def report(problems: list[Finding], events: int, console: Console) -> None:
     for problem in problems[:SHOWN]:
         console.print(
             f"position {problem.position}: [bold red]{problem.kind}[/] - {problem.detail}",

@@ -6,14 +6,15 @@ from collections.abc import Callable
 
 import typer
 
+from domain.contracts import HealthCheck
 from infrastructure.embedded.common import EngineError
-from infrastructure.health import Check, check_dependencies
+from infrastructure.health import check_dependencies
 from infrastructure.settings import Settings, data_folder
 from interfaces.cli.common import run, settings
 from interfaces.composition import open_engines
 
 
-def _line(check: Check) -> str:
+def _line(check: HealthCheck) -> str:
     mark = "ok  " if check.ok else "FAIL"
     text = f"[{mark}] {check.name:11} {check.detail}"
     return text if check.ok else f"{text}\n       fix: {check.fix}"
@@ -25,7 +26,7 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
     try:
         engines = await open_engines(settings)
     except EngineError as error:
-        say(_line(Check("engines", False, str(error), "see the message above")))
+        say(_line(HealthCheck("engines", False, str(error), "see the message above")))
         return False
     try:
         checks = await check_dependencies(engines.database_url, engines.nats_url)
@@ -37,6 +38,6 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
 
 
 def doctor() -> None:
-    """Check settings, engines, database and NATS; print what is wrong and how to fix it."""
+    """HealthCheck settings, engines, database and NATS; print what is wrong and how to fix it."""
     ok = run(lambda: diagnose(settings(), typer.echo))
     raise typer.Exit(0 if ok else 1)

@@ -13,8 +13,8 @@ from uuid import UUID
 import typer
 
 from application.access import ActorKind, IssuedToken, Scope, TokenService
+from domain.errors import Refused
 from interfaces.cli.common import (
-    CommandError,
     chosen,
     id_range,
     parsed,
@@ -37,6 +37,10 @@ class KindChoice(StrEnum):
     factory = "factory"
     user = "user"
     service = "service"
+
+
+class NoActiveToken(Refused):
+    """The token is revoked already (exit 1: nothing wrong with the input)."""
 
 
 tokens_app = typer.Typer(
@@ -115,7 +119,7 @@ def revoke(
         known = [info.id for info in await service.list(include_revoked=True)]
         target = chosen("token", token_id, [i for i in known if low <= i <= high])
         if not await service.revoke(target, datetime.now(UTC)):
-            raise CommandError(f"token {target} is already revoked")
+            raise NoActiveToken(f"no active token with id {target} (it is revoked already)")
         return target
 
     typer.echo(f"revoked {_with_tokens(revoke_one)}")

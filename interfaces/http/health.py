@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from infrastructure.health import Check
+from domain.contracts import Liveness, Readiness
 from interfaces.http.dependencies import services_of
-
-
-class Liveness(msgspec.Struct, frozen=True):
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(msgspec.Struct, frozen=True):
-    status: Literal["ready", "not_ready"]
-    checks: list[Check]
 
 
 class HealthController(Controller):

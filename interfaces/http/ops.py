@@ -10,7 +10,6 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from msgspec import Struct
 
 from domain.contracts import (
     HeartbeatRequest,
@@ -19,6 +18,7 @@ from domain.contracts import (
     IncidentRequest,
     IncidentStatus,
     IncidentView,
+    OpsEventRecorded,
     OpsEventRequest,
     OpsOverview,
     Recorded,
@@ -35,15 +35,6 @@ from interfaces.http.params import (
 from interfaces.http.problems import spec
 from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 from interfaces.http.workspaces import AUTH
-
-
-class OpsEventRecorded(Struct, frozen=True):
-    """Where the event landed, and the incident it opened or joined (error and worse)."""
-
-    recorded: Recorded
-    incident_id: UUID | None = None
-    incident_opened: bool = False
-    incident_recorded: Recorded | None = None
 
 
 class OpsController(Controller):
@@ -65,13 +56,7 @@ class OpsController(Controller):
     ) -> Response[OpsEventRecorded]:
         context = command_context(request, idempotency_key(request))
         receipt = await ops.report(data, context)
-        body = OpsEventRecorded(
-            receipt.recorded,
-            receipt.incident_id,
-            receipt.incident_opened,
-            receipt.incident_recorded,
-        )
-        return recorded_answer(body, duplicate=receipt.recorded.duplicate)
+        return recorded_answer(receipt, duplicate=receipt.recorded.duplicate)
 
     @post(
         "/heartbeats",

@@ -13,7 +13,7 @@ from litestar.params import HeaderParameter
 from application.access import Principal
 from application.aggregates import CommandContext
 from application.workspace_queries import At
-from domain.contracts import ContractViolation
+from domain.decoding import ContractViolation
 from infrastructure.telemetry import current_trace_context
 
 T = TypeVar("T")

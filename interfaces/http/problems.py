@@ -19,9 +19,8 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
-from msgspec import Struct
 
-from domain.contracts import PatchRecord, PathConflict
+from domain.contracts import PatchRecord, Problem
 from domain.errors import Busy, Invalid, NotFound, Refused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
 
@@ -29,24 +28,6 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://core-vibe-hq.dev/problems/"
-
-
-class Problem(Struct, frozen=True, omit_defaults=True):
-    """An RFC 9457 problem document with Core Vibe HQ's extension members."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    field: str | None = None
-    reason: str | None = None
-    operation: int | None = None
-    path: str | None = None
-    patch_id: str | None = None
-    version: int | None = None
-    conflicts: list[PathConflict] = []
-    errors: list[dict[str, str]] = []
 
 
 def problem(

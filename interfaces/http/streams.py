@@ -33,14 +33,13 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from application.feeds import LiveUpdate, ops_message, patch_notification
 from application.read_models import OpsViews
 from domain.contracts import (
-    ContractViolation,
     EventEnvelope,
     FeedLagged,
     HealthChanged,
     Identifier,
     TerminalInput,
-    decode_terminal_control,
 )
+from domain.decoding import ContractViolation, decode_terminal_control
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds

@@ -17,7 +17,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from application.patch_manager import PatchNotFound, WorkspaceNotFound
 from domain.contracts import (
     ChecksRequest,
-    ContractViolation,
     DeliveryReport,
     DeliveryReportPage,
     DeliveryRequest,
@@ -25,6 +24,7 @@ from domain.contracts import (
     Identifier,
     Recorded,
 )
+from domain.decoding import ContractViolation
 from infrastructure.projections.delivery import DeliveryProjection
 from interfaces.http.auth import requires
 from interfaces.http.dependencies import Delivery, FollowersDep, Reports

@@ -17,6 +17,7 @@ from domain.contracts import (
     PatchRecordPage,
     PatchRequest,
     PatchSubmission,
+    Problem,
     RevertRequest,
     WorkspacePage,
     WorkspaceSummary,
@@ -33,7 +34,7 @@ from interfaces.http.params import (
     parse_at,
     recorded_answer,
 )
-from interfaces.http.problems import Problem, rejected_patch, spec
+from interfaces.http.problems import rejected_patch, spec
 from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 
 AT = QueryParameter(name="at", required=False, description=AT_DESCRIPTION)

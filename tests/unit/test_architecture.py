@@ -60,3 +60,28 @@ def test_every_context_lists_its_events_and_the_names_come_from_the_classes() ->
     for name, cls in EVENT_CLASSES.items():
         assert name == cls.__qualname__
     assert len(EVENT_CLASSES) == len(WORKSPACE_EVENTS) + len(TASK_EVENTS) + len(OPS_EVENTS)
+
+
+def test_no_two_classes_share_a_name() -> None:
+    # Two `Problem`s or two `FeedMessage`s make every import a guess at which one.
+    defined: dict[str, list[str]] = {}
+    pattern = re.compile(r"^class ([A-Za-z]\w*)", re.M)  # private (_Batch) ones are local
+    for path in _python_files():
+        for name in pattern.findall(path.read_text()):
+            defined.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    twice = {name: places for name, places in defined.items() if len(places) > 1}
+    assert not twice, twice
+
+
+def test_wire_types_live_in_the_contracts_module() -> None:
+    # A struct that crosses HTTP, NATS or a file is declared with the others, where
+    # `vibehq schema export` and reviewers find it (STYLE.md, "Contracts").
+    wire_modules = ("interfaces/http", "infrastructure/audit")
+    struct = re.compile(r"^class \w+\((?:msgspec\.)?Struct\b", re.M)
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in wire_modules
+        for path in (ROOT / folder).rglob("*.py")
+        if struct.search(path.read_text())
+    ]
+    assert not found, found

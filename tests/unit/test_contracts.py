@@ -12,7 +12,6 @@ import pytest
 from domain.contracts import (
     PUBLISHED_SCHEMAS,
     ApplyDiff,
-    ContractViolation,
     CreateFile,
     DeleteFile,
     EditFile,
@@ -24,8 +23,8 @@ from domain.contracts import (
     StreamMessage,
     TerminalOutput,
     WriteFile,
-    decode_json,
 )
+from domain.decoding import ContractViolation, decode_json
 from interfaces.cli.schema_export import export
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from infrastructure.health import Check
+from domain.contracts import HealthCheck
 from infrastructure.settings import Settings
 from interfaces.composition import Services, bootstrap
 from interfaces.http.app import create_app
@@ -38,8 +38,8 @@ class Harness:
         self.store = InMemoryEventStore()
         self.ready = ready
 
-        async def readiness() -> list[Check]:
-            return [Check("postgres", self.ready, "fake"), Check("nats", True, "fake")]
+        async def readiness() -> list[HealthCheck]:
+            return [HealthCheck("postgres", self.ready, "fake"), HealthCheck("nats", True, "fake")]
 
         services = bootstrap(
             self.settings,
