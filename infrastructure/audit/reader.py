@@ -7,7 +7,7 @@ from typing import Final
 from uuid import UUID
 
 from application.audit import ZERO_HASH, AuditRow, Checkpoint
-from infrastructure.event_store.postgres_store import COLUMNS, record_of
+from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 
 _ROWS: Final = f"""

@@ -33,7 +33,7 @@ from domain.contracts import (
     TraceContext,
 )
 from domain.workspace import Workspace
-from infrastructure.event_store.postgres_store import COLUMNS, record_of
+from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 
 _CODEC: Final = EventCodec()

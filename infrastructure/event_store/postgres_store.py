@@ -36,9 +36,10 @@ from application.ports import (
     RecordedEvent,
 )
 from domain.contracts import TraceContext
-from infrastructure.blob_store import blob_columns, insert_blobs_sql
 from infrastructure.event_store import group_append, one_event_append
+from infrastructure.event_store.append_statements import call_append, call_append_one, result_of
 from infrastructure.event_store.group_commit import GroupCommit
+from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
 from infrastructure.telemetry import current_trace_context, tracing_enabled
@@ -47,11 +48,6 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 CHANNEL: Final = "vibehq_events"
-COLUMNS: Final = (
-    "event_id, originator_id, stream_type, originator_version, notification_id, event_type, "
-    "schema_version, recorded_at, correlation_id, causation_id, actor, traceparent, tracestate, "
-    "topic, state, prev_hash, hash, token_id"
-)
 _READ_LOG: Final = (
     f"SELECT {COLUMNS} FROM vibehq_events "
     "WHERE notification_id > $1 AND notification_id < (SELECT vibehq_watermark()) "
@@ -65,13 +61,6 @@ _READ_STREAM: Final = (
     f"SELECT {COLUMNS} FROM vibehq_events WHERE originator_id = $1 AND originator_version > $2 "
     "ORDER BY originator_version LIMIT $3"
 )
-_APPEND: Final = (
-    "SELECT outcome, first_version, last_version, first_position, last_position, recorded_at "
-    "FROM vibehq_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-)
-#: The same append with the blobs its events refer to, in one statement (one round trip,
-#: one implicit transaction): PostgreSQL always runs a data-modifying WITH to completion.
-_APPEND_WITH_BLOBS: Final = f"WITH blobs AS ({insert_blobs_sql(17)}) {_APPEND}"
 _RECALL: Final = (
     "SELECT request_hash, stream_id, first_version, last_version, first_position, "
     "last_position, recorded_at FROM vibehq_idempotency WHERE key = $1"
@@ -84,51 +73,6 @@ _VERSION_AT: Final = (
 _STREAM_VERSION: Final = (
     "SELECT coalesce(max(originator_version), 0) FROM vibehq_events WHERE originator_id = $1"
 )
-
-
-def _record(row: asyncpg.Record) -> RecordedEvent:
-    return record_of(row)
-
-
-def record_of(row: asyncpg.Record, offset: int = 0) -> RecordedEvent:
-    """A RecordedEvent from the `COLUMNS` of `row`, which start at column `offset`."""
-    o = offset
-    traceparent = row[o + 11]
-    causation = row[o + 9]
-    # Plain uuid.UUIDs, not asyncpg's subclass: ids read here end up in new events
-    # (an aggregate's id, a patch id a check refers to), and the event serialiser
-    # matches exact types.
-    return RecordedEvent(
-        event_id=UUID(bytes=row[o].bytes),
-        stream_id=UUID(bytes=row[o + 1].bytes),
-        stream_type=row[o + 2],
-        stream_version=row[o + 3],
-        position=row[o + 4],
-        event_type=row[o + 5],
-        schema_version=row[o + 6],
-        recorded_at=row[o + 7],
-        correlation_id=UUID(bytes=row[o + 8].bytes),
-        causation_id=UUID(bytes=causation.bytes) if causation else None,
-        actor=row[o + 10],
-        trace_context=TraceContext(traceparent, row[o + 12]) if traceparent else None,
-        topic=row[o + 13],
-        state=row[o + 14],
-        prev_hash=row[o + 15],
-        hash=row[o + 16],
-        token_id=UUID(bytes=token.bytes) if (token := row[o + 17]) else None,
-    )
-
-
-def _result(request: AppendRequest, row: asyncpg.Record) -> AppendResult:
-    return AppendResult(
-        stream_id=request.stream_id,
-        first_version=row[1],
-        last_version=row[2],
-        first_position=row[3],
-        last_position=row[4],
-        recorded_at=row[5],
-        duplicate=row[0] == "duplicate",
-    )
 
 
 class _Signal:
@@ -258,7 +202,7 @@ class PostgresEventStore:
                     request, request.trace_context or current_trace_context()
                 )
         self._committed()
-        return _result(request, row)
+        return result_of(request, row)
 
     async def _append_soon(
         self, request: AppendRequest, trace_context: TraceContext | None
@@ -316,83 +260,20 @@ class PostgresEventStore:
     ) -> asyncpg.Record:
         async with self._pool.acquire() as conn:
             if one_event_append.fits(request):
-                return await self._call_append_one(conn, request, trace_context)
-            return await self._call_append(conn, request, trace_context)
+                return await call_append_one(conn, request, trace_context, self.stream_version)
+            return await call_append(conn, request, trace_context, self.stream_version)
 
     async def append_in(self, conn: DbConnection, request: AppendRequest) -> AppendResult:
         """Append inside the caller's transaction, to commit with the caller's own rows.
 
         The caller must call `announce()` after its transaction commits.
         """
-        row = await self._call_append(conn, request, request.trace_context)
-        return _result(request, row)
+        row = await call_append(conn, request, request.trace_context, self.stream_version)
+        return result_of(request, row)
 
     def announce(self) -> None:
         """Wake readers after a transaction that used `append_in` has committed."""
         self._committed()
-
-    async def _call_append_one(
-        self,
-        conn: DbConnection,
-        request: AppendRequest,
-        trace_context: TraceContext | None,
-    ) -> asyncpg.Record:
-        try:
-            row = await one_event_append.append_one(conn, request, trace_context)
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name != "vibehq_events_pkey":
-                raise
-            actual = await self.stream_version(request.stream_id)
-            raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from None
-        if row["first_version"] is None:
-            raise ConcurrencyConflict(request.stream_id, request.expected_version, row["head"])
-        return row
-
-    async def _call_append(
-        self,
-        conn: DbConnection,
-        request: AppendRequest,
-        trace_context: TraceContext | None,
-    ) -> asyncpg.Record:
-        events = request.events
-        blobs = blob_columns(request.blobs) if request.blobs else ()
-        try:
-            row = await conn.fetchrow(
-                _APPEND_WITH_BLOBS if blobs else _APPEND,
-                request.stream_id,
-                request.stream_type,
-                request.expected_version,
-                request.idempotency_key,
-                request.request_hash,
-                [e.event_id for e in events],
-                [e.event_type for e in events],
-                [e.schema_version for e in events],
-                [e.topic for e in events],
-                [e.state for e in events],
-                request.correlation_id,
-                request.causation_id,
-                request.actor,
-                trace_context.traceparent if trace_context else None,
-                trace_context.tracestate if trace_context else None,
-                request.token_id,
-                *blobs,
-            )
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name != "vibehq_events_pkey":
-                raise
-            actual = await self.stream_version(request.stream_id)
-            raise ConcurrencyConflict(request.stream_id, request.expected_version, actual) from None
-        except asyncpg.PostgresError as error:
-            if error.sqlstate == "VH409":
-                actual = int(getattr(error, "detail", "0") or 0)
-                raise ConcurrencyConflict(
-                    request.stream_id, request.expected_version, actual
-                ) from None
-            if error.sqlstate == "VH422":
-                raise IdempotencyKeyReused(request.idempotency_key or "") from None
-            raise
-        assert row is not None
-        return row
 
     # -- reading -----------------------------------------------------------------------
 
@@ -400,7 +281,7 @@ class PostgresEventStore:
         self, stream_id: UUID, *, after_version: int = 0, limit: int | None = None
     ) -> list[RecordedEvent]:
         rows = await self._pool.fetch(_READ_STREAM, stream_id, after_version, limit)
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     async def read_log(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Up to `limit` events after `after_position`, below the watermark.
@@ -420,7 +301,7 @@ class PostgresEventStore:
 
     async def _read_log(self, after_position: int, limit: int) -> list[RecordedEvent]:
         rows = await self._pool.fetch(_READ_LOG, after_position, limit)
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     async def stream_version(self, stream_id: UUID) -> int:
         version: int = await self._pool.fetchval(_STREAM_VERSION, stream_id)
@@ -444,7 +325,7 @@ class PostgresEventStore:
 
     async def find_event(self, event_id: UUID) -> RecordedEvent | None:
         row = await self._pool.fetchrow(_FIND_EVENT, event_id)
-        return _record(row) if row else None
+        return record_of(row) if row else None
 
     async def version_at(self, stream_id: UUID, moment: datetime) -> int:
         version: int = await self._pool.fetchval(_VERSION_AT, stream_id, moment)

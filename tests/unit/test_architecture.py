@@ -85,3 +85,20 @@ def test_wire_types_live_in_the_contracts_module() -> None:
         if struct.search(path.read_text())
     ]
     assert not found, found
+
+
+MODULE_LINES = 400
+
+
+def test_no_module_outgrows_what_one_reader_holds() -> None:
+    # Past ~400 lines a module becomes a package of the same stem (STYLE.md); the
+    # contracts module may be longer while it only declares.
+    paths = [*_python_files(), *(ROOT / "tests").rglob("*.py")]
+    contracts = ROOT / "domain" / "contracts.py"
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in paths
+        if path != contracts and (lines := len(path.read_text().splitlines())) > MODULE_LINES
+    }
+    assert not long, long
+    assert not re.search(r"^(async )?def ", contracts.read_text(), re.M), "contracts: declare only"
