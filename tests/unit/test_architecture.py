@@ -31,28 +31,27 @@ def _python_files() -> list[Path]:
     return [path for folder in CODE_FOLDERS for path in (ROOT / folder).rglob("*.py")]
 
 
+def _lines_matching(pattern: re.Pattern[str]) -> list[str]:
+    """`path:line: text` of every line of our code that `pattern` finds something in."""
+    return [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _python_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+
+
 def test_event_names_are_typed_once_never_spelled_out_as_strings() -> None:
     # Readers refer to `Workspace.PatchApplied` (the class), so a rename is found by the
     # type checker; a string spelling would silently stop matching.
     aggregates = sorted({name.partition(".")[0] for name in EVENT_CLASSES})
     literal = re.compile(rf"""["']({"|".join(aggregates)})\.[A-Z]\w*["']""")
-    found = [
-        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-        for path in _python_files()
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if literal.search(line)
-    ]
+    found = _lines_matching(literal)
     assert not found, "event names spelled as strings:\n" + "\n".join(found)
 
 
 def test_readers_decode_typed_events_instead_of_reading_payload_keys() -> None:
-    reads_by_key = re.compile(r"""payload(\.get\(|\[["'])""")
-    found = [
-        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-        for path in _python_files()
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if reads_by_key.search(line)
-    ]
+    found = _lines_matching(re.compile(r"""payload(\.get\(|\[["'])"""))
     assert not found, "payloads read by key:\n" + "\n".join(found)
 
 
