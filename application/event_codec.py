@@ -29,7 +29,15 @@ from eventsourcing.persistence import (
 )
 
 from application.ports import NewEvent, RecordedEvent, StoredSnapshot
-from domain.contracts import CheckRun, Cost, EventEnvelope, FileChange, FileEntry, PathConflict
+from domain.contracts import (
+    CheckRun,
+    Cost,
+    EventEnvelope,
+    FileChange,
+    FileEntry,
+    PathConflict,
+    Tolerance,
+)
 from domain.delivery import TASK_EVENTS
 from domain.ops import OPS_EVENTS
 from domain.workspace import WORKSPACE_EVENTS, Workspace
@@ -81,6 +89,7 @@ EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (
     PathConflict,
     CheckRun,
     Cost,
+    Tolerance,
 )
 
 

@@ -85,4 +85,5 @@ def outcome_record(
         reverted_patch_id=(
             event.reverted_patch_id if isinstance(event, Workspace.PatchReverted) else None
         ),
+        tolerances=list(event.tolerances) if isinstance(event, Workspace.PatchApplied) else [],
     )

@@ -192,6 +192,38 @@ class RevertRequest(_Contract, frozen=True):
     author: Identifier | None = None
 
 
+#: How an operation's part applied when it did not match exactly as written
+#: (docs/patches.md, "What is tolerated"): a hunk's counts `recounted`; a hunk found
+#: away from its stated line (`offset`) or placed by context alone (`no_line_numbers`);
+#: lines equal up to `line_endings` or trailing `whitespace`; a search found
+#: `inside_line`, `reindented`, or after `blank_lines_trimmed`; a file that kept ending
+#: without a newline (`final_newline_kept`); an empty search that `filled` an empty file.
+MatchKind = Literal[
+    "recounted",
+    "offset",
+    "no_line_numbers",
+    "line_endings",
+    "whitespace",
+    "inside_line",
+    "reindented",
+    "blank_lines_trimmed",
+    "final_newline_kept",
+    "filled",
+]
+
+
+class Tolerance(_Contract, frozen=True):
+    """One place where the engine applied what was meant rather than what was written."""
+
+    #: The operation's index in the patch.
+    operation: NonNegative
+    path: str
+    #: The hunk (`apply_diff`) or edit block (`edit_file`) index within the operation.
+    part: NonNegative
+    kind: MatchKind
+    detail: str = ""
+
+
 class PatchRecord(_Contract, frozen=True):
     """One recorded patch outcome: what a factory gets back and what history lists.
 
@@ -221,6 +253,8 @@ class PatchRecord(_Contract, frozen=True):
     conflicts: list[PathConflict] = []
     reverted_patch_id: UUID | None = None
     duplicate: bool = False
+    #: Where the engine was lenient (empty when everything matched as written).
+    tolerances: list[Tolerance] = []
 
 
 class WorkspaceSummary(_Contract, frozen=True):

@@ -24,7 +24,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.contracts import FileChange, FileEntry, PatchOperation, PatchOutcome, PathConflict
+from domain.contracts import (
+    FileChange,
+    FileEntry,
+    PatchOperation,
+    PatchOutcome,
+    PathConflict,
+    Tolerance,
+)
 from domain.errors import Refused
 from domain.patching.engine import PatchPlan, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
@@ -52,6 +59,8 @@ class Workspace(Aggregate):
         message: str
         operation_count: int
         changes: list[FileChange]
+        #: Where the engine was lenient; events recorded before it could be have none.
+        tolerances: tuple[Tolerance, ...] = ()
 
     class PatchRejected(Aggregate.Event):
         patch_id: UUID
@@ -115,6 +124,7 @@ class Workspace(Aggregate):
             message=message,
             operation_count=len(operations),
             changes=plan.changes,
+            tolerances=tuple(plan.tolerances),
         )
         return plan
 
@@ -226,6 +236,7 @@ class Workspace(Aggregate):
         message: str,
         operation_count: int,
         changes: list[FileChange],
+        tolerances: tuple[Tolerance, ...] = (),
     ) -> None:
         self._take_changes(changes)
         self.applied_count += 1

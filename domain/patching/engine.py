@@ -1,5 +1,7 @@
 """Apply a patch's operations to a file tree: all of them, or none.
 
+The working copy and the plan live in `working_tree.py`; here are the operations.
+
 Operations run in order against a working copy, so an operation sees the effect of
 the ones before it (write, then edit the same file). The result is the net change
 per path, compared with the tree the patch started from, plus the new contents to
@@ -11,11 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
-from msgspec import Struct
+from typing import Final
 
 from domain.contracts import (
     ApplyDiff,
@@ -27,30 +26,18 @@ from domain.contracts import (
     RenameFile,
     WriteFile,
 )
-from domain.patching.files import ChangeKind, FileChange, FileEntry, entry_for
+from domain.patching.files import FileChange, FileEntry
 from domain.patching.limits import PatchLimits
-from domain.patching.paths import check_path, parent_folders
+from domain.patching.paths import check_path
 from domain.patching.rejection import PatchRejection
 from domain.patching.search_replace import apply_edits
-from domain.patching.text import decode_text, line_stats, split_lines
+from domain.patching.text import decode_text
 from domain.patching.unified_diff import apply_hunks, parse_diff
+from domain.patching.working_tree import PatchPlan, Slot, Tree, WorkingTree
 
-Tree = Mapping[str, FileEntry]
+__all__ = ["PatchPlan", "Tree", "contents_needed", "plan_patch", "take_changes"]
 
-
-class PatchPlan(Struct, frozen=True):
-    """What a patch does: net changes (sorted by path) and the new blobs they need."""
-
-    changes: list[FileChange]
-    blobs: dict[str, bytes]
-
-    @property
-    def lines_added(self) -> int:
-        return sum(change.lines_added for change in self.changes)
-
-    @property
-    def lines_removed(self) -> int:
-        return sum(change.lines_removed for change in self.changes)
+DEFAULT_MODE: Final[FileMode] = "100644"
 
 
 def contents_needed(tree: Tree, operations: Sequence[PatchOperation]) -> set[str]:
@@ -91,8 +78,9 @@ def plan_patch(
 ) -> PatchPlan:
     """Apply `operations` to `tree`; `contents` maps the hashes `contents_needed` named."""
     _check_size(operations, limits)
-    work = _WorkingTree(tree, contents, limits)
+    work = WorkingTree(tree, contents, limits)
     for index, operation in enumerate(operations):
+        work.operation = index
         try:
             _apply(work, operation)
         except PatchRejection as rejection:
@@ -121,154 +109,6 @@ def _check_size(operations: Sequence[PatchOperation], limits: PatchLimits) -> No
         )
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """A file in the working copy; `content` is None until it is read or written."""
-
-    sha256: str
-    mode: FileMode
-    content: bytes | None
-
-
-class _WorkingTree:
-    def __init__(self, base: Tree, contents: Mapping[str, bytes], limits: PatchLimits):
-        self.base = base
-        self.contents = contents
-        self.limits = limits
-        self.overlay: dict[str, _Slot | None] = {}
-        self.origin: dict[str, str] = {}
-        self._folders: Counter[str] | None = None
-
-    # -- reading the working copy ------------------------------------------------------
-
-    def get(self, path: str) -> _Slot | None:
-        if path in self.overlay:
-            return self.overlay[path]
-        entry = self.base.get(path)
-        return _Slot(entry.sha256, entry.mode, None) if entry else None
-
-    def content(self, slot: _Slot) -> bytes:
-        if slot.content is not None:
-            return slot.content
-        return self.contents[slot.sha256]
-
-    def existing(self, path: str) -> _Slot:
-        slot = self.get(path)
-        if slot is None:
-            raise PatchRejection("file_missing", f"{path} does not exist", path=path)
-        return slot
-
-    # -- changing it ---------------------------------------------------------------------
-
-    def put(self, path: str, content: bytes, mode: FileMode) -> None:
-        if len(content) > self.limits.max_file_bytes:
-            raise PatchRejection(
-                "limit_exceeded",
-                f"{path} would be {len(content)} bytes; the limit is {self.limits.max_file_bytes}",
-                path=path,
-            )
-        if self.get(path) is None:
-            self._check_no_clash(path)
-            self._count_folders(path, +1)
-        self.overlay[path] = _Slot(entry_for(content, mode).sha256, mode, content)
-
-    def move(self, source: str, target: str) -> None:
-        slot = self.existing(source)
-        self.remove(source)
-        self._check_no_clash(target)
-        self._count_folders(target, +1)
-        self.overlay[target] = slot
-        self.origin[target] = self.origin.pop(source, source)
-
-    def remove(self, path: str) -> None:
-        self.existing(path)
-        self.overlay[path] = None
-        self._count_folders(path, -1)
-
-    def _check_no_clash(self, path: str) -> None:
-        for folder in parent_folders(path):
-            if self.get(folder) is not None:
-                raise PatchRejection(
-                    "path_conflict", f"{path} needs folder {folder}, which is a file", path=path
-                )
-        if self._folder_counts()[path] > 0:
-            raise PatchRejection("path_conflict", f"{path} is a folder that holds files", path=path)
-
-    def _folder_counts(self) -> Counter[str]:
-        if self._folders is None:
-            self._folders = Counter(
-                folder for path in self._live_paths() for folder in parent_folders(path)
-            )
-        return self._folders
-
-    def _live_paths(self) -> list[str]:
-        paths = [path for path in self.base if self.overlay.get(path, True) is not None]
-        paths += [path for path, slot in self.overlay.items() if slot and path not in self.base]
-        return paths
-
-    def _count_folders(self, path: str, delta: int) -> None:
-        if self._folders is not None:
-            for folder in parent_folders(path):
-                self._folders[folder] += delta
-
-    # -- the result ------------------------------------------------------------------------
-
-    def plan(self) -> PatchPlan:
-        changes: list[FileChange] = []
-        blobs: dict[str, bytes] = {}
-        moved_away = {source for target, source in self.origin.items() if self.overlay.get(target)}
-        renamed_away = {
-            source
-            for target, source in self.origin.items()
-            if self.overlay.get(target) and source != target and source in self.base
-        }
-        for path in sorted(self.overlay):
-            slot = self.overlay[path]
-            if slot is None:
-                before = self.base.get(path)
-                if before is not None and path not in moved_away:
-                    changes.append(self._change(path, "deleted", before, None, None))
-                continue
-            content = self.content(slot)
-            after = entry_for(content, slot.mode)
-            source = self.origin.get(path)
-            if source is not None and source != path and source in self.base:
-                before = self.base[source]
-                changes.append(self._change(path, "renamed", before, after, content, source))
-            elif (before := self.base.get(path)) is None or path in renamed_away:
-                # A path whose file was renamed away and that was written again holds a
-                # new file, even if its bytes happen to equal the old one's.
-                changes.append(self._change(path, "added", None, after, content))
-            elif before != after:
-                changes.append(self._change(path, "modified", before, after, content))
-            else:
-                continue
-            if slot.content is not None:
-                blobs[after.sha256] = content
-        return PatchPlan(changes, blobs)
-
-    def _change(
-        self,
-        path: str,
-        kind: ChangeKind,
-        before: FileEntry | None,
-        after: FileEntry | None,
-        after_content: bytes | None,
-        renamed_from: str | None = None,
-    ) -> FileChange:
-        old = decode_text(self.contents[before.sha256]) if before else ""
-        new = decode_text(after_content) if after_content is not None else ""
-        if old is None or new is None:
-            return FileChange(path, kind, before, after, renamed_from, binary=True)
-        if before is not None and after is not None and before.sha256 == after.sha256:
-            added, removed = 0, 0
-        elif not old or not new:
-            added, removed = len(split_lines(new)), len(split_lines(old))
-        else:
-            added, removed = line_stats(old, new)
-        return FileChange(path, kind, before, after, renamed_from, added, removed)
-
-
 # -- one function per operation ------------------------------------------------------------
 
 
@@ -283,7 +123,7 @@ def _decode_content(content: str, encoding: str, path: str) -> bytes:
         ) from None
 
 
-def _text_of(work: _WorkingTree, path: str) -> tuple[str, _Slot]:
+def _text_of(work: WorkingTree, path: str) -> tuple[str, Slot]:
     slot = work.existing(path)
     text = decode_text(work.content(slot))
     if text is None:
@@ -295,7 +135,7 @@ def _text_of(work: _WorkingTree, path: str) -> tuple[str, _Slot]:
     return text, slot
 
 
-def _create(work: _WorkingTree, op: CreateFile) -> None:
+def _create(work: WorkingTree, op: CreateFile) -> None:
     check_path(op.path, work.limits)
     content = _decode_content(op.content, op.encoding, op.path)
     if work.get(op.path) is not None:
@@ -305,24 +145,31 @@ def _create(work: _WorkingTree, op: CreateFile) -> None:
     work.put(op.path, content, op.mode)
 
 
-def _write(work: _WorkingTree, op: WriteFile) -> None:
+def _write(work: WorkingTree, op: WriteFile) -> None:
     check_path(op.path, work.limits)
     work.put(op.path, _decode_content(op.content, op.encoding, op.path), op.mode)
 
 
-def _edit(work: _WorkingTree, op: EditFile) -> None:
+def _edit(work: WorkingTree, op: EditFile) -> None:
     check_path(op.path, work.limits)
-    text, slot = _text_of(work, op.path)
-    work.put(op.path, apply_edits(text, op.edits, op.path).encode("utf-8"), slot.mode)
+    if work.get(op.path) is None and all(edit.search == "" for edit in op.edits):
+        text, mode = "", DEFAULT_MODE  # an empty search creates the file (docs/patches.md)
+    else:
+        text, slot = _text_of(work, op.path)
+        mode = slot.mode
+    result, notes = apply_edits(text, op.edits, op.path)
+    work.note(op.path, notes)
+    work.put(op.path, result.encode("utf-8"), mode)
 
 
-def _diff(work: _WorkingTree, op: ApplyDiff) -> None:
+def _diff(work: WorkingTree, op: ApplyDiff) -> None:
     check_path(op.path, work.limits)
     parsed = parse_diff(op.diff, op.path)
     slot = work.get(op.path)
-    mode: FileMode = "100644"
+    mode: FileMode = DEFAULT_MODE
     if slot is None:
-        if not (parsed.creates or all(not hunk.old for hunk in parsed.hunks)):
+        # Only `--- /dev/null` creates; a diff of added lines alone may fill a new file.
+        if parsed.deletes or not (parsed.creates or all(not h.old for h in parsed.hunks)):
             raise PatchRejection(
                 "file_missing",
                 f"{op.path} does not exist and the diff does not create it",
@@ -336,7 +183,8 @@ def _diff(work: _WorkingTree, op: ApplyDiff) -> None:
             )
         text, slot = _text_of(work, op.path)
         mode = slot.mode
-    result = apply_hunks(text, parsed.hunks, op.path)
+    result, notes = apply_hunks(text, parsed.hunks, op.path)
+    work.note(op.path, notes)
     if parsed.deletes:
         if result:
             raise PatchRejection(
@@ -349,12 +197,12 @@ def _diff(work: _WorkingTree, op: ApplyDiff) -> None:
     work.put(op.path, result.encode("utf-8"), mode)
 
 
-def _delete(work: _WorkingTree, op: DeleteFile) -> None:
+def _delete(work: WorkingTree, op: DeleteFile) -> None:
     check_path(op.path, work.limits)
     work.remove(op.path)
 
 
-def _rename(work: _WorkingTree, op: RenameFile) -> None:
+def _rename(work: WorkingTree, op: RenameFile) -> None:
     check_path(op.path, work.limits)
     check_path(op.to, work.limits)
     work.existing(op.path)
@@ -365,7 +213,7 @@ def _rename(work: _WorkingTree, op: RenameFile) -> None:
     work.move(op.path, op.to)
 
 
-def _apply(work: _WorkingTree, operation: PatchOperation) -> None:
+def _apply(work: WorkingTree, operation: PatchOperation) -> None:
     match operation:
         case CreateFile():
             _create(work, operation)

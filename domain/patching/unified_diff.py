@@ -1,169 +1,204 @@
-"""`apply_diff`: unified diff hunks with context, parsed by `unidiff`, applied here.
+"""`apply_diff`: unified diff hunks with context, applied here (parsed in diff_parse.py).
 
-Parsing is the library's job (headers, hunk ranges, the "\\ No newline at end of
-file" marker, CRLF kept in line values). Applying is ours because the rules are the
-product's: a hunk applies at its stated line or, if the file moved, at the one place
-its context matches; anything else is a conflict that names the hunk and the first
-line that differs. We never guess between several places.
+LLM agents write diffs that are slightly off: wrong line numbers or counts, `@@ ... @@`
+headers without numbers, no `---`/`+++` lines, trailing whitespace that differs. The
+rules, in order, so that the engine is forgiving but never wrong (docs/patches.md):
+
+* A hunk's lines are counted from its body, as `git apply --recount` does; a header
+  whose counts disagree is recorded as `recounted`. A hunk whose body ends before its
+  header's counts at the end of the text looks cut off, and is refused.
+* Numbers are a hint; context decides. A hunk applies where its context matches: at
+  its stated line, else at the one place after the previous hunk (`offset`), first
+  exactly, then up to line endings, then up to trailing whitespace. Several places at
+  the same tier is a conflict that names them; we never pick one.
+* Context lines are kept as the file has them; only `-` and `+` lines change it.
+* Create and delete follow the `/dev/null` headers, never the hunk numbers; a file that
+  does not end with a newline keeps it that way unless a `\\ No newline at end of file`
+  marker in the hunk says otherwise.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 from collections.abc import Callable, Sequence
+from typing import Final
 
-from msgspec import Struct
-from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchSet
-
+from domain.contracts import MatchKind
+from domain.patching.diff_parse import Hunk, ParsedDiff, parse_diff
 from domain.patching.rejection import PatchRejection
 from domain.patching.text import line_ending, split_lines, without_eol
 
-NO_NEWLINE = "\\ No newline at end of file\n"
+__all__ = ["Hunk", "Note", "ParsedDiff", "apply_hunks", "parse_diff", "unified_diff"]
+
+#: (hunk index, how it matched, detail) for each hunk that did not apply as written.
+Note = tuple[int, MatchKind, str]
+
+NO_NEWLINE: Final = "\\ No newline at end of file\n"
 
 
-class Hunk(Struct, frozen=True):
-    header: str
-    old_start: int
-    old: list[str]
-    new: list[str]
+# -- applying --------------------------------------------------------------------------------
+
+_Key = Callable[[str], str]
+_TIERS: Final[tuple[tuple[MatchKind | None, _Key], ...]] = (
+    (None, lambda line: line),
+    ("line_endings", without_eol),
+    ("whitespace", lambda line: without_eol(line).rstrip(" \t")),
+)
 
 
-class ParsedDiff(Struct, frozen=True):
-    hunks: list[Hunk]
-    creates: bool
-    deletes: bool
-
-
-def parse_diff(diff: str, path: str) -> ParsedDiff:
-    """Parse one file's unified diff; bare hunks (no ---/+++ lines) are accepted too."""
-    if not diff.endswith("\n"):
-        diff += "\n"
-    if diff.startswith("@@"):
-        diff = f"--- a/{path}\n+++ b/{path}\n{diff}"
-    try:
-        patch = PatchSet(io.StringIO(diff, newline="\n"))
-    except UnidiffParseError as error:
-        raise PatchRejection(
-            "invalid_diff", f"diff for {path} is malformed: {error}", path=path
-        ) from None
-    if len(patch) != 1:
-        raise PatchRejection(
-            "invalid_diff",
-            f"apply_diff takes the diff of one file; this one has {len(patch)} files",
-            path=path,
-        )
-    patched = patch[0]
-    if patched.is_binary_file:
-        raise PatchRejection(
-            "invalid_diff",
-            f"{path}: binary diffs cannot be applied; send write_file with base64 content",
-            path=path,
-        )
-    hunks = [_hunk(hunk) for hunk in patched]
-    if not hunks:
-        raise PatchRejection("invalid_diff", f"diff for {path} has no hunks", path=path)
-    return ParsedDiff(hunks, creates=patched.is_added_file, deletes=patched.is_removed_file)
-
-
-def _hunk(hunk: object) -> Hunk:
-    old: list[str] = []
-    new: list[str] = []
-    previous = " "
-    for line in hunk:  # type: ignore[attr-defined]
-        kind, value = line.line_type, line.value
-        if kind == "\\":
-            # The line before has no newline at the end of its file.
-            if previous in (" ", "-") and old:
-                old[-1] = old[-1].removesuffix("\n")
-            if previous in (" ", "+") and new:
-                new[-1] = new[-1].removesuffix("\n")
-            continue
-        if kind in (" ", "-"):
-            old.append(value)
-        if kind in (" ", "+"):
-            new.append(value)
-        previous = kind
-    header = (
-        f"@@ -{hunk.source_start},{hunk.source_length} "  # type: ignore[attr-defined]
-        f"+{hunk.target_start},{hunk.target_length} @@"  # type: ignore[attr-defined]
-    )
-    return Hunk(header, hunk.source_start, old, new)  # type: ignore[attr-defined]
-
-
-def apply_hunks(text: str, hunks: Sequence[Hunk], path: str) -> str:
-    """Apply hunks in order; each must land after the previous one."""
+def apply_hunks(text: str, hunks: Sequence[Hunk], path: str) -> tuple[str, list[Note]]:
+    """Apply hunks in order (each after the previous); the text, and how each matched."""
     lines = split_lines(text)
     out: list[str] = []
-    cursor = 0
-    shift = 0
-    for hunk in hunks:
-        stated = (hunk.old_start if not hunk.old else hunk.old_start - 1) + shift
-        at, loose = _locate(lines, hunk, stated, cursor, path)
-        out.extend(lines[cursor:at])
-        out.extend(_adopt_line_ending(hunk.new, lines) if loose else hunk.new)
+    notes: list[Note] = []
+    ending = line_ending(lines)
+    cursor = shift = 0
+    ends_at_eof = False
+    for number, hunk in enumerate(hunks):
+        stated = _stated(hunk, shift)
+        at, tier = _locate(lines, hunk, stated, cursor, path, number + 1)
+        if hunk.recounted:
+            notes.append((number, "recounted", hunk.header))
+        if stated is None:
+            notes.append((number, "no_line_numbers", f"matched at line {at + 1}"))
+        elif at != stated:
+            notes.append((number, "offset", f"stated line {stated + 1}, matched at {at + 1}"))
+        if tier == "line_endings" and _only_the_last_line_unterminated(lines, hunk, at):
+            notes.append((number, "final_newline_kept", "the file ends without a newline"))
+        elif tier is not None:
+            notes.append((number, tier, f"at line {at + 1}"))
+        _extend(out, lines[cursor:at], ending)
+        _extend(out, _output(hunk, lines, at, loose=tier is not None), ending)
         cursor = at + len(hunk.old)
-        shift = at - (hunk.old_start if not hunk.old else hunk.old_start - 1)
-    out.extend(lines[cursor:])
-    return "".join(out)
+        ends_at_eof = cursor == len(lines) and not hunk.marks_eof
+        if hunk.old_start is not None:
+            shift = at - max(hunk.old_start - 1, 0) if hunk.old else at - hunk.old_start
+    _extend(out, lines[cursor:], ending)
+    result = "".join(out)
+    if ends_at_eof and text and not text.endswith("\n") and result.endswith("\n"):
+        # No marker said otherwise: the file keeps ending without a newline.
+        result = result.removesuffix("\n").removesuffix("\r")
+        notes.append((len(hunks) - 1, "final_newline_kept", "the file ends without a newline"))
+    return result, notes
 
 
-def _locate(lines: list[str], hunk: Hunk, stated: int, lowest: int, path: str) -> tuple[int, bool]:
-    """Where the hunk's old lines start, and whether they matched only up to line endings."""
-    size = len(hunk.old)
-    if size == 0:
-        if lowest <= stated <= len(lines):
-            return stated, False
-        raise PatchRejection(
-            "hunk_failed",
-            f"{path}: hunk {hunk.header} inserts at line {stated + 1}, "
-            f"but the file has {len(lines)} lines",
-            path=path,
-        )
-    for loose in (False, True):
-        key: Callable[[str], str] = without_eol if loose else _same
-        wanted = [key(line) for line in hunk.old]
-        if lowest <= stated and _matches(lines, stated, key, wanted):
-            return stated, loose
+def _only_the_last_line_unterminated(lines: list[str], hunk: Hunk, at: int) -> bool:
+    """Whether the hunk matched exactly but for the newline the file's last line lacks."""
+    old = hunk.old
+    return (
+        at + len(old) == len(lines)
+        and lines[at : at + len(old) - 1] == old[:-1]
+        and old[-1] == lines[-1] + "\n"
+    )
+
+
+def _stated(hunk: Hunk, shift: int) -> int | None:
+    if hunk.old_start is None:
+        return None
+    start = hunk.old_start if not hunk.old else max(hunk.old_start - 1, 0)
+    return start + shift
+
+
+def _locate(
+    lines: list[str], hunk: Hunk, stated: int | None, lowest: int, path: str, number: int
+) -> tuple[int, MatchKind | None]:
+    """Where the hunk's old lines start, and the tier they matched at (None: exactly)."""
+    old = hunk.old
+    if not old:
+        return _insertion_point(lines, hunk, stated, lowest, path, number), None
+    for tier, key in _TIERS:
+        wanted = [key(line) for line in old]
+        if stated is not None and lowest <= stated and _matches(lines, stated, key, wanted):
+            return stated, tier
         found = [
             at
-            for at in range(lowest, len(lines) - size + 1)
+            for at in range(lowest, len(lines) - len(old) + 1)
             if key(lines[at]) == wanted[0] and _matches(lines, at, key, wanted)
         ]
         if len(found) == 1:
-            return found[0], loose
+            return found[0], tier
         if len(found) > 1:
             places = ", ".join(str(at + 1) for at in found[:10])
+            where = "" if stated is None else f"does not match at line {stated + 1} and "
             raise PatchRejection(
                 "hunk_failed",
-                f"{path}: hunk {hunk.header} does not match at line {stated + 1} and its "
-                f"context matches at several lines ({places}); add context to choose one",
+                f"{path}: hunk {number} ({hunk.header}) {where}its context matches at "
+                f"several lines ({places}); add context to choose one",
                 path=path,
             )
+    best = _best_alignment(lines, hunk, lowest if stated is None else stated, lowest)
     raise PatchRejection(
         "hunk_failed",
-        f"{path}: hunk {hunk.header} does not apply: "
-        f"{_first_mismatch(lines, hunk, _best_alignment(lines, hunk, stated, lowest))}",
+        f"{path}: hunk {number} ({hunk.header}) does not apply: "
+        f"{_first_mismatch(lines, hunk, best)}",
         path=path,
     )
 
 
-def _matches(lines: list[str], at: int, key: Callable[[str], str], wanted: list[str]) -> bool:
+def _insertion_point(
+    lines: list[str], hunk: Hunk, stated: int | None, lowest: int, path: str, number: int
+) -> int:
+    """A hunk of added lines only: it goes where its numbers say, or into an empty file."""
+    if not lines:
+        return 0  # the one place there is
+    if stated is None:
+        raise PatchRejection(
+            "hunk_failed",
+            f"{path}: hunk {number} ({hunk.header}) adds lines without context or line "
+            "numbers; add a context line to say where",
+            path=path,
+        )
+    if lowest <= stated <= len(lines):
+        return stated
+    raise PatchRejection(
+        "hunk_failed",
+        f"{path}: hunk {number} ({hunk.header}) inserts at line {stated + 1}, "
+        f"but the file has {len(lines)} lines",
+        path=path,
+    )
+
+
+def _matches(lines: list[str], at: int, key: _Key, wanted: list[str]) -> bool:
     window = lines[at : at + len(wanted)]
     return len(window) == len(wanted) and [key(line) for line in window] == wanted
 
 
-def _same(line: str) -> str:
-    return line
+def _output(hunk: Hunk, lines: list[str], at: int, *, loose: bool) -> list[str]:
+    """The hunk's new lines: context as the file has it, added lines in its line ending."""
+    out: list[str] = []
+    ending = line_ending(lines)
+    position = at
+    for kind, value in hunk.lines:
+        if kind == " ":
+            file_line = lines[position]
+            if value.endswith("\n") or not file_line.endswith("\n"):
+                _extend(out, [file_line], ending)
+            else:  # the marker unterminated it: the new file ends here, without a newline
+                _extend(out, [without_eol(file_line)], ending)
+            position += 1
+        elif kind == "-":
+            position += 1
+        elif loose and value.endswith("\n"):
+            _extend(out, [without_eol(value) + ending], ending)
+        else:
+            _extend(out, [value], ending)
+    return out
+
+
+def _extend(out: list[str], more: Sequence[str], ending: str = "\n") -> None:
+    """Append lines; a line that had no newline (a file's last) gets one when more follow."""
+    if more and out and not out[-1].endswith("\n"):
+        out[-1] += ending
+    out.extend(more)
 
 
 def _best_alignment(lines: list[str], hunk: Hunk, stated: int, lowest: int) -> int:
     """Where most of the hunk's leading lines match (nearest the stated line on ties)."""
+    old = hunk.old
 
     def agreeing(at: int) -> int:
         count = 0
-        for offset, expected in enumerate(hunk.old):
+        for offset, expected in enumerate(old):
             if at + offset >= len(lines) or lines[at + offset] != expected:
                 break
             count += 1
@@ -189,11 +224,6 @@ def _first_mismatch(lines: list[str], hunk: Hunk, stated: int) -> str:
         if lines[number] != expected:
             return f"line {number + 1} is {lines[number]!r}, the hunk expects {expected!r}"
     return "its context matches nowhere after the previous hunk"
-
-
-def _adopt_line_ending(new: list[str], lines: list[str]) -> list[str]:
-    ending = line_ending(lines)
-    return [without_eol(line) + ending if line.endswith("\n") else line for line in new]
 
 
 def unified_diff(before: str, after: str, *, old_name: str, new_name: str, context: int = 3) -> str:

@@ -178,3 +178,33 @@ async def test_errors_are_mapped_by_kind_to_problems() -> None:
         assert (bad.status_code, bad.json()["field"]) == (422, "cursor")
         unknown = await client.get("/workspaces", headers={"Authorization": "Bearer nope"})
         assert unknown.status_code == 401
+
+
+async def test_a_lenient_application_is_recorded_and_answered_so_a_reviewer_sees_it() -> None:
+    harness = Harness()
+    async with harness.client() as client:
+        created = await client.post(
+            "/workspaces", json={"name": "shop", "files": [{"path": "f", "content": "a\nb\nc\n"}]}
+        )
+        ws = created.json()["id"]
+        body = {
+            "base_version": 2,
+            "task_id": "T-1",
+            "operations": [
+                {"op": "apply_diff", "path": "f", "diff": "@@ -1,1 +1,1 @@\n a\n-b\n+B\n c\n"}
+            ],
+        }
+        applied = await client.post(f"/workspaces/{ws}/patches", json=body)
+        assert applied.status_code == 201, applied.text
+        [tolerance] = applied.json()["tolerances"]
+        assert tolerance == {
+            "operation": 0,
+            "path": "f",
+            "part": 0,
+            "kind": "recounted",
+            "detail": "@@ -1,1 +1,1 @@",
+        }
+        shown = await client.get(f"/patches/{applied.json()['patch_id']}")
+        assert shown.json()["tolerances"] == [tolerance]  # read back from the event
+        events = (await client.get(f"/workspaces/{ws}/events")).json()["items"]
+        assert events[-1]["payload"]["tolerances"] == [tolerance]

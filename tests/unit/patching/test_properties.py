@@ -40,7 +40,7 @@ def test_a_diff_made_from_a_to_b_applied_to_a_gives_b_exactly(
     if not diff:
         assert before == after
         return
-    assert apply_hunks(before, parse_diff(diff, "f").hunks, "f") == after
+    assert apply_hunks(before, parse_diff(diff, "f").hunks, "f")[0] == after
 
 
 @settings(max_examples=200, deadline=None)
@@ -51,7 +51,7 @@ def test_a_diff_made_from_a_to_b_applied_to_a_gives_b_exactly(
 def test_plain_difflib_output_applies_too(before: list[str], after: list[str]) -> None:
     diff = "".join(difflib.unified_diff(before, after, "a/f", "b/f"))
     if diff:
-        assert apply_hunks("".join(before), parse_diff(diff, "f").hunks, "f") == "".join(after)
+        assert apply_hunks("".join(before), parse_diff(diff, "f").hunks, "f")[0] == "".join(after)
 
 
 names = st.sampled_from(["a", "b", "src/c", "src/d", "e/f/g"])
@@ -76,6 +76,29 @@ def operations(draw: st.DrawFn) -> PatchOperation:
     return RenameFile(path=path, to=draw(names))
 
 
+def _exact_target(text: str, search: str) -> int:
+    """Where an exact search applies: the one whole-line occurrence, else the one that
+    splits no word (search_replace.py's first two tiers, written out naively)."""
+    found = [at for at in range(len(text)) if text.startswith(search, at)]
+
+    def whole(at: int) -> bool:
+        end = at + len(search)
+        return (at == 0 or text[at - 1] == "\n") and (
+            search.endswith("\n") or end == len(text) or text[end] == "\n"
+        )
+
+    def splits(at: int) -> bool:
+        end = at + len(search)
+        word = str.isalnum
+        return (at > 0 and word(text[at - 1]) and word(search[0])) or (
+            end < len(text) and word(text[end]) and word(search[-1])
+        )
+
+    chosen = [at for at in found if whole(at)] or [at for at in found if not splits(at)]
+    assert len(chosen) == 1, (text, search, chosen)
+    return chosen[0]
+
+
 def model_apply(model: dict[str, bytes], operation: PatchOperation) -> None:
     """An independent, naive model of the operations that succeed."""
     if isinstance(operation, CreateFile | WriteFile):
@@ -83,7 +106,8 @@ def model_apply(model: dict[str, bytes], operation: PatchOperation) -> None:
     elif isinstance(operation, EditFile):
         edit = operation.edits[0]
         old = model[operation.path].decode()
-        model[operation.path] = old.replace(edit.search, edit.replace, 1).encode()
+        at = _exact_target(old, edit.search)
+        model[operation.path] = (old[:at] + edit.replace + old[at + len(edit.search) :]).encode()
     elif isinstance(operation, DeleteFile):
         del model[operation.path]
     elif isinstance(operation, RenameFile):
@@ -104,10 +128,11 @@ def test_operation_sequences_never_corrupt_the_tree(
         except PatchRejection:
             assert tree.snapshot() == before  # all or nothing
             continue
-        for operation in patch:
-            if not isinstance(operation, ApplyDiff):
+        lenient = {tolerance.operation for tolerance in plan.tolerances}
+        for index, operation in enumerate(patch):
+            if not isinstance(operation, ApplyDiff) and index not in lenient:
                 model_apply(model, operation)
-            else:  # the engine applied it; follow the engine's own result for this path
+            else:  # the engine applied it as meant; follow its own result from here
                 model = tree.snapshot()
                 break
         assert tree.snapshot() == model
