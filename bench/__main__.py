@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.append import Figure, library, ours, raw
+from bench.engine import engine_table, engine_vs_patch
 from bench.fanout import fanout_latencies
 from bench.http_load import http_load
 from bench.http_report import load_table
@@ -107,6 +108,8 @@ async def main() -> int:
         args.histories, args.patches, args.fanout = "1,30", 10, 10
         args.load_seconds, args.concurrency, args.load_runs = 2.0, "4", 1
     writer_counts = [int(w) for w in args.writers.split(",")]
+    # CPU alone, before any server runs: the machine is as quiet as it gets.
+    engines_vs_patch = engine_vs_patch(1 if args.smoke else max(args.runs, 3))
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
         nats_url=os.environ.get("VIBEHQ_NATS_URL"),
@@ -215,9 +218,11 @@ async def main() -> int:
         ]
     )
     loads_table = load_table(loads)
+    engine_figures = engine_table(engines_vs_patch)
     print(table)
     print(patch_table)
     print(fanout_table)
+    print(engine_figures)
     print(loads_table)
     if not args.smoke:
         args.out.write_text(
@@ -246,6 +251,13 @@ async def main() -> int:
             "(the cold path; the served hot path loads nothing).\n\n"
             f"{patch_table}\n\n"
             "Target (issue 6): the largest history within 1.2x of the smallest.\n\n"
+            "## The patch engine on large files, next to GNU patch\n\n"
+            "`apply_diff` of a unified diff (made by `difflib`) to one large file, "
+            f"median of {max(args.runs, 3)} runs: through the whole engine (parse, locate, "
+            "apply, hash, count lines) and parse + apply alone; GNU `patch -o` on the same "
+            "files, as a process (its time includes starting it).\n\n"
+            f"{engine_figures}\n\n"
+            "Target (issue 15): a ratio, recorded; no threshold set.\n\n"
             "## Fan-out: from commit to subscriber\n\n"
             f"{args.fanout} ops events, one at a time (10 ms apart), recorded through the "
             "OpsService of a service running in the benchmark's process (uvicorn, relay "

@@ -22,7 +22,7 @@ from infrastructure.settings import Settings, load_settings
 from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
-from interfaces.http.dependencies import DEPENDENCIES
+from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.health import HealthController
 from interfaces.http.ops import OpsController
 from interfaces.http.problems import EXCEPTION_HANDLERS
@@ -59,7 +59,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             freeze_startup_objects()
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             WorkspaceController,
@@ -70,7 +70,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],
-        dependencies=DEPENDENCIES,
+        dependencies=dependencies(lambda: services_of(app.state)),
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration
@@ -102,6 +102,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
     )
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -1,14 +1,15 @@
 """What handlers receive by injection: typed services, never the app's state.
 
-The app's lifespan puts one `Services` (interfaces/composition.py) on its state; these
-providers hand each handler the part it names as a parameter (`patches: PatchManager`,
-`followers: Followers`, ...). A test builds `Services` from in-memory fakes and the
-same handlers run without PostgreSQL or NATS.
+The app's lifespan puts one `Services` (interfaces/composition.py) on its state; the
+providers of `dependencies()` hand each handler the part it names as a parameter
+(`patches: Patches`, `followers: FollowersDep`, ...). A test builds `Services` from
+in-memory fakes and the same handlers run without PostgreSQL or NATS.
 """
 
 from __future__ import annotations
 
-from typing import Final, TypeAlias
+from collections.abc import Callable
+from typing import TypeAlias
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -43,52 +44,29 @@ def services_of(state: State) -> Services:
     return services
 
 
-def _patches(state: State) -> PatchManager:
-    return services_of(state).patches
-
-
-def _queries(state: State) -> WorkspaceQueries:
-    return services_of(state).queries
-
-
-def _delivery(state: State) -> DeliveryService:
-    return services_of(state).delivery
-
-
-def _ops(state: State) -> OpsService:
-    return services_of(state).ops
-
-
-def _reports(state: State) -> DeliveryReports:
-    return services_of(state).reports
-
-
-def _ops_views(state: State) -> OpsViews:
-    return services_of(state).ops_views
-
-
-def _workspace_list(state: State) -> WorkspaceList:
-    return services_of(state).workspace_list
-
-
-def _followers(state: State) -> Followers:
-    return services_of(state).followers
-
-
 def live_feeds(services: Services) -> LiveFeeds:
     if services.feeds is None:
         raise FeedsUnavailable("this server was started without NATS; it has no live feeds")
     return services.feeds
 
 
-#: Parameter name -> provider, registered once on the app.
-DEPENDENCIES: Final = {
-    "patches": Provide(_patches, sync_to_thread=False),
-    "queries": Provide(_queries, sync_to_thread=False),
-    "delivery": Provide(_delivery, sync_to_thread=False),
-    "ops": Provide(_ops, sync_to_thread=False),
-    "reports": Provide(_reports, sync_to_thread=False),
-    "ops_views": Provide(_ops_views, sync_to_thread=False),
-    "workspace_list": Provide(_workspace_list, sync_to_thread=False),
-    "followers": Provide(_followers, sync_to_thread=False),
-}
+def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
+    """Parameter name -> provider, for one app whose services `services()` returns.
+
+    Each provider runs once per app (`use_cache`): the services are built before the
+    first request and never change, so a request pays no resolution for them.
+    """
+
+    def provide(part: Callable[[Services], object]) -> Provide:
+        return Provide(lambda: part(services()), use_cache=True, sync_to_thread=False)
+
+    return {
+        "patches": provide(lambda s: s.patches),
+        "queries": provide(lambda s: s.queries),
+        "delivery": provide(lambda s: s.delivery),
+        "ops": provide(lambda s: s.ops),
+        "reports": provide(lambda s: s.reports),
+        "ops_views": provide(lambda s: s.ops_views),
+        "workspace_list": provide(lambda s: s.workspace_list),
+        "followers": provide(lambda s: s.followers),
+    }

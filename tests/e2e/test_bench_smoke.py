@@ -43,3 +43,7 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     assert "load client" in parts
     assert re.fullmatch(r"\d+\.\d\d( / \d+\.\d\d)*", values)
     assert len(values.split(" / ")) == len(parts)
+    # the patch engine next to GNU patch, on both large inputs, as a ratio
+    engine = [line for line in result.stdout.splitlines() if "hunks (" in line]
+    assert len(engine) == 2
+    assert all(re.search(r"\d+\.\d\dx / \d+\.\d\dx \|$", line) for line in engine)

@@ -1,0 +1,137 @@
+"""The patch engine on large files, next to GNU `patch` on the same input.
+
+For each input: a text, an edit of it, and the unified diff between them. `ours` is
+`apply_diff` through the whole engine (`plan_patch`: parse, locate every hunk, apply,
+hash, count lines added and removed); `parse + apply` leaves out the hashing and the
+line counts. GNU `patch` runs as a process on files in a temporary folder, so its time
+includes starting it (that is how a tool would use it); the ratio is ours / patch.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from domain.contracts import ApplyDiff
+from domain.patching.engine import plan_patch
+from domain.patching.files import entry_for
+from domain.patching.limits import PatchLimits
+from domain.patching.unified_diff import apply_hunks, parse_diff, unified_diff
+
+
+@dataclass
+class EngineFigure:
+    name: str
+    size: int
+    hunks: int
+    ours_ms: float
+    apply_ms: float
+    patch_ms: float | None
+
+
+def _text(lines: int, width: int, rng: random.Random) -> list[str]:
+    alphabet = "abcdefghijklmnopqrstuvwxyz     "
+    return [f"{n:06d} " + "".join(rng.choices(alphabet, k=width)) + "\n" for n in range(lines)]
+
+
+def _edited(lines: list[str], hunks: int, rng: random.Random) -> list[str]:
+    after = list(lines)
+    step = len(lines) // hunks
+    for n in range(hunks):
+        at = n * step + rng.randint(0, step - 4)
+        after[at] = after[at].upper()
+        after.insert(at + 2, f"inserted {n}\n")
+    return after
+
+
+def _parse_and_apply(before: str, diff: str) -> str:
+    return apply_hunks(before, parse_diff(diff, "f").hunks, "f")[0]
+
+
+def _median_ms(work: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _gnu_patch_ms(before: str, diff: str, runs: int) -> float | None:
+    binary = shutil.which("patch")
+    if binary is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        original, changes = Path(folder) / "f", Path(folder) / "f.diff"
+        original.write_text(before)
+        changes.write_text(diff)
+        out = Path(folder) / "out"
+        command = [binary, "-s", "-o", str(out), str(original), str(changes)]
+        return _median_ms(lambda: subprocess.run(command, check=True), runs)
+
+
+def engine_vs_patch(runs: int) -> list[EngineFigure]:
+    rng = random.Random(15)
+    figures = []
+    for name, lines, width, hunks in (
+        ("10,000 lines, 50 hunks", 10_000, 40, 50),
+        ("1 MB, 20 hunks", 16_000, 58, 20),
+    ):
+        before_lines = _text(lines, width, rng)
+        after_lines = _edited(before_lines, hunks, rng)
+        before, after = "".join(before_lines), "".join(after_lines)
+        diff = unified_diff(before, after, old_name="a/f", new_name="b/f")
+        content = before.encode()
+        entry = entry_for(content, "100644")
+        ours = partial(
+            plan_patch,
+            {"f": entry},
+            [ApplyDiff(path="f", diff=diff)],
+            {entry.sha256: content},
+            PatchLimits(),
+        )
+        apply_only = partial(_parse_and_apply, before, diff)
+        assert len(ours().changes) == 1
+        assert apply_only() == after
+        figures.append(
+            EngineFigure(
+                name,
+                len(content),
+                hunks,
+                ours_ms=_median_ms(ours, runs),
+                apply_ms=_median_ms(apply_only, runs),
+                patch_ms=_gnu_patch_ms(before, diff, runs),
+            )
+        )
+    return figures
+
+
+def engine_table(figures: list[EngineFigure]) -> str:
+    rows = []
+    for figure in figures:
+        patch = f"{figure.patch_ms:.1f}" if figure.patch_ms is not None else "- (not installed)"
+        ratio = (
+            f"{figure.ours_ms / figure.patch_ms:.2f}x / {figure.apply_ms / figure.patch_ms:.2f}x"
+            if figure.patch_ms
+            else "-"
+        )
+        rows.append(
+            f"| {figure.name} ({figure.size:,} bytes) | {figure.ours_ms:.1f} | "
+            f"{figure.apply_ms:.1f} | {patch} | {ratio} |"
+        )
+    return "\n".join(
+        [
+            "| input | ours, whole engine (ms) | ours, parse + apply (ms) | GNU patch (ms) "
+            "| ours / patch (whole / parse + apply) |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )
