@@ -77,11 +77,20 @@ class WriteFile(_Operation, frozen=True, tag="write_file"):
     mode: FileMode = "100644"
 
 
-class SearchReplace(_Contract, frozen=True):
-    """One exact edit: `search` must occur exactly once in the file."""
+class SearchReplace(_Contract, frozen=True, omit_defaults=True):
+    """One edit: `search` is replaced where it matches once and only once
+    (docs/patches.md says what counts as a match), or, with `replace_all` /
+    `expected_replacements`, at every exact occurrence. An empty `search` fills a new
+    or empty file."""
 
-    search: NonEmptyText
+    search: Annotated[str, Meta(description="The text to find; empty fills an empty file.")]
     replace: str
+    replace_all: Annotated[
+        bool, Meta(description="Replace every exact occurrence (at least one).")
+    ] = False
+    expected_replacements: (
+        Annotated[int, Meta(ge=1, description="Exactly this many exact occurrences.")] | None
+    ) = None
 
 
 class EditFile(_Operation, frozen=True, tag="edit_file"):

@@ -50,11 +50,35 @@ def apply_edits(text: str, edits: Sequence[SearchReplace], path: str) -> tuple[s
             text = edit.replace
             notes.append((index, "filled", "an empty search filled the empty file"))
             continue
+        if edit.replace_all or edit.expected_replacements is not None:
+            text = _replace_every(text, edit, where, path)
+            continue
         (start, end, replacement), kind = _find(text, edit, where, path)
         text = text[:start] + replacement + text[end:]
         if kind is not None:
             notes.append((index, kind, f"at line {text.count(chr(10), 0, start) + 1}"))
     return text, notes
+
+
+def _replace_every(text: str, edit: SearchReplace, where: str, path: str) -> str:
+    """`replace_all` / `expected_replacements`: every exact occurrence, left to right, as
+    the str_replace tools of Claude Code, Gemini CLI and OpenHands mean them."""
+    count = text.count(edit.search)
+    wanted = edit.expected_replacements
+    if count == 0:
+        raise PatchRejection(
+            "edit_no_match",
+            f"{where}: the search text does not occur in the file" + _closest(text, edit.search),
+            path=path,
+        )
+    if wanted is not None and count != wanted:
+        raise PatchRejection(
+            "edit_ambiguous",
+            f"{where}: expected {wanted} replacement(s), but the search text occurs "
+            f"{count} time(s); nothing was replaced",
+            path=path,
+        )
+    return text.replace(edit.search, edit.replace)
 
 
 def _find(text: str, edit: SearchReplace, where: str, path: str) -> tuple[_Span, MatchKind | None]:

@@ -176,3 +176,34 @@ def test_headers_naming_another_file_are_refused() -> None:
     tree = tree_with(f="a\n")
     error = rejected(tree, ApplyDiff(path="f", diff="--- a/g\n+++ b/g\n@@ -1 +1 @@\n-a\n+b\n"))
     assert (error.code, "not f" in error.message) == ("invalid_diff", True)
+
+
+def test_replace_all_replaces_every_occurrence_and_needs_at_least_one() -> None:
+    tree = tree_with(f="a = old()\nb = old()\n")
+    tree.apply(
+        [EditFile(path="f", edits=[SearchReplace(search="old", replace="new", replace_all=True)])]
+    )
+    assert tree.read("f") == b"a = new()\nb = new()\n"
+    error = rejected(
+        tree,
+        EditFile(path="f", edits=[SearchReplace(search="gone", replace="x", replace_all=True)]),
+    )
+    assert error.code == "edit_no_match"
+
+
+def test_expected_replacements_must_be_met_exactly_or_nothing_changes() -> None:
+    tree = tree_with(f="x\nx\nx\n")
+    error = rejected(
+        tree,
+        EditFile(path="f", edits=[SearchReplace(search="x", replace="y", expected_replacements=2)]),
+    )
+    assert error.code == "edit_ambiguous"
+    assert "expected 2 replacement(s), but the search text occurs 3 time(s)" in error.message
+    tree.apply(
+        [
+            EditFile(
+                path="f", edits=[SearchReplace(search="x", replace="y", expected_replacements=3)]
+            )
+        ]
+    )
+    assert tree.read("f") == b"y\ny\ny\n"
