@@ -120,7 +120,17 @@ class RenameFile(_Operation, frozen=True, tag="rename_file"):
     to: RelativePath
 
 
-PatchOperation = CreateFile | WriteFile | EditFile | ApplyDiff | DeleteFile | RenameFile
+class ApplyPatch(_Operation, frozen=True, tag="apply_patch"):
+    """A whole change in one text, applied all or nothing: OpenAI's apply_patch envelope
+    (`*** Begin Patch` ...) or a multi-file unified diff (`git diff -M`, `git
+    format-patch`, `diff -ruN`). docs/patches.md says what each may hold."""
+
+    patch: Annotated[str, Meta(min_length=1, description="The envelope or the diff.")]
+
+
+PatchOperation = (
+    CreateFile | WriteFile | EditFile | ApplyDiff | DeleteFile | RenameFile | ApplyPatch
+)
 
 
 # --- files, changes and patch outcomes ----------------------------------------------------
@@ -204,7 +214,8 @@ class RevertRequest(_Contract, frozen=True):
 #: How an operation's part applied when it did not match exactly as written
 #: (docs/patches.md, "What is tolerated"): a hunk's counts `recounted`; a hunk found
 #: away from its stated line (`offset`) or placed by context alone (`no_line_numbers`);
-#: lines equal up to `line_endings` or trailing `whitespace`; a search found
+#: lines equal up to `line_endings`, trailing `whitespace` or typographic `punctuation`
+#: (dashes, quotes, non-breaking spaces); context `reindented`; a search found
 #: `inside_line`, `reindented`, or after `blank_lines_trimmed`; a file that kept ending
 #: without a newline (`final_newline_kept`); an empty search that `filled` an empty file.
 MatchKind = Literal[
@@ -213,6 +224,7 @@ MatchKind = Literal[
     "no_line_numbers",
     "line_endings",
     "whitespace",
+    "punctuation",
     "inside_line",
     "reindented",
     "blank_lines_trimmed",

@@ -33,7 +33,7 @@ from domain.contracts import (
     Tolerance,
 )
 from domain.errors import Refused
-from domain.patching.engine import PatchPlan, plan_patch, take_changes
+from domain.patching.engine import PatchPlan, operation_paths, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
 
@@ -302,10 +302,7 @@ OUTCOME_OF: Final[dict[type, PatchOutcome]] = {
 
 
 def _touched_paths(operations: Sequence[PatchOperation]) -> set[str]:
-    paths = {operation.path for operation in operations}
-    paths.update(getattr(operation, "to", "") for operation in operations)
-    paths.discard("")
-    return paths
+    return {path for operation in operations for path in operation_paths(operation)}
 
 
 def _inverse(change: FileChange) -> FileChange:

@@ -31,6 +31,12 @@ class Hunk(Struct, frozen=True):
     recounted: bool = False
     #: A "\\ No newline at end of file" marker said how the file ends.
     marks_eof: bool = False
+    #: Lines the hunk must come after, in order (the apply_patch envelope's `@@ class A`).
+    anchors: list[str] = []
+    #: The hunk's old lines must end the file (the envelope's `*** End of File`).
+    at_end: bool = False
+    #: Unified diffs number their hunks; the envelope's hunks never do.
+    numbered_format: bool = True
 
     @property
     def old(self) -> list[str]:
@@ -82,7 +88,7 @@ def parse_diff(diff: str, path: str) -> ParsedDiff:
 
 def _name(header: str) -> str | None:
     """The path of a `---`/`+++` header line, without a timestamp; None for /dev/null."""
-    name = without_eol(header).split("\t", 1)[0].strip()
+    name = unquote(without_eol(header).split("\t", 1)[0].strip())
     return None if name == "/dev/null" else name
 
 
@@ -192,3 +198,11 @@ def _unterminate(body: list[tuple[str, str]]) -> None:
     """The marker: the line before it (on its side) has no newline at the end of its file."""
     kind, value = body[-1]
     body[-1] = (kind, value.removesuffix("\n"))
+
+
+def unquote(name: str) -> str:
+    """git's C-style quoting (`"a/sp\\303\\251c"`) undone; an unquoted name as it is."""
+    if not (name.startswith('"') and name.endswith('"')):
+        return name
+    raw = name[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return raw.encode("latin-1").decode("utf-8", "replace")

@@ -18,6 +18,7 @@ from typing import Final
 
 from domain.contracts import (
     ApplyDiff,
+    ApplyPatch,
     CreateFile,
     DeleteFile,
     EditFile,
@@ -28,6 +29,7 @@ from domain.contracts import (
 )
 from domain.patching.files import FileChange, FileEntry
 from domain.patching.limits import PatchLimits
+from domain.patching.patch_text import parse_patch, paths_of
 from domain.patching.paths import check_path
 from domain.patching.rejection import PatchRejection
 from domain.patching.search_replace import apply_edits
@@ -35,20 +37,30 @@ from domain.patching.text import decode_text
 from domain.patching.unified_diff import apply_hunks, parse_diff
 from domain.patching.working_tree import PatchPlan, Slot, Tree, WorkingTree
 
-__all__ = ["PatchPlan", "Tree", "contents_needed", "plan_patch", "take_changes"]
+__all__ = ["PatchPlan", "Tree", "contents_needed", "operation_paths", "plan_patch", "take_changes"]
 
 DEFAULT_MODE: Final[FileMode] = "100644"
 
 
+def operation_paths(operation: PatchOperation) -> set[str]:
+    """The paths an operation names (for `apply_patch`, every file of its text; a text
+    that does not parse names none, and is refused when the patch is planned)."""
+    if isinstance(operation, ApplyPatch):
+        try:
+            return paths_of(parse_patch(operation.patch))
+        except PatchRejection:
+            return set()
+    return {operation.path, getattr(operation, "to", "")} - {""}
+
+
 def contents_needed(tree: Tree, operations: Sequence[PatchOperation]) -> set[str]:
     """Blob hashes the engine will read: every existing file an operation names."""
-    needed: set[str] = set()
-    for operation in operations:
-        for path in (operation.path, getattr(operation, "to", None)):
-            entry = tree.get(path) if path else None
-            if entry is not None:
-                needed.add(entry.sha256)
-    return needed
+    return {
+        entry.sha256
+        for operation in operations
+        for path in operation_paths(operation)
+        if (entry := tree.get(path)) is not None
+    }
 
 
 def take_changes(files: dict[str, FileEntry], changes: Sequence[FileChange]) -> None:
@@ -102,6 +114,8 @@ def _check_size(operations: Sequence[PatchOperation], limits: PatchLimits) -> No
             total += sum(len(edit.search) + len(edit.replace) for edit in operation.edits)
         elif isinstance(operation, ApplyDiff):
             total += len(operation.diff)
+        elif isinstance(operation, ApplyPatch):
+            total += len(operation.patch)
     if total > limits.max_patch_bytes:
         raise PatchRejection(
             "limit_exceeded",
@@ -197,6 +211,44 @@ def _diff(work: WorkingTree, op: ApplyDiff) -> None:
     work.put(op.path, result.encode("utf-8"), mode)
 
 
+def _patch(work: WorkingTree, op: ApplyPatch) -> None:
+    for step in parse_patch(op.patch):
+        check_path(step.path, work.limits)
+        if step.move_to is not None:
+            check_path(step.move_to, work.limits)
+        if step.kind == "add":
+            if work.get(step.path) is not None:
+                raise PatchRejection(
+                    "file_exists",
+                    f"the patch adds {step.path}, which already exists (it is never overwritten)",
+                    path=step.path,
+                )
+            work.put(step.path, step.content.encode("utf-8"), step.mode or DEFAULT_MODE)
+            continue
+        text, slot = _text_of(work, step.path)
+        result, notes = apply_hunks(text, step.hunks, step.path) if step.hunks else (text, [])
+        work.note(step.path, notes)
+        if step.kind == "delete":
+            if step.hunks and result:
+                raise PatchRejection(
+                    "hunk_failed",
+                    f"the patch deletes {step.path}, but lines would remain after its hunks",
+                    path=step.path,
+                )
+            work.remove(step.path)
+            continue
+        target = step.move_to or step.path
+        if step.move_to is not None:
+            if work.get(step.move_to) is not None:
+                raise PatchRejection(
+                    "file_exists",
+                    f"the patch moves {step.path} onto {step.move_to}, which exists",
+                    path=step.move_to,
+                )
+            work.move(step.path, step.move_to)
+        work.put(target, result.encode("utf-8"), step.mode or slot.mode)
+
+
 def _delete(work: WorkingTree, op: DeleteFile) -> None:
     check_path(op.path, work.limits)
     work.remove(op.path)
@@ -227,3 +279,5 @@ def _apply(work: WorkingTree, operation: PatchOperation) -> None:
             _delete(work, operation)
         case RenameFile():
             _rename(work, operation)
+        case ApplyPatch():
+            _patch(work, operation)

@@ -25,7 +25,7 @@ from typing import Final
 
 from domain.contracts import MatchKind, SearchReplace
 from domain.patching.rejection import PatchRejection
-from domain.patching.text import line_ending, split_lines, without_eol
+from domain.patching.text import indent_shift, line_ending, split_lines, without_eol
 
 #: (edit index, how it matched, detail) for each edit that did not match as written.
 Note = tuple[int, MatchKind, str]
@@ -193,32 +193,8 @@ def _line_match(window: list[str], wanted: list[str], kind: str) -> bool:
     want = [line.rstrip(" \t") for line in wanted]
     if kind == "whitespace":
         return have == want
-    shift = _shift(have, want)
+    shift = indent_shift(have, want)
     return shift is not None and shift != ("", "")
-
-
-def _shift(have: list[str], want: list[str]) -> tuple[str, str] | None:
-    """(removed, added) indentation that turns every wanted line into the file's, if one
-    constant shift does; blank lines match blank lines."""
-    removed, added = _indent(want), _indent(have)
-    for file_line, search_line in zip(have, want, strict=True):
-        if not file_line.strip() and not search_line.strip():
-            continue
-        if not search_line.startswith(removed) or file_line != added + search_line[len(removed) :]:
-            return None
-    return removed, added
-
-
-def _indent(lines: list[str]) -> str:
-    """The longest leading whitespace every non-blank line shares."""
-    indents = [line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip()]
-    if not indents:
-        return ""
-    common = indents[0]
-    for indent in indents[1:]:
-        while not indent.startswith(common):
-            common = common[:-1]
-    return common
 
 
 def _replacement(
@@ -234,7 +210,7 @@ def _replacement(
             lines.pop()
     if kind == "reindented":
         have = [without_eol(line).rstrip(" \t") for line in window]
-        removed, added = _shift(have, [line.rstrip(" \t") for line in wanted]) or ("", "")
+        removed, added = indent_shift(have, [line.rstrip(" \t") for line in wanted]) or ("", "")
         lines = [
             added + line[len(removed) :] if line.startswith(removed) and line.strip() else line
             for line in lines

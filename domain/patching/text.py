@@ -53,3 +53,27 @@ def line_stats(before: str, after: str) -> tuple[int, int]:
         if tag in ("replace", "insert"):
             added += j2 - j1
     return added, removed
+
+
+def indent_shift(have: list[str], want: list[str]) -> tuple[str, str] | None:
+    """(removed, added) indentation that turns every wanted line into the file's, if one
+    constant shift does; blank lines match blank lines."""
+    removed, added = common_indent(want), common_indent(have)
+    for file_line, search_line in zip(have, want, strict=True):
+        if not file_line.strip() and not search_line.strip():
+            continue
+        if not search_line.startswith(removed) or file_line != added + search_line[len(removed) :]:
+            return None
+    return removed, added
+
+
+def common_indent(lines: list[str]) -> str:
+    """The longest leading whitespace every non-blank line shares."""
+    indents = [line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip()]
+    if not indents:
+        return ""
+    common = indents[0]
+    for indent in indents[1:]:
+        while not indent.startswith(common):
+            common = common[:-1]
+    return common

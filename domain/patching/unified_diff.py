@@ -26,7 +26,7 @@ from typing import Final
 from domain.contracts import MatchKind
 from domain.patching.diff_parse import Hunk, ParsedDiff, parse_diff
 from domain.patching.rejection import PatchRejection
-from domain.patching.text import line_ending, split_lines, without_eol
+from domain.patching.text import indent_shift, line_ending, split_lines, without_eol
 
 __all__ = ["Hunk", "Note", "ParsedDiff", "apply_hunks", "parse_diff", "unified_diff"]
 
@@ -39,10 +39,28 @@ NO_NEWLINE: Final = "\\ No newline at end of file\n"
 # -- applying --------------------------------------------------------------------------------
 
 _Key = Callable[[str], str]
+#: Typographic characters models write for their ASCII twins.
+_FOLD: Final = str.maketrans(
+    {
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u00a0": " ",
+    }
+)
 _TIERS: Final[tuple[tuple[MatchKind | None, _Key], ...]] = (
     (None, lambda line: line),
     ("line_endings", without_eol),
     ("whitespace", lambda line: without_eol(line).rstrip(" \t")),
+    # Indentation ignored: kept only where one constant shift explains it (see _locate).
+    ("reindented", lambda line: without_eol(line).strip(" \t")),
+    ("punctuation", lambda line: without_eol(line).strip(" \t").translate(_FOLD)),
 )
 
 
@@ -56,11 +74,13 @@ def apply_hunks(text: str, hunks: Sequence[Hunk], path: str) -> tuple[str, list[
     ends_at_eof = False
     for number, hunk in enumerate(hunks):
         stated = _stated(hunk, shift)
-        at, tier = _locate(lines, hunk, stated, cursor, path, number + 1)
+        lowest = _after_anchors(lines, hunk, cursor, path, number + 1)
+        at, tier = _locate(lines, hunk, stated, lowest, path, number + 1)
         if hunk.recounted:
             notes.append((number, "recounted", hunk.header))
         if stated is None:
-            notes.append((number, "no_line_numbers", f"matched at line {at + 1}"))
+            if hunk.numbered_format:
+                notes.append((number, "no_line_numbers", f"matched at line {at + 1}"))
         elif at != stated:
             notes.append((number, "offset", f"stated line {stated + 1}, matched at {at + 1}"))
         if tier == "line_endings" and _only_the_last_line_unterminated(lines, hunk, at):
@@ -68,7 +88,8 @@ def apply_hunks(text: str, hunks: Sequence[Hunk], path: str) -> tuple[str, list[
         elif tier is not None:
             notes.append((number, tier, f"at line {at + 1}"))
         _extend(out, lines[cursor:at], ending)
-        _extend(out, _output(hunk, lines, at, loose=tier is not None), ending)
+        moved = _shift_at(lines, hunk.old, at) if tier in ("reindented", "punctuation") else None
+        _extend(out, _output(hunk, lines, at, loose=tier is not None, shift=moved), ending)
         cursor = at + len(hunk.old)
         ends_at_eof = cursor == len(lines) and not hunk.marks_eof
         if hunk.old_start is not None:
@@ -80,6 +101,36 @@ def apply_hunks(text: str, hunks: Sequence[Hunk], path: str) -> tuple[str, list[
         result = result.removesuffix("\n").removesuffix("\r")
         notes.append((len(hunks) - 1, "final_newline_kept", "the file ends without a newline"))
     return result, notes
+
+
+def _after_anchors(lines: list[str], hunk: Hunk, cursor: int, path: str, number: int) -> int:
+    """The first line the hunk may start at: past each of its anchor lines, in order.
+
+    An anchor (`@@ def total(`) names a line by its text, trimmed; it must occur exactly
+    once in the part of the file still ahead, or the hunk is refused.
+    """
+    lowest = cursor
+    for anchor in hunk.anchors:
+        wanted = anchor.strip()
+        found = [at for at in range(lowest, len(lines)) if lines[at].strip() == wanted]
+        if len(found) != 1:
+            where = (
+                "nowhere" if not found else f"at lines {', '.join(str(a + 1) for a in found[:10])}"
+            )
+            raise PatchRejection(
+                "hunk_failed",
+                f"{path}: hunk {number} is anchored on {wanted!r}, which occurs {where} "
+                "after the previous hunk; the anchor must name one line",
+                path=path,
+            )
+        lowest = found[0] + 1
+    return lowest
+
+
+def _shift_at(lines: list[str], old: list[str], at: int) -> tuple[str, str] | None:
+    """The one indentation shift from the hunk's old lines to the file's at `at`, if any."""
+    have = [without_eol(line).rstrip(" \t").translate(_FOLD) for line in lines[at : at + len(old)]]
+    return indent_shift(have, [without_eol(line).rstrip(" \t").translate(_FOLD) for line in old])
 
 
 def _only_the_last_line_unterminated(lines: list[str], hunk: Hunk, at: int) -> bool:
@@ -110,11 +161,14 @@ def _locate(
         wanted = [key(line) for line in old]
         if stated is not None and lowest <= stated and _matches(lines, stated, key, wanted):
             return stated, tier
+        first = len(lines) - len(old) if hunk.at_end else lowest
         found = [
             at
-            for at in range(lowest, len(lines) - len(old) + 1)
+            for at in range(max(first, lowest), len(lines) - len(old) + 1)
             if key(lines[at]) == wanted[0] and _matches(lines, at, key, wanted)
         ]
+        if tier in ("reindented", "punctuation"):  # never change the file's indentation
+            found = [at for at in found if _shift_at(lines, old, at) is not None]
         if len(found) == 1:
             return found[0], tier
         if len(found) > 1:
@@ -163,8 +217,11 @@ def _matches(lines: list[str], at: int, key: _Key, wanted: list[str]) -> bool:
     return len(window) == len(wanted) and [key(line) for line in window] == wanted
 
 
-def _output(hunk: Hunk, lines: list[str], at: int, *, loose: bool) -> list[str]:
-    """The hunk's new lines: context as the file has it, added lines in its line ending."""
+def _output(
+    hunk: Hunk, lines: list[str], at: int, *, loose: bool, shift: tuple[str, str] | None = None
+) -> list[str]:
+    """The hunk's new lines: context as the file has it, added lines in its line ending
+    (and, when the hunk matched at another indentation, moved by the same shift)."""
     out: list[str] = []
     ending = line_ending(lines)
     position = at
@@ -178,6 +235,11 @@ def _output(hunk: Hunk, lines: list[str], at: int, *, loose: bool) -> list[str]:
             position += 1
         elif kind == "-":
             position += 1
+        elif shift is not None and value.strip():
+            removed, added = shift
+            body = without_eol(value)
+            body = added + body[len(removed) :] if body.startswith(removed) else body
+            _extend(out, [body + ending if value.endswith("\n") else body], ending)
         elif loose and value.endswith("\n"):
             _extend(out, [without_eol(value) + ending], ending)
         else:

@@ -187,3 +187,33 @@ async def test_every_commit_of_a_real_history_replays_to_its_exact_tree(
             replayed += 1
     assert replayed >= COMMITS * 0.9
     assert tolerated == 0  # git's own diffs need no leniency
+
+
+async def test_every_commit_as_the_raw_output_of_git_show_is_one_apply_patch(
+    api: Api, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    commits = build_history(repo, COMMITS // 2, seed=25)
+    hashes: dict[str, str] = {}
+    async with await api.as_("replay-factory", "write") as client:
+        ws = await new_workspace(client)
+        version = 1
+        for commit in commits[1:]:
+            text = git(repo, "show", "--format=", "-M", "--binary", commit)
+            if not text.strip():
+                continue  # an empty commit
+            answer = await client.post(
+                f"/workspaces/{ws}/patches",
+                json={
+                    "base_version": version,
+                    "task_id": commit[:12],
+                    "operations": [{"op": "apply_patch", "patch": text}],
+                },
+            )
+            assert answer.status_code == 201, (commit, answer.text)
+            version = answer.json()["version"]
+            assert answer.json()["tolerances"] == []
+            files = (await client.get(f"/workspaces/{ws}/files")).json()["files"]
+            served = {path: entry["sha256"] for path, entry in files.items()}
+            assert served == tree_of(repo, commit, hashes), commit

@@ -156,6 +156,7 @@ def test_schema_export_writes_a_json_schema_per_contract(tmp_path: Path) -> None
         "apply_diff",
         "delete_file",
         "rename_file",
+        "apply_patch",
     }
     envelope = json.loads((tmp_path / "schemas" / "event-envelope.schema.json").read_text())
     envelope_def = next(iter(envelope["$defs"].values())) if "$defs" in envelope else envelope
