@@ -6,6 +6,7 @@ N plus the events up to N. A moment is turned into the version the stream had th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -110,7 +111,7 @@ class WorkspaceQueries:
         hashes = {e.sha256 for p in paths for e in (old.files.get(p), new.files.get(p)) if e}
         contents = await self._blobs.get_many(hashes) if hashes else {}
         return "".join(
-            _file_diff(path, old.files.get(path), new.files.get(path), contents) for path in paths
+            file_diff(path, old.files.get(path), new.files.get(path), contents) for path in paths
         )
 
     async def history(
@@ -187,12 +188,20 @@ class WorkspaceQueries:
         )
 
 
-def _file_diff(
-    path: str, before: FileEntry | None, after: FileEntry | None, contents: dict[str, bytes]
+def file_diff(
+    path: str,
+    before: FileEntry | None,
+    after: FileEntry | None,
+    contents: Mapping[str, bytes],
+    renamed_from: str | None = None,
 ) -> str:
-    old_name = f"a/{path}" if before else "/dev/null"
+    """One file's git-style diff (a rename says so, as `git diff -M` does)."""
+    source = renamed_from or path
+    old_name = f"a/{source}" if before else "/dev/null"
     new_name = f"b/{path}" if after else "/dev/null"
-    header = f"diff --git a/{path} b/{path}\n"
+    header = f"diff --git a/{source} b/{path}\n"
+    if renamed_from:
+        header += f"rename from {renamed_from}\nrename to {path}\n"
     if before is None and after is not None:
         header += f"new file mode {after.mode}\n"
     elif after is None and before is not None:

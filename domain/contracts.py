@@ -304,6 +304,26 @@ class WorkspacePage(_Contract, frozen=True):
     as_of_position: NonNegative
 
 
+class PatchPreview(_Contract, frozen=True):
+    """`POST /workspaces/{id}/patches?dry_run=true`: what the patch would do, decided as a
+    submission is; nothing is recorded. `diff` is the git-style diff it would make."""
+
+    workspace_id: UUID
+    #: The workspace version the patch was decided against.
+    version: NonNegative
+    outcome: Literal["applied", "rejected"]
+    changes: list[FileChange] = []
+    lines_added: NonNegative = 0
+    lines_removed: NonNegative = 0
+    tolerances: list[Tolerance] = []
+    diff: str = ""
+    reason: str | None = None
+    operation: NonNegative | None = None
+    path: str | None = None
+    detail: str | None = None
+    conflicts: list[PathConflict] = []
+
+
 class PatchRecordPage(_Contract, frozen=True):
     """`GET /workspaces/{id}/patches`: outcomes in version order; `next_cursor` continues."""
 

@@ -30,6 +30,7 @@ from application.caches import AggregateCache, ContentCache
 from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
+from application.patch_preview import PatchPreviewer
 from application.ports import BlobStore, EventStore, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
 from application.workspace_queries import WorkspaceQueries
@@ -86,6 +87,7 @@ class Services:
     """What the interfaces use: use cases and read ports, each typed, none a driver."""
 
     patches: PatchManager
+    previews: PatchPreviewer
     queries: WorkspaceQueries
     delivery: DeliveryService
     ops: OpsService
@@ -128,6 +130,7 @@ def bootstrap(
             limits=patch_limits(settings),
             contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
         ),
+        previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings)),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository),
         ops=OpsService(store, repository),

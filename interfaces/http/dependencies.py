@@ -18,6 +18,7 @@ from litestar.params import SkipValidation
 from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
+from application.patch_preview import PatchPreviewer
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
 from application.workspace_queries import WorkspaceQueries
 from domain.errors import Busy
@@ -26,6 +27,7 @@ from interfaces.composition import LiveFeeds, Services
 # What a handler declares, by parameter name: injected, not validated (Protocols are not
 # runtime-checkable, and the composition root already typed them).
 Patches: TypeAlias = NamedDependency[SkipValidation[PatchManager]]
+Previews: TypeAlias = NamedDependency[SkipValidation[PatchPreviewer]]
 Queries: TypeAlias = NamedDependency[SkipValidation[WorkspaceQueries]]
 Delivery: TypeAlias = NamedDependency[SkipValidation[DeliveryService]]
 Ops: TypeAlias = NamedDependency[SkipValidation[OpsService]]
@@ -62,6 +64,7 @@ def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
 
     return {
         "patches": provide(lambda s: s.patches),
+        "previews": provide(lambda s: s.previews),
         "queries": provide(lambda s: s.queries),
         "delivery": provide(lambda s: s.delivery),
         "ops": provide(lambda s: s.ops),

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from domain.contracts import (
@@ -13,6 +14,7 @@ from domain.contracts import (
     FileListing,
     NewWorkspace,
     PatchOutcome,
+    PatchPreview,
     PatchRecord,
     PatchRecordPage,
     PatchRequest,
@@ -24,7 +26,7 @@ from domain.contracts import (
 )
 from infrastructure.projections.workspaces import WorkspaceListProjection
 from interfaces.http.auth import requires
-from interfaces.http.dependencies import FollowersDep, Patches, Queries, Workspaces
+from interfaces.http.dependencies import FollowersDep, Patches, Previews, Queries, Workspaces
 from interfaces.http.params import (
     AT_DESCRIPTION,
     IDEMPOTENCY_HEADER,
@@ -38,6 +40,10 @@ from interfaces.http.problems import rejected_patch, spec
 from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 
 AT = QueryParameter(name="at", required=False, description=AT_DESCRIPTION)
+DRY_RUN = QueryParameter(
+    name="dry_run",
+    description="Decide the patch and answer what it would do, recording nothing.",
+)
 AFTER_VERSION = QueryParameter(
     ge=0, description="Start after this workspace version (`cursor`, when given, wins)."
 )
@@ -138,9 +144,14 @@ class WorkspaceController(Controller):
         description=(
             "201 with the applied patch; 409 (conflict with the workspace: stale base, "
             "missing file, edit or hunk that does not match) or 422 (invalid path, content, "
-            "diff, limits) as problem+json. Rejections are recorded too and carry `patch_id`."
+            "diff, limits) as problem+json. Rejections are recorded too and carry `patch_id`. "
+            "With `dry_run=true`: 200 with what the patch would do (outcome, per-file "
+            "changes, how each part matched, the diff), and nothing is recorded."
         ),
         responses={
+            200: ResponseSpec(
+                PatchPreview, description="`dry_run=true`: what would happen; nothing recorded."
+            ),
             409: spec("The patch conflicts with the workspace; it was recorded as rejected."),
             422: spec("The patch is invalid (field/operation named)."),
             503: spec("The workspace kept changing; retry with the same Idempotency-Key."),
@@ -152,10 +163,12 @@ class WorkspaceController(Controller):
         self,
         request: Request[Any, Any, Any],
         patches: Patches,
+        previews: Previews,
         workspace_id: FromPath[UUID],
         data: JSONBody[PatchRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
-    ) -> Response[PatchRecord | Problem]:
+        dry_run: Annotated[bool, DRY_RUN] = False,
+    ) -> Response[PatchRecord | PatchPreview | Problem]:
         principal = request.user
         submission = PatchSubmission(
             workspace_id=workspace_id,
@@ -166,6 +179,8 @@ class WorkspaceController(Controller):
             operations=data.operations,
             message=data.message,
         )
+        if dry_run:
+            return Response(await previews.preview(submission), status_code=200)
         record = await patches.submit(submission, command_context(request, None))
         return _outcome_response(request, record)
 

@@ -208,3 +208,42 @@ async def test_a_lenient_application_is_recorded_and_answered_so_a_reviewer_sees
         assert shown.json()["tolerances"] == [tolerance]  # read back from the event
         events = (await client.get(f"/workspaces/{ws}/events")).json()["items"]
         assert events[-1]["payload"]["tolerances"] == [tolerance]
+
+
+async def test_a_dry_run_answers_what_would_happen_and_records_nothing() -> None:
+    harness = Harness()
+    async with harness.client() as client:
+        created = await client.post(
+            "/workspaces",
+            json={"name": "shop", "files": [{"path": "a.py", "content": "x = 1\ny = 2\n"}]},
+        )
+        ws = created.json()["id"]
+        envelope = (
+            "*** Begin Patch\n*** Update File: a.py\n*** Move to: b.py\n@@\n-x = 1\n+x = 10\n"
+            "*** Add File: c.py\n+z = 3\n*** End Patch\n"
+        )
+        body = {
+            "base_version": 2,
+            "task_id": "T-1",
+            "operations": [{"op": "apply_patch", "patch": envelope}],
+        }
+        before = (len(harness.store.log), await harness.store.head_position())
+        preview = await client.post(f"/workspaces/{ws}/patches?dry_run=true", json=body)
+        assert preview.status_code == 200, preview.text
+        answer = preview.json()
+        assert (answer["outcome"], answer["version"]) == ("applied", 2)
+        assert {(c["path"], c["change"]) for c in answer["changes"]} == {
+            ("b.py", "renamed"),
+            ("c.py", "added"),
+        }
+        assert "rename from a.py\nrename to b.py\n" in answer["diff"]
+        assert "-x = 1\n+x = 10\n" in answer["diff"]
+        refused = await client.post(
+            f"/workspaces/{ws}/patches?dry_run=true",
+            json={**body, "operations": [{"op": "delete_file", "path": "nope.py"}]},
+        )
+        assert (refused.status_code, refused.json()["reason"]) == (200, "file_missing")
+        assert (len(harness.store.log), await harness.store.head_position()) == before
+        assert [f for f in (await client.get(f"/workspaces/{ws}/files")).json()["files"]] == [
+            "a.py"
+        ]

@@ -1,0 +1,75 @@
+"""Dry runs: what a patch would do to a workspace, decided exactly as a submission is.
+
+The workspace is loaded afresh (never the command cache's copy), the patch is decided on
+it, and the aggregate is dropped: nothing is appended, cached or stored. The answer
+carries the per-file changes, how each part matched, and the diff it would make.
+"""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from application.aggregates import AggregateNotFound, AggregateRepository
+from application.patch_manager import WorkspaceNotFound
+from application.ports import BlobStore
+from application.workspace_queries import file_diff
+from domain.contracts import PatchPreview, PatchSubmission
+from domain.patching.engine import PatchPlan, contents_needed
+from domain.patching.limits import PatchLimits
+from domain.workspace import Workspace
+
+
+class PatchPreviewer:
+    def __init__(
+        self, blobs: BlobStore, repository: AggregateRepository, *, limits: PatchLimits
+    ) -> None:
+        self._blobs = blobs
+        self._repository = repository
+        self._limits = limits
+
+    async def preview(self, submission: PatchSubmission) -> PatchPreview:
+        try:
+            workspace = await self._repository.get(submission.workspace_id, Workspace)
+        except AggregateNotFound:
+            raise WorkspaceNotFound(submission.workspace_id) from None
+        version = workspace.version
+        needed = contents_needed(workspace.files, submission.operations)
+        contents = await self._blobs.get_many(needed) if needed else {}
+        outcome = workspace.submit(  # decided on this copy, which is never saved
+            patch_id=uuid4(),
+            author=submission.author,
+            task_id=submission.task_id,
+            base_version=submission.base_version,
+            operations=submission.operations,
+            message=submission.message,
+            contents=contents,
+            limits=self._limits,
+        )
+        if not isinstance(outcome, PatchPlan):
+            return PatchPreview(
+                workspace_id=submission.workspace_id,
+                version=version,
+                outcome="rejected",
+                reason=outcome.code,
+                operation=outcome.operation,
+                path=outcome.path,
+                detail=outcome.message,
+                conflicts=list(outcome.conflicts),
+            )
+        known = {**contents, **outcome.blobs}
+        wanted = {e.sha256 for c in outcome.changes for e in (c.before, c.after) if e}
+        if missing := wanted - known.keys():
+            known.update(await self._blobs.get_many(missing))
+        return PatchPreview(
+            workspace_id=submission.workspace_id,
+            version=version,
+            outcome="applied",
+            changes=outcome.changes,
+            lines_added=outcome.lines_added,
+            lines_removed=outcome.lines_removed,
+            tolerances=outcome.tolerances,
+            diff="".join(
+                file_diff(c.path, c.before, c.after, known, renamed_from=c.renamed_from)
+                for c in outcome.changes
+            ),
+        )
