@@ -244,6 +244,4 @@ async def test_a_dry_run_answers_what_would_happen_and_records_nothing() -> None
         )
         assert (refused.status_code, refused.json()["reason"]) == (200, "file_missing")
         assert (len(harness.store.log), await harness.store.head_position()) == before
-        assert [f for f in (await client.get(f"/workspaces/{ws}/files")).json()["files"]] == [
-            "a.py"
-        ]
+        assert list((await client.get(f"/workspaces/{ws}/files")).json()["files"]) == ["a.py"]
