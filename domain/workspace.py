@@ -61,6 +61,8 @@ class Workspace(Aggregate):
         changes: list[FileChange]
         #: Where the engine was lenient; events recorded before it could be have none.
         tolerances: tuple[Tolerance, ...] = ()
+        #: sha256 of the blobs holding each `apply_patch` text exactly as it was sent.
+        sources: tuple[str, ...] = ()
 
     class PatchRejected(Aggregate.Event):
         patch_id: UUID
@@ -125,6 +127,7 @@ class Workspace(Aggregate):
             operation_count=len(operations),
             changes=plan.changes,
             tolerances=tuple(plan.tolerances),
+            sources=tuple(plan.sources),
         )
         return plan
 
@@ -237,6 +240,7 @@ class Workspace(Aggregate):
         operation_count: int,
         changes: list[FileChange],
         tolerances: tuple[Tolerance, ...] = (),
+        sources: tuple[str, ...] = (),
     ) -> None:
         self._take_changes(changes)
         self.applied_count += 1

@@ -212,6 +212,7 @@ def _diff(work: WorkingTree, op: ApplyDiff) -> None:
 
 
 def _patch(work: WorkingTree, op: ApplyPatch) -> None:
+    work.keep_source(op.patch)
     for step in parse_patch(op.patch):
         check_path(step.path, work.limits)
         if step.move_to is not None:

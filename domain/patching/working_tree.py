@@ -30,6 +30,8 @@ class PatchPlan(Struct, frozen=True):
     blobs: dict[str, bytes]
     #: Where an operation applied as meant rather than exactly as written.
     tolerances: list[Tolerance] = []
+    #: sha256 of each patch text as the agent sent it (kept as a blob, for audits).
+    sources: list[str] = []
 
     @property
     def lines_added(self) -> int:
@@ -60,6 +62,12 @@ class WorkingTree:
         #: The operation being applied, and where operations were applied leniently.
         self.operation = 0
         self.tolerances: list[Tolerance] = []
+        self.sources: dict[str, bytes] = {}
+
+    def keep_source(self, text: str) -> None:
+        """Keep a patch text exactly as sent, stored as a blob beside the files."""
+        content = text.encode("utf-8")
+        self.sources[entry_for(content, "100644").sha256] = content
 
     def note(self, path: str, notes: Sequence[tuple[int, MatchKind, str]]) -> None:
         self.tolerances += [
@@ -173,7 +181,8 @@ class WorkingTree:
                 continue
             if slot.content is not None:
                 blobs[after.sha256] = content
-        return PatchPlan(changes, blobs, self.tolerances)
+        blobs.update(self.sources)
+        return PatchPlan(changes, blobs, self.tolerances, list(self.sources))
 
     def _change(
         self,

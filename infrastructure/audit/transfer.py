@@ -155,12 +155,13 @@ def _blob_refs(record: RecordedEvent) -> Iterable[str]:
         return ()
     event = _CODEC.decode(record)
     assert isinstance(event, Workspace.PatchApplied | Workspace.PatchReverted)
+    sources = list(event.sources) if isinstance(event, Workspace.PatchApplied) else []
     return [
         entry.sha256
         for change in event.changes
         for entry in (change.before, change.after)
         if entry is not None
-    ]
+    ] + sources
 
 
 async def import_lines(

@@ -245,3 +245,20 @@ async def test_a_dry_run_answers_what_would_happen_and_records_nothing() -> None
         assert (refused.status_code, refused.json()["reason"]) == (200, "file_missing")
         assert (len(harness.store.log), await harness.store.head_position()) == before
         assert list((await client.get(f"/workspaces/{ws}/files")).json()["files"]) == ["a.py"]
+
+
+async def test_an_apply_patch_event_names_the_blob_of_the_text_as_sent() -> None:
+    harness = Harness()
+    async with harness.client() as client:
+        created = await client.post("/workspaces", json={"name": "shop"})
+        ws = created.json()["id"]
+        text = "*** Begin Patch\n*** Add File: a.py\n+x = 1\n*** End Patch\n"
+        body = {
+            "base_version": 1,
+            "task_id": "T",
+            "operations": [{"op": "apply_patch", "patch": text}],
+        }
+        assert (await client.post(f"/workspaces/{ws}/patches", json=body)).status_code == 201
+        events = (await client.get(f"/workspaces/{ws}/events")).json()["items"]
+        [source] = events[-1]["payload"]["sources"]
+        assert harness.store.blobs[source] == text.encode()

@@ -206,3 +206,11 @@ def test_a_failing_file_leaves_every_file_of_the_patch_as_it_was() -> None:
     )
     error = rejected(tree, ApplyPatch(patch=text))  # rejected() checks nothing changed
     assert error.code == "hunk_failed"
+
+
+def test_the_text_the_agent_sent_is_kept_exactly_as_a_blob() -> None:
+    tree = tree_with(**{"src__app.py": APP, "obsolete.txt": "x\n"})
+    text = "apply_patch <<'EOF'\n" + ENVELOPE + "EOF\n"
+    plan = apply(tree, text)
+    [source] = plan.sources
+    assert tree.blobs[source] == text.encode()  # stored with the files, in the same append
