@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from interfaces.cli import audit, doctor, engines, followers, inspect, service, tail, transfer
+from interfaces.cli.patch import patch_app
 from interfaces.cli.schema_export import schema_app
 from interfaces.cli.tokens import tokens_app
 
@@ -40,6 +41,7 @@ app.add_typer(engines.engines_app, name="engines")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(followers.projections_app, name="projections")
 app.add_typer(inspect.workspace_app, name="workspace")
+app.add_typer(patch_app, name="patch")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(transfer.events_app, name="events")
 app.add_typer(tail.tail_app, name="tail")
