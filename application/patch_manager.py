@@ -21,6 +21,10 @@ appended. One round trip, the append, remains.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from functools import partial
+from typing import Final
 from uuid import UUID, uuid4
 
 import msgspec
@@ -38,8 +42,9 @@ from domain.contracts import (
     WorkspaceSummary,
 )
 from domain.errors import NotFound, Refused
-from domain.patching.engine import PatchPlan, contents_needed
+from domain.patching.engine import PatchPlan, contents_needed, patch_bytes
 from domain.patching.limits import PatchLimits
+from domain.patching.rejection import PatchRejection
 from domain.workspace import PATCH_OUTCOMES, Workspace
 
 
@@ -57,6 +62,34 @@ class PatchNotFound(NotFound):
 
 class NotRevertible(Refused):
     """Only applied patches (and reverts) can be reverted."""
+
+
+#: Above this many bytes (patch content plus the files it reads) a patch is decided in
+#: a worker thread, so that parsing, matching and counting lines never hold up the event
+#: loop (every other request of the process) for long.
+OFF_LOOP_BYTES: Final = 64 * 1024
+
+
+async def decide(
+    workspace: Workspace,
+    submission: PatchSubmission,
+    contents: Mapping[str, bytes],
+    limits: PatchLimits,
+) -> PatchPlan | PatchRejection:
+    """`workspace.submit(...)`: here for a small patch, in a worker thread for a large one."""
+    work = partial(
+        workspace.submit,
+        patch_id=uuid4(),
+        author=submission.author,
+        task_id=submission.task_id,
+        base_version=submission.base_version,
+        operations=submission.operations,
+        message=submission.message,
+        contents=contents,
+        limits=limits,
+    )
+    size = patch_bytes(submission.operations) + sum(len(c) for c in contents.values())
+    return await asyncio.to_thread(work) if size > OFF_LOOP_BYTES else work()
 
 
 class PatchManager:
@@ -130,16 +163,7 @@ class PatchManager:
                 contents = await self._contents_of(
                     contents_needed(workspace.files, submission.operations)
                 )
-                outcome = workspace.submit(
-                    patch_id=uuid4(),
-                    author=submission.author,
-                    task_id=submission.task_id,
-                    base_version=submission.base_version,
-                    operations=submission.operations,
-                    message=submission.message,
-                    contents=contents,
-                    limits=self._limits,
-                )
+                outcome = await decide(workspace, submission, contents, self._limits)
             except Exception:
                 # Refused outright (e.g. archived since): a retry still gets its first outcome.
                 prior = await self._recall(context)

@@ -7,10 +7,8 @@ carries the per-file changes, how each part matched, and the diff it would make.
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 from application.aggregates import AggregateNotFound, AggregateRepository
-from application.patch_manager import WorkspaceNotFound
+from application.patch_manager import WorkspaceNotFound, decide
 from application.ports import BlobStore
 from application.workspace_queries import file_diff
 from domain.contracts import PatchPreview, PatchSubmission
@@ -35,16 +33,8 @@ class PatchPreviewer:
         version = workspace.version
         needed = contents_needed(workspace.files, submission.operations)
         contents = await self._blobs.get_many(needed) if needed else {}
-        outcome = workspace.submit(  # decided on this copy, which is never saved
-            patch_id=uuid4(),
-            author=submission.author,
-            task_id=submission.task_id,
-            base_version=submission.base_version,
-            operations=submission.operations,
-            message=submission.message,
-            contents=contents,
-            limits=self._limits,
-        )
+        # Decided on this copy, which is never saved.
+        outcome = await decide(workspace, submission, contents, self._limits)
         if not isinstance(outcome, PatchPlan):
             return PatchPreview(
                 workspace_id=submission.workspace_id,

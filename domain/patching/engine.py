@@ -37,7 +37,15 @@ from domain.patching.text import decode_text
 from domain.patching.unified_diff import apply_hunks, parse_diff
 from domain.patching.working_tree import PatchPlan, Slot, Tree, WorkingTree
 
-__all__ = ["PatchPlan", "Tree", "contents_needed", "operation_paths", "plan_patch", "take_changes"]
+__all__ = [
+    "PatchPlan",
+    "Tree",
+    "contents_needed",
+    "operation_paths",
+    "patch_bytes",
+    "plan_patch",
+    "take_changes",
+]
 
 DEFAULT_MODE: Final[FileMode] = "100644"
 
@@ -100,12 +108,8 @@ def plan_patch(
     return work.plan()
 
 
-def _check_size(operations: Sequence[PatchOperation], limits: PatchLimits) -> None:
-    if len(operations) > limits.max_operations:
-        raise PatchRejection(
-            "limit_exceeded",
-            f"the patch has {len(operations)} operations; the limit is {limits.max_operations}",
-        )
+def patch_bytes(operations: Sequence[PatchOperation]) -> int:
+    """How many bytes of content the operations carry (what `max_patch_bytes` limits)."""
     total = 0
     for operation in operations:
         if isinstance(operation, CreateFile | WriteFile):
@@ -116,6 +120,16 @@ def _check_size(operations: Sequence[PatchOperation], limits: PatchLimits) -> No
             total += len(operation.diff)
         elif isinstance(operation, ApplyPatch):
             total += len(operation.patch)
+    return total
+
+
+def _check_size(operations: Sequence[PatchOperation], limits: PatchLimits) -> None:
+    if len(operations) > limits.max_operations:
+        raise PatchRejection(
+            "limit_exceeded",
+            f"the patch has {len(operations)} operations; the limit is {limits.max_operations}",
+        )
+    total = patch_bytes(operations)
     if total > limits.max_patch_bytes:
         raise PatchRejection(
             "limit_exceeded",

@@ -6,7 +6,9 @@ Only '\n' ends a line, as in git and `patch`; a lone '\r' or a form feed is cont
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Sequence
+from typing import Final
 
 
 def split_lines(text: str) -> list[str]:
@@ -42,9 +44,32 @@ def line_ending(lines: Sequence[str]) -> str:
     return "\n"
 
 
+#: Past this many line pairs in the changed middle, a line diff could take seconds
+#: (difflib degrades towards quadratic when many small runs match); the counts then come
+#: from how often each line occurs instead (linear).
+DIFF_BUDGET: Final = 1_000_000
+
+
 def line_stats(before: str, after: str) -> tuple[int, int]:
-    """(lines added, lines removed) between two texts, as `git diff --numstat` counts."""
+    """(lines added, lines removed) between two texts, as a line diff counts them (git's
+    Myers diff may find a shorter one where lines repeat).
+
+    Near-linear whatever the input: the common first and last lines are skipped; the
+    changed middle is diffed line by line when it is small, and otherwise counted as
+    the lines each side has more of than the other (the same figures, except that a
+    line moved within a large rewrite counts as unchanged).
+    """
     old, new = split_lines(before), split_lines(after)
+    start = 0
+    while start < len(old) and start < len(new) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < len(old) - start and end < len(new) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    old, new = old[start : len(old) - end], new[start : len(new) - end]
+    if len(old) * len(new) > DIFF_BUDGET:
+        have, want = Counter(old), Counter(new)
+        return sum((want - have).values()), sum((have - want).values())
     added = removed = 0
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
