@@ -176,17 +176,23 @@ def _locate(
             where = "" if stated is None else f"does not match at line {stated + 1} and "
             raise PatchRejection(
                 "hunk_failed",
-                f"{path}: hunk {number} ({hunk.header}) {where}its context matches at "
+                f"{path}: hunk {number} ({_named(hunk)}) {where}its context matches at "
                 f"several lines ({places}); add context to choose one",
                 path=path,
             )
     best = _best_alignment(lines, hunk, lowest if stated is None else stated, lowest)
     raise PatchRejection(
         "hunk_failed",
-        f"{path}: hunk {number} ({hunk.header}) does not apply: "
+        f"{path}: hunk {number} ({_named(hunk)}) does not apply: "
         f"{_first_mismatch(lines, hunk, best)}",
         path=path,
     )
+
+
+def _named(hunk: Hunk) -> str:
+    """A hunk as a rejection names it: its header and its first old line."""
+    first = next((without_eol(line) for line in hunk.old), None)
+    return hunk.header if first is None else f"{hunk.header}, starting {first[:60]!r}"
 
 
 def _insertion_point(

@@ -207,3 +207,10 @@ def test_expected_replacements_must_be_met_exactly_or_nothing_changes() -> None:
         ]
     )
     assert tree.read("f") == b"y\ny\ny\n"
+
+
+def test_a_refused_hunk_is_named_by_its_number_header_and_first_line() -> None:
+    tree = tree_with(f="a\nb\nc\n")
+    error = rejected(tree, ApplyDiff(path="f", diff="@@ -2,2 +2,2 @@\n zzz\n-c\n+C\n"))
+    assert error.code == "hunk_failed"
+    assert "hunk 1 (@@ -2,2 +2,2 @@, starting 'zzz') does not apply" in error.message
