@@ -20,6 +20,7 @@ import asyncpg
 
 from bench.append import Figure, library, ours, raw
 from bench.engine import engine_table, engine_vs_patch
+from bench.engine_http import http_apply, http_apply_table
 from bench.fanout import fanout_latencies
 from bench.http_load import http_load
 from bench.http_report import load_table
@@ -166,8 +167,12 @@ async def main() -> int:
         # A log of its own: the followers start at its head, not behind the append figures.
         fanout_url = await _fresh_database(engines.database_url, "vibehq_bench_fanout")
         fanout = await fanout_latencies(fanout_url, engines.nats_url, args.fanout)
+        applies_url = await _fresh_database(engines.database_url, "vibehq_bench_apply")
+        applies = await http_apply(applies_url, engines.nats_url, 1 if args.smoke else 3)
         loads = []
-        await _settle(engines.database_url, "vibehq_bench", "vibehq_bench_fanout")
+        await _settle(
+            engines.database_url, "vibehq_bench", "vibehq_bench_fanout", "vibehq_bench_apply"
+        )
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             for _ in range(args.load_runs):
                 load_url = await _fresh_database(engines.database_url, "vibehq_bench_http")
@@ -219,10 +224,12 @@ async def main() -> int:
     )
     loads_table = load_table(loads)
     engine_figures = engine_table(engines_vs_patch)
+    applies_table = http_apply_table(applies)
     print(table)
     print(patch_table)
     print(fanout_table)
     print(engine_figures)
+    print(applies_table)
     print(loads_table)
     if not args.smoke:
         args.out.write_text(
@@ -261,6 +268,11 @@ async def main() -> int:
             f"{engine_figures}\n\n"
             "Targets (issues 15 and 25): a ratio, recorded; the 300-file diff well under "
             "a second.\n\n"
+            "The same kind of change through HTTP, as a factory sends it: one `POST "
+            "/workspaces/{id}/patches` with the whole `git diff` as one `apply_patch`, "
+            "on a server in the benchmark's process (PostgreSQL, no followers), median of "
+            "3; `git apply` on the same change in a repository.\n\n"
+            f"{applies_table}\n\n"
             "## Fan-out: from commit to subscriber\n\n"
             f"{args.fanout} ops events, one at a time (10 ms apart), recorded through the "
             "OpsService of a service running in the benchmark's process (uvicorn, relay "

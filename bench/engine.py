@@ -144,16 +144,33 @@ def engine_table(figures: list[EngineFigure]) -> str:
     )
 
 
-def multi_file_vs_git(runs: int, files: int = 300) -> EngineFigure | None:
-    """One `apply_patch` of a `git diff` touching `files` files, next to `git apply`."""
+@dataclass
+class GitChange:
+    """A change made in a real repository: the files before, `git diff`, and how long
+    `git apply` takes to make it (less checking the files out again)."""
+
+    before: dict[str, str]
+    diff: str
+    git_apply_ms: float
+
+
+def three_hundred_files(rng: random.Random, files: int = 300) -> dict[str, str]:
+    return {f"src/m{n:03d}.py": "".join(_text(60, 30, rng)) for n in range(files)}
+
+
+def one_large_file(rng: random.Random) -> dict[str, str]:
+    return {"data/large.txt": "".join(_text(16_000, 58, rng))}
+
+
+def git_change(before: dict[str, str], hunks: int, runs: int, seed: int = 25) -> GitChange | None:
+    """Edit every file of `before` in `hunks` places, in a repository, and time git apply."""
     git = shutil.which("git")
     if git is None:
         return None
-    rng = random.Random(25)
+    rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as folder:
         repo = Path(folder) / "repo"
         repo.mkdir()
-        before = {f"src/m{n:03d}.py": "".join(_text(60, 30, rng)) for n in range(files)}
         for path, text in before.items():
             (repo / path).parent.mkdir(parents=True, exist_ok=True)
             (repo / path).write_text(text)
@@ -162,15 +179,11 @@ def multi_file_vs_git(runs: int, files: int = 300) -> EngineFigure | None:
         run([git, "add", "-A"])
         run([git, "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "base"])
         for path, text in before.items():
-            (repo / path).write_text("".join(_edited(text.splitlines(keepends=True), 2, rng)))
+            (repo / path).write_text("".join(_edited(text.splitlines(keepends=True), hunks, rng)))
         diff = subprocess.run(
             [git, "diff"], cwd=repo, check=True, capture_output=True
         ).stdout.decode()
         run([git, "stash", "-q"])
-        tree = {path: entry_for(text.encode(), "100644") for path, text in before.items()}
-        contents = {tree[path].sha256: text.encode() for path, text in before.items()}
-        ours = partial(plan_patch, tree, [ApplyPatch(patch=diff)], contents, PatchLimits())
-        assert len(ours().changes) == files
         (Path(folder) / "change.diff").write_text(diff)
 
         def git_apply() -> None:
@@ -179,11 +192,23 @@ def multi_file_vs_git(runs: int, files: int = 300) -> EngineFigure | None:
 
         apply_ms = _median_ms(git_apply, runs)
         checkout_ms = _median_ms(partial(run, [git, "checkout", "-q", "--", "."]), runs)
-        return EngineFigure(
-            f"git diff of {files} files, 2 hunks each",
-            len(diff),
-            files * 2,
-            ours_ms=_median_ms(ours, runs),
-            apply_ms=_median_ms(partial(parse_patch, diff), runs),
-            patch_ms=max(apply_ms - checkout_ms, 0.1),
-        )
+        return GitChange(before, diff, max(apply_ms - checkout_ms, 0.1))
+
+
+def multi_file_vs_git(runs: int, files: int = 300) -> EngineFigure | None:
+    """One `apply_patch` of a `git diff` touching `files` files, next to `git apply`."""
+    change = git_change(three_hundred_files(random.Random(25), files), 2, runs)
+    if change is None:
+        return None
+    tree = {path: entry_for(text.encode(), "100644") for path, text in change.before.items()}
+    contents = {tree[path].sha256: text.encode() for path, text in change.before.items()}
+    ours = partial(plan_patch, tree, [ApplyPatch(patch=change.diff)], contents, PatchLimits())
+    assert len(ours().changes) == files
+    return EngineFigure(
+        f"git diff of {files} files, 2 hunks each",
+        len(change.diff),
+        files * 2,
+        ours_ms=_median_ms(ours, runs),
+        apply_ms=_median_ms(partial(parse_patch, change.diff), runs),
+        patch_ms=change.git_apply_ms,
+    )

@@ -44,6 +44,11 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     assert re.fullmatch(r"\d+\.\d\d( / \d+\.\d\d)*", values)
     assert len(values.split(" / ")) == len(parts)
     # the patch engine next to GNU patch, on both large inputs, as a ratio
-    engine = [line for line in result.stdout.splitlines() if " hunks" in line]
+    engine = [line for line in result.stdout.splitlines() if "bytes) |" in line]
     assert len(engine) == 3  # 10,000 lines; 1 MB; a 300-file git diff
     assert all(re.search(r"\d+\.\d\dx / \d+\.\d\dx \|$", line) for line in engine)
+    # apply_patch through HTTP, next to git apply, for both changes
+    through_http = [line for line in result.stdout.splitlines() if "hunks each |" in line]
+    through_http += [line for line in result.stdout.splitlines() if "1 MB file, 20 hunks |" in line]
+    assert len(through_http) == 2
+    assert all(re.search(r"\| \d+\.\d\dx \|$", line) for line in through_http)
