@@ -2,10 +2,12 @@
 
 A fixture builds a repository with `git` (a seeded random walk of 150 commits: files
 added, edited in the middle and at the ends, emptied and refilled, renamed with and
-without edits, deleted, some without a final newline, some CRLF). Each commit is sent
-as one patch: `git diff` output for edits (`apply_diff`), `create_file`, `delete_file`
-and `rename_file`. After every commit the workspace's tree equals the commit's tree,
-byte for byte.
+without edits, deleted, made executable or not, some without a final newline, some
+CRLF). Each commit is sent as one patch: `git diff` output for edits (`apply_diff`),
+`create_file`, `delete_file` and `rename_file`; and, in the second test, as the raw
+output of `git show -M --binary`, one `apply_patch`, where every fifth commit is first
+sent with one context line changed and must be refused with nothing changed. After
+every commit the workspace's tree equals the commit's tree, byte for byte (and mode).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def build_history(repo: Path, commits: int, seed: int = 15) -> list[str]:
                 files[name] = (lines, crlf, final)
             lines, crlf, final = files[name]
             _write(repo / name, lines, crlf=crlf, final_newline=final)
+            if rng.random() < 0.05:  # a mode change, alone or with an edit
+                (repo / name).chmod((repo / name).stat().st_mode ^ 0o111)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "--allow-empty", "-m", f"commit {n}")
     return git(repo, "rev-list", "--reverse", "--first-parent", "main").split()
@@ -138,18 +142,20 @@ def operations(repo: Path, parent: str, commit: str) -> list[dict[str, Any]]:
     return ops
 
 
-def tree_of(repo: Path, commit: str, hashes: dict[str, str]) -> dict[str, str]:
-    """path -> sha256 of the content, for every file of the commit."""
+def tree_of(
+    repo: Path, commit: str, hashes: dict[str, str], *, modes: bool = False
+) -> dict[str, str]:
+    """path -> sha256 of the content (and `mode:` with `modes`), for every file."""
     tree = {}
     for row in git(repo, "ls-tree", "-r", commit).splitlines():
         meta, path = row.split("\t")
-        blob = meta.split()[2]
+        mode, _, blob = meta.split()
         if blob not in hashes:
             content = subprocess.run(
                 ["git", "-C", str(repo), "cat-file", "blob", blob], check=True, capture_output=True
             ).stdout
             hashes[blob] = hashlib.sha256(content).hexdigest()
-        tree[path] = hashes[blob]
+        tree[path] = f"{mode}:{hashes[blob]}" if modes else hashes[blob]
     return tree
 
 
@@ -199,10 +205,26 @@ async def test_every_commit_as_the_raw_output_of_git_show_is_one_apply_patch(
     async with await api.as_("replay-factory", "write") as client:
         ws = await new_workspace(client)
         version = 1
-        for commit in commits[1:]:
+        for number, commit in enumerate(commits[1:]):
             text = git(repo, "show", "--format=", "-M", "--binary", commit)
             if not text.strip():
                 continue  # an empty commit
+            context = [n for n, line in enumerate(text.splitlines()) if line.startswith(" ")]
+            if number % 5 == 0 and context:  # one context line off: refused, nothing changes
+                lines = text.splitlines(keepends=True)
+                lines[context[number % len(context)]] = " this line is in no file\n"
+                before = (await client.get(f"/workspaces/{ws}/files")).json()["files"]
+                refused = await client.post(
+                    f"/workspaces/{ws}/patches",
+                    json={
+                        "base_version": version,
+                        "task_id": "perturbed",
+                        "operations": [{"op": "apply_patch", "patch": "".join(lines)}],
+                    },
+                )
+                assert refused.status_code == 409, refused.text
+                version = refused.json()["version"]
+                assert (await client.get(f"/workspaces/{ws}/files")).json()["files"] == before
             answer = await client.post(
                 f"/workspaces/{ws}/patches",
                 json={
@@ -215,5 +237,5 @@ async def test_every_commit_as_the_raw_output_of_git_show_is_one_apply_patch(
             version = answer.json()["version"]
             assert answer.json()["tolerances"] == []
             files = (await client.get(f"/workspaces/{ws}/files")).json()["files"]
-            served = {path: entry["sha256"] for path, entry in files.items()}
-            assert served == tree_of(repo, commit, hashes), commit
+            served = {path: f"{e['mode']}:{e['sha256']}" for path, e in files.items()}
+            assert served == tree_of(repo, commit, hashes, modes=True), commit
