@@ -20,6 +20,8 @@ a missing file, an Update without hunks, an empty patch, no `*** End Patch`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Final, Literal
 
 from msgspec import Struct
@@ -45,8 +47,17 @@ _MODES: Final = frozenset({"100644", "100755"})
 _EPOCH: Final = re.compile(r"\t1970-01-01[ T]00:00:00")  # diff -N's stand-in for /dev/null
 
 
-def parse_patch(text: str) -> list[FileStep]:
-    """The steps of an envelope or a multi-file diff; refused when neither, or empty."""
+def parse_patch(text: str) -> tuple[FileStep, ...]:
+    """The steps of an envelope or a multi-file diff; refused when neither, or empty.
+
+    One submission asks for them three times (the paths it touches, the contents it
+    needs, the plan), so the last few texts' steps are kept: they are immutable.
+    """
+    return _parsed(text)
+
+
+@lru_cache(maxsize=8)
+def _parsed(text: str) -> tuple[FileStep, ...]:
     body = _unwrap(text)
     if any(line.strip() == "*** Begin Patch" for line in body.splitlines()[:5]):
         steps = _envelope(body)
@@ -54,10 +65,10 @@ def parse_patch(text: str) -> list[FileStep]:
         steps = _git_diff(body)
     if not steps:
         raise PatchRejection("invalid_diff", "the patch changes no file")
-    return steps
+    return tuple(steps)
 
 
-def paths_of(steps: list[FileStep]) -> set[str]:
+def paths_of(steps: Sequence[FileStep]) -> set[str]:
     """Every path the steps read or write."""
     return {step.path for step in steps} | {step.move_to for step in steps if step.move_to}
 
