@@ -19,6 +19,9 @@ from msgspec import Meta, Struct
 
 # --- shared field shapes ------------------------------------------------------------
 
+#: The largest position, version or sequence number anything stores (PostgreSQL bigint).
+MAX_COUNTER: Final = 2**63 - 1
+
 NonEmptyText = Annotated[str, Meta(min_length=1)]
 RelativePath = Annotated[
     str,

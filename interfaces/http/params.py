@@ -13,6 +13,7 @@ from litestar.params import HeaderParameter
 from application.access import Principal
 from application.aggregates import CommandContext
 from application.workspace_queries import At
+from domain.contracts import MAX_COUNTER
 from domain.decoding import ContractViolation
 from infrastructure.telemetry import current_trace_context
 
@@ -35,10 +36,16 @@ AT_DESCRIPTION = (
 )
 
 
+def counter(value: str) -> bool:
+    """Whether `value` is a version, position or sequence number we can store: ASCII
+    digits only (`str.isdigit` also takes `²` and `①`), at most `MAX_COUNTER`."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_COUNTER
+
+
 def parse_at(value: str | None, name: str = "at") -> At:
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if counter(value):
         return int(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

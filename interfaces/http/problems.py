@@ -172,6 +172,24 @@ def _http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Pro
     )
 
 
+def _too_deep(request: Request[Any, Any, Any], error: RecursionError) -> Response[Problem]:
+    """JSON nested deeper than the body decoder recurses is the client's input; any other
+    RecursionError is ours."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "decode_json":
+            return problem(
+                request,
+                422,
+                "invalid-request",
+                "Invalid request",
+                "the JSON body is nested too deeply to read",
+                field="body",
+            )
+        frame = frame.tb_next
+    return _unexpected(request, error)
+
+
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
     return problem(
@@ -196,5 +214,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     NotFound: _not_found,
     Refused: _refused,
     Busy: _busy,
+    RecursionError: _too_deep,
     Exception: _unexpected,
 }

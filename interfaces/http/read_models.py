@@ -7,12 +7,14 @@ from typing import Final
 from litestar.params import QueryParameter
 
 from application.read_models import Followers
+from domain.contracts import MAX_COUNTER
 
 WAIT_SECONDS: Final = 5.0
 CURSOR_DESCRIPTION: Final = "`next_cursor` of the previous page."
 AFTER_POSITION: Final = QueryParameter(
     name="after_position",
     ge=0,
+    le=MAX_COUNTER,
     required=False,
     description=(
         "Wait (up to 5 s) until the read model includes the event at this log position, "

@@ -33,6 +33,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from application.feeds import LiveUpdate, ops_message, patch_notification
 from application.read_models import OpsViews
 from domain.contracts import (
+    MAX_COUNTER,
     EventEnvelope,
     FeedLagged,
     HealthChanged,
@@ -45,6 +46,7 @@ from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds
 from interfaces.http.auth import requires
 from interfaces.http.dependencies import live_feeds, services_of
+from interfaces.http.params import counter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ HEALTH_SETTLE: Final = 0.3
 AFTER = QueryParameter(
     name="after",
     ge=0,
+    le=MAX_COUNTER,
     required=False,
     description="Resume after this `seq` (the last one you received).",
 )
@@ -312,7 +315,7 @@ def _resume_from(after: int | None, last_event_id: str | None) -> int | None:
     if after is not None:
         return after
     if last_event_id:
-        if not last_event_id.isdigit():
+        if not counter(last_event_id):
             raise ContractViolation("Last-Event-ID", f"{last_event_id!r} is not a sequence number")
         return int(last_event_id)
     return None

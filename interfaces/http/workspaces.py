@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from domain.contracts import (
+    MAX_COUNTER,
     EventPage,
     FileListing,
     NewWorkspace,
@@ -45,7 +46,9 @@ DRY_RUN = QueryParameter(
     description="Decide the patch and answer what it would do, recording nothing.",
 )
 AFTER_VERSION = QueryParameter(
-    ge=0, description="Start after this workspace version (`cursor`, when given, wins)."
+    ge=0,
+    le=MAX_COUNTER,
+    description="Start after this workspace version (`cursor`, when given, wins).",
 )
 NOT_FOUND = {404: spec("No such workspace, patch or file.")}
 AUTH = {401: spec("Missing or unknown token."), 403: spec("The token lacks the scope.")}

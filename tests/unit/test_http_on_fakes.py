@@ -262,3 +262,31 @@ async def test_an_apply_patch_event_names_the_blob_of_the_text_as_sent() -> None
         events = (await client.get(f"/workspaces/{ws}/events")).json()["items"]
         [source] = events[-1]["payload"]["sources"]
         assert harness.store.blobs[source] == text.encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/workspaces/{ws}/patches?after_version=9223372036854775808", "after_version"),
+        ("/workspaces/{ws}/events?after_version=99999999999999999999", "after_version"),
+        ("/workspaces/{ws}?at=%C2%B2", "at"),
+        ("/workspaces/{ws}/files?at=%E2%91%A0", "at"),
+        ("/ops/overview?after_position=9223372036854775808", "after_position"),
+        ("/delivery-reports?after_position=99999999999999999999", "after_position"),
+    ],
+)
+async def test_numbers_we_cannot_store_are_422_naming_the_field(path: str, field: str) -> None:
+    async with Harness().client() as client:
+        ws = await _workspace(client)
+        answer = await client.get(path.format(ws=ws))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field
+
+
+async def test_json_nested_too_deep_is_422_not_a_server_error() -> None:
+    async with Harness().client() as client:
+        body = '{"name": "x", "files": ' + "[" * 990 + "]" * 990 + "}"
+        answer = await client.post(
+            "/workspaces", content=body, headers={"content-type": "application/json"}
+        )
+        assert (answer.status_code, answer.json()["field"]) == (422, "body")
