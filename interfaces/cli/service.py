@@ -9,7 +9,14 @@ from typing import Annotated
 import msgspec
 import typer
 
-from infrastructure.settings import SETTINGS, Settings, data_folder, help_text, shown_value
+from infrastructure.settings import (
+    SETTINGS,
+    Settings,
+    data_folder,
+    help_text,
+    mask_password,
+    shown_value,
+)
 from interfaces.cli.common import run, settings
 from interfaces.cli.tokens import ensure_dev_token
 from interfaces.composition import open_engines, run_migrations, token_service
@@ -36,7 +43,8 @@ def serve(
         typer.echo(
             f"vibehq serving on http://{bind_host}:{bind_port}  "
             f"(docs: /schema, health: /health, ready: /ready)\n"
-            f"  PostgreSQL: {engines.database_url}\n  NATS:       {engines.nats_url}\n"
+            f"  PostgreSQL: {mask_password(engines.database_url)}\n"
+            f"  NATS:       {mask_password(engines.nats_url)}\n"
             f"{token_note}",
             err=True,
         )
@@ -67,10 +75,10 @@ def _local_token_note(config: Settings, database_url: str) -> str:
         async with token_service(local) as service:
             return await ensure_dev_token(service, folder)
 
-    secret = run(go)
+    run(go)
     return (
-        f"  Auth:       admin token for this local instance (also in {folder / 'dev-token'}):\n"
-        f"              {secret}"
+        "  Auth:       an admin token for this local instance is in "
+        f"{folder / 'dev-token'} (not printed: output ends up in logs)"
     )
 
 

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Final
 from unittest import mock
 
 import uvicorn
+import uvicorn.config
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
@@ -140,6 +144,30 @@ class FollowersThread:
                 await runtime.close()
 
 
+_QUERY_TOKEN: Final = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Masks `?token=` values in access-log lines: feeds take the token in the query
+    (browsers cannot set headers there), and a log is no place for a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_TOKEN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with `RedactTokens` on the access log (in every worker)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
+    config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    return config
+
+
 def serve_http(
     *, host: str, port: int, workers: int, log_level: str, settings: Settings | None = None
 ) -> None:
@@ -155,6 +183,7 @@ def serve_http(
         # Above `info` no access line is printed, but uvicorn would still build each
         # one's fields (client address, path) for every request: ~1% of a worker's CPU.
         access_log=log_level in ("trace", "debug", "info"),
+        log_config=log_config(),
         http=CoalescingHttpToolsProtocol,  # one write per response (see one_write.py)
         ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
     )

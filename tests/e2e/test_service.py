@@ -38,14 +38,20 @@ def wait_until_serving(base: str, process: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path, stop_within: float = 30) -> Iterator[str]:
-    """Run `vibehq serve` on a free port until the block ends, then stop it with Ctrl-C."""
+def serving(
+    env: dict[str, str], cwd: Path, stop_within: float = 30, output: Path | None = None
+) -> Iterator[str]:
+    """Run `vibehq serve` on a free port until the block ends, then stop it with Ctrl-C.
+
+    With `output`, everything the server prints (banner, logs, access log) goes there.
+    """
     port = free_port()
+    log = output.open("w") if output is not None else None
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
         cwd=cwd,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stderr=log or subprocess.PIPE,
+        stdout=log or subprocess.DEVNULL,
         text=True,
         env=env,
     )
@@ -56,6 +62,8 @@ def serving(env: dict[str, str], cwd: Path, stop_within: float = 30) -> Iterator
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(stop_within) == 0
+        if log is not None:
+            log.close()
 
 
 @pytest.fixture
@@ -92,13 +100,21 @@ def test_serve_on_embedded_engines_starts_and_stops_them(tmp_path: Path) -> None
         if k not in {"VIBEHQ_DATABASE_URL", "VIBEHQ_NATS_URL", "DATABASE_URL", "NATS_URL"}
     }
     env["VIBEHQ_DATA_DIR"] = str(tmp_path / "data")
-    with serving(env, tmp_path, stop_within=60) as base:
+    output = tmp_path / "serve.log"
+    with serving(env, tmp_path, stop_within=60, output=output) as base:
         assert httpx.get(f"{base}/ready").json()["status"] == "ready"
         # A local instance hands its owner an admin token instead of leaving auth off.
         token = (tmp_path / "data" / "dev-token").read_text().strip()
         missing = f"{base}/workspaces/{'0' * 32}"
         assert httpx.get(missing).status_code == 401
         assert httpx.get(missing, headers={"Authorization": f"Bearer {token}"}).status_code == 404
+        # Feeds take the token in the query; the access log must not keep it.
+        with httpx.stream("GET", f"{base}/sse/ops?token={token}", timeout=5) as feed:
+            assert feed.status_code == 200
+    printed = output.read_text()
+    assert str(tmp_path / "data" / "dev-token") in printed  # where it is, not what it is
+    assert "GET /sse/ops?token=***" in printed
+    assert token not in printed
     status = subprocess.run(
         [str(Path(sys.executable).parent / "vibehq"), "engines", "status"],
         env=env,
