@@ -33,6 +33,7 @@ ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, owner_since = EXCLUDED.
 RETURNING position, model_version
 """
 _LOCK_POSITION: Final = "SELECT position FROM vibehq_checkpoints WHERE name = $1 FOR UPDATE"
+_MODEL_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
 _ADVANCE: Final = """
 UPDATE vibehq_checkpoints
 SET position = $2, events_seen = events_seen + $3, last_event_at = $4, updated_at = now()
@@ -92,6 +93,13 @@ async def claim(conn: DbConnection, name: str) -> tuple[int, int]:
     row = await conn.fetchrow(_CLAIM, name, owner_name())
     assert row is not None
     return int(row["position"]), int(row["model_version"])
+
+
+async def model_position(conn: DbConnection, name: str) -> int:
+    """The log position a read model has folded up to (0 before its first batch): what a
+    page of it answers as `as_of_position`."""
+    position: int = await conn.fetchval(_MODEL_POSITION, name)
+    return position
 
 
 async def lock_position(conn: DbConnection, name: str) -> int:

@@ -31,6 +31,7 @@ from domain.contracts import (
 from domain.delivery import FAILING, Task, delivery_status, task_status
 from domain.workspace import PATCH_OUTCOMES, Workspace
 from infrastructure.pool import DbConnection
+from infrastructure.projections.checkpoints import model_position
 
 _CODEC: Final = EventCodec()
 #: (applied, rejected, reverted) that each outcome adds to its row.
@@ -272,7 +273,6 @@ r.lines_added, r.lines_removed, r.first_activity, r.last_activity, r.workspaces,
     '[]') FROM vibehq_read.delivery_checks c
  WHERE c.task_id = r.task_id AND c.factory = r.factory) AS checks
 """
-_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
 
 
 class PostgresDeliveryReports:
@@ -288,7 +288,7 @@ class PostgresDeliveryReports:
                 "WHERE r.task_id = $1 ORDER BY r.factory",
                 task_id,
             )
-            position = await conn.fetchval(_POSITION, DeliveryProjection.name)
+            position = await model_position(conn, DeliveryProjection.name)
         if not rows:
             return None
         factories = [_factory_delivery(row) for row in rows]
@@ -324,7 +324,7 @@ class PostgresDeliveryReports:
                 *(after or (None, None, None)),
                 limit + 1,
             )
-            position = await conn.fetchval(_POSITION, DeliveryProjection.name)
+            position = await model_position(conn, DeliveryProjection.name)
         items = [_factory_delivery(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:

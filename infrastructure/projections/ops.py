@@ -39,6 +39,7 @@ from domain.ops import (
     source_health,
 )
 from infrastructure.pool import DbConnection
+from infrastructure.projections.checkpoints import model_position
 
 #: Severities that become alerts and count in the error/warning windows.
 ALERTING: Final = frozenset({"warning", "error", "critical"})
@@ -202,7 +203,6 @@ WHERE ($1::text IS NULL OR status = $1)
   AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
 ORDER BY updated_at DESC, id DESC LIMIT $4
 """
-_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
 
 
 class PostgresOpsViews:
@@ -255,7 +255,7 @@ class PostgresOpsViews:
             after = decode_cursor(cursor, tuple[datetime, UUID])
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             rows = await conn.fetch(_INCIDENTS, status, *after, limit + 1)
-            position = await conn.fetchval(_POSITION, OpsProjection.name)
+            position = await model_position(conn, OpsProjection.name)
         items = [_incident(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:

@@ -23,6 +23,7 @@ from application.ports import RecordedEvent
 from domain.contracts import FileChange, WorkspacePage, WorkspaceSummary
 from domain.workspace import WORKSPACE_EVENTS, Workspace
 from infrastructure.pool import DbConnection
+from infrastructure.projections.checkpoints import model_position
 
 _CODEC: Final = EventCodec()
 _READS: Final = event_types(*WORKSPACE_EVENTS)
@@ -169,7 +170,6 @@ WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR created_by = $2)
   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
 ORDER BY created_at DESC, id DESC LIMIT $5
 """
-_POSITION: Final = "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1"
 _WITH_PREFIX: Final = """
 SELECT id FROM vibehq_read.workspaces WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3
 """
@@ -189,7 +189,7 @@ class PostgresWorkspaceList:
             after = decode_cursor(cursor, tuple[datetime, UUID])
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             rows = await conn.fetch(_PAGE, name, created_by, *after, limit + 1)
-            position = await conn.fetchval(_POSITION, WorkspaceListProjection.name)
+            position = await model_position(conn, WorkspaceListProjection.name)
         items = [WorkspaceSummary(**dict(row)) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
