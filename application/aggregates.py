@@ -28,7 +28,7 @@ from application.caches import AggregateCache
 from application.event_codec import EventCodec
 from application.ports import AppendRequest, AppendResult, EventStore, SnapshotStore
 from domain.contracts import TraceContext
-from domain.errors import NotFound
+from domain.errors import Invalid, NotFound
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -39,6 +39,24 @@ class AggregateNotFound(NotFound):
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(f"no aggregate with id {aggregate_id}")
         self.aggregate_id = aggregate_id
+
+
+class EventTooLarge(Invalid):
+    """An event would be larger than the log accepts (`VIBEHQ_MAX_EVENT_BYTES`)."""
+
+    code = "event_too_large"
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the {event_type} event this request would record is {size:,} bytes; "
+            f"the limit is {limit:,} (VIBEHQ_MAX_EVENT_BYTES): send less at once"
+        )
+        self.size = size
+        self.limit = limit
+
+
+#: Default of `AggregateRepository(max_event_bytes=...)` and of VIBEHQ_MAX_EVENT_BYTES.
+MAX_EVENT_BYTES = 512 * 1024
 
 
 class CommandContext(Struct, frozen=True):
@@ -62,8 +80,10 @@ class AggregateRepository:
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 100,
         cache: AggregateCache | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self._store = store
+        self._max_event_bytes = max_event_bytes
         self._codec = codec or EventCodec()
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
@@ -113,12 +133,16 @@ class AggregateRepository:
         pending = aggregate.collect_events()
         if not pending:
             raise ValueError("nothing to save: the aggregate has no pending events")
+        events = [self._codec.encode(event) for event in pending]
+        for event in events:
+            if len(event.state) > self._max_event_bytes:
+                raise EventTooLarge(event.event_type, len(event.state), self._max_event_bytes)
         result = await self._store.append(
             AppendRequest(
                 stream_id=aggregate.id,
                 stream_type=type(aggregate).__name__,
                 expected_version=pending[0].originator_version - 1,
-                events=[self._codec.encode(event) for event in pending],
+                events=events,
                 actor=context.actor,
                 correlation_id=context.correlation_id,
                 causation_id=context.causation_id,

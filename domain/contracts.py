@@ -41,6 +41,8 @@ Identifier = Annotated[
         description="Printable identifier: letters, digits and . _ : @ / -",
     ),
 ]
+#: A note a person or factory writes (a patch's message, a delivery's summary).
+Note = Annotated[str, Meta(max_length=20_000)]
 NonNegative = Annotated[int, Meta(ge=0)]
 Positive = Annotated[int, Meta(ge=1)]
 FileMode = Literal["100644", "100755"]
@@ -180,7 +182,7 @@ class PatchSubmission(_Contract, frozen=True):
     #: Without one, a retry cannot be recognised and records a second outcome.
     idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None
     operations: Annotated[list[PatchOperation], Meta(min_length=1)]
-    message: str = ""
+    message: Note = ""
 
 
 class PatchRequest(_Contract, frozen=True):
@@ -193,7 +195,7 @@ class PatchRequest(_Contract, frozen=True):
     base_version: NonNegative
     task_id: Identifier
     operations: Annotated[list[PatchOperation], Meta(min_length=1)]
-    message: str = ""
+    message: Note = ""
     author: Identifier | None = None
     idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
@@ -210,7 +212,7 @@ class RevertRequest(_Contract, frozen=True):
     """`POST /patches/{id}/revert`: who asks and under which task."""
 
     task_id: Identifier
-    message: str = ""
+    message: Note = ""
     author: Identifier | None = None
 
 
@@ -385,10 +387,12 @@ class Cost(_Contract, frozen=True):
 class DeliveryRequest(_Contract, frozen=True):
     """`POST /tasks/{id}/deliver`: the factory says the task is done, and with what."""
 
-    summary: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    summary: Annotated[Note, Meta(min_length=1)]
     workspace_id: UUID
     final_version: Positive
-    artefacts: list[Annotated[str, Meta(min_length=1, max_length=2000)]] = []
+    artefacts: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=2000)]], Meta(max_length=200)
+    ] = []
     cost: Cost | None = None
     factory: Identifier | None = None
 
@@ -481,8 +485,11 @@ class OpsEventRequest(_Contract, frozen=True):
     source: Identifier
     kind: Identifier
     severity: Severity
-    message: Annotated[str, Meta(max_length=20_000)] = ""
-    attributes: dict[str, str] = {}
+    message: Note = ""
+    attributes: Annotated[
+        dict[Annotated[str, Meta(max_length=200)], Annotated[str, Meta(max_length=2000)]],
+        Meta(max_length=100),
+    ] = {}
 
 
 class HeartbeatRequest(_Contract, frozen=True):
@@ -556,6 +563,12 @@ class SourceHealth(_Contract, frozen=True):
     warnings: dict[str, NonNegative]
 
 
+#: `current`: nothing pending; `catching_up`: pending and advancing; `stuck`: events
+#: older than VIBEHQ_STUCK_AFTER pending and no progress for as long; `stopped`: no
+#: process holds its lease.
+FollowerState = Literal["current", "catching_up", "stuck", "stopped"]
+
+
 class FollowerLag(_Contract, frozen=True):
     """How far a log follower (projection or relay) is behind the head of the log."""
 
@@ -567,6 +580,7 @@ class FollowerLag(_Contract, frozen=True):
     active: bool
     model_version: NonNegative
     updated_at: datetime | None
+    state: FollowerState = "current"
 
 
 class OpsAlertView(_Contract, frozen=True):
@@ -599,11 +613,26 @@ class TraceContext(_Contract, frozen=True):
     tracestate: str | None = None
 
 
+class OmittedPayload(_Contract, frozen=True):
+    """Why an envelope on NATS carries no payload, and where the event can be read whole.
+
+    The relay publishes an event too large for the broker's message limit this way
+    (its place in the stream is kept, so no subscriber sees a gap); `fetch` says how
+    to read it from the log.
+    """
+
+    #: The encoded envelope's size in bytes, and the broker's limit it exceeded.
+    size: Positive
+    limit: Positive
+    fetch: str
+
+
 class EventEnvelope(_Contract, frozen=True):
     """A recorded event as every reader outside the store sees it.
 
     `position` orders the global log: strictly increasing in the order readers see it,
-    but not dense (see docs/event-store.md for why).
+    but not dense (see docs/event-store.md for why). On NATS, `payload` is empty when
+    `payload_omitted` is set (an event larger than the broker accepts).
     """
 
     id: UUID
@@ -619,6 +648,7 @@ class EventEnvelope(_Contract, frozen=True):
     actor: str
     trace_context: TraceContext | None
     payload: dict[str, Any]
+    payload_omitted: OmittedPayload | None = None
 
 
 # --- stream messages (WebSocket and NATS) -----------------------------------------------
@@ -634,12 +664,13 @@ class TerminalOutput(_StreamMessage, frozen=True, tag="terminal_output"):
 
 
 class TerminalInput(_StreamMessage, frozen=True, tag="terminal_input"):
-    """Keystrokes sent to an agent's terminal."""
+    """Keystrokes sent to an agent's terminal; `actor` is who typed (set by the server)."""
 
     session_id: Identifier
     seq: Positive
-    data: str
+    data: Annotated[str, Meta(max_length=65_536)]
     at: datetime
+    actor: str = ""
 
 
 class TerminalResize(_StreamMessage, frozen=True, tag="terminal_resize"):
@@ -760,12 +791,16 @@ class TokenInfo(_Contract, frozen=True):
 
 
 class HealthCheck(_Contract, frozen=True):
-    """One dependency's state, and what to do when it fails (`/ready`, `vibehq doctor`)."""
+    """One dependency's state, and what to do when it fails (`/ready`, `vibehq doctor`).
+
+    A failing check that is not `required` leaves the service up but `degraded`
+    (NATS away: writes work, live feeds wait)."""
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    required: bool = True
 
 
 class Liveness(_Contract, frozen=True):
@@ -774,10 +809,13 @@ class Liveness(_Contract, frozen=True):
     status: Literal["ok"] = "ok"
 
 
-class Readiness(_Contract, frozen=True):
-    """`GET /ready`: every dependency's check."""
+ReadinessStatus = Literal["ready", "degraded", "not_ready"]
 
-    status: Literal["ready", "not_ready"]
+
+class Readiness(_Contract, frozen=True):
+    """`GET /ready`: every dependency's check; `degraded` still takes traffic (200)."""
+
+    status: ReadinessStatus
     checks: list[HealthCheck]
 
 

@@ -29,9 +29,11 @@ class Refused(VibeError):
 
 
 class Invalid(VibeError, ValueError):
-    """The request's input is wrong; `field` names the part at fault."""
+    """The request's input is wrong; `field` names the part at fault, `code` (if any)
+    the rule it broke, for a client to act on."""
 
     field: str | None = None
+    code: str | None = None
 
 
 class Busy(VibeError):

@@ -44,6 +44,8 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     max_file_bytes: Annotated[int, Meta(ge=1)] = 10 * 1024 * 1024
     max_operations: Annotated[int, Meta(ge=1)] = 1000
     max_patch_bytes: Annotated[int, Meta(ge=1)] = 32 * 1024 * 1024
+    max_event_bytes: Annotated[int, Meta(ge=4096, le=64 * 1024 * 1024)] = 512 * 1024
+    stuck_after: Annotated[float, Meta(gt=0)] = 60.0
     snapshot_every: Annotated[int, Meta(ge=1)] = 100
     aggregate_cache: Annotated[int, Meta(ge=0)] = 1000
     content_cache_mb: Annotated[int, Meta(ge=0)] = 64
@@ -101,6 +103,17 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_MAX_PATCH_BYTES": (
         "max_patch_bytes",
         "Most content bytes one patch may carry.",
+    ),
+    "VIBEHQ_MAX_EVENT_BYTES": (
+        "max_event_bytes",
+        "Largest event (its encoded payload) a command may record; larger ones are "
+        "refused with 422 `event_too_large`. Keep it under NATS's max payload (1 MiB "
+        "by default); the relay publishes a larger event without its payload.",
+    ),
+    "VIBEHQ_STUCK_AFTER": (
+        "stuck_after",
+        "Seconds a projection or the relay may hold events without advancing before "
+        "`/ready` and the ops overview call it stuck.",
     ),
     "VIBEHQ_SNAPSHOT_EVERY": (
         "snapshot_every",
@@ -175,6 +188,8 @@ def default_text(name: str) -> str | None:
         return None
     if field.endswith("_bytes") and isinstance(value, int) and value % _MIB == 0:
         return f"{value // _MIB} MiB"
+    if field.endswith("_bytes") and isinstance(value, int) and value % 1024 == 0:
+        return f"{value // 1024} KiB"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

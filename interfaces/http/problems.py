@@ -102,7 +102,13 @@ def _validation(request: Request[Any, Any, Any], error: ValidationException) -> 
 
 def _invalid(request: Request[Any, Any, Any], error: Invalid) -> Response[Problem]:
     return problem(
-        request, 422, "invalid-request", "Invalid request", str(error), field=error.field or None
+        request,
+        422,
+        "invalid-request",
+        "Invalid request",
+        str(error),
+        field=error.field or None,
+        reason=error.code,
     )
 
 

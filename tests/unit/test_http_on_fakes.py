@@ -33,13 +33,17 @@ pytestmark = pytest.mark.timeout(30)
 
 
 class Harness:
-    def __init__(self, *, ready: bool = True) -> None:
-        self.settings = Settings(database_url="fake", nats_url="fake")
+    def __init__(self, *, ready: bool = True, **settings: Any) -> None:
+        self.settings = Settings(database_url="fake", nats_url="fake", **settings)
         self.store = InMemoryEventStore()
         self.ready = ready
+        self.nats_up = True
 
         async def readiness() -> list[HealthCheck]:
-            return [HealthCheck("postgres", self.ready, "fake"), HealthCheck("nats", True, "fake")]
+            return [
+                HealthCheck("postgres", self.ready, "fake"),
+                HealthCheck("nats", self.nats_up, "fake", required=False),
+            ]
 
         services = bootstrap(
             self.settings,
@@ -86,6 +90,10 @@ async def test_health_and_readiness_answer_from_the_injected_checks() -> None:
         assert [c["ok"] for c in not_ready.json()["checks"]] == [False, True]
         harness.ready = True
         assert (await client.get("/ready")).status_code == 200
+        # Without NATS, writes still work: degraded, still taking traffic.
+        harness.nats_up = False
+        degraded = await client.get("/ready")
+        assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
 
 
 async def test_workspaces_are_created_patched_listed_and_read() -> None:
@@ -290,3 +298,40 @@ async def test_json_nested_too_deep_is_422_not_a_server_error() -> None:
             "/workspaces", content=body, headers={"content-type": "application/json"}
         )
         assert (answer.status_code, answer.json()["field"]) == (422, "body")
+
+
+async def test_free_text_is_bounded_and_named_when_too_long() -> None:
+    async with Harness().client() as client:
+        ws = await _workspace(client)
+        patch = {
+            "base_version": 1,
+            "task_id": "T-1",
+            "message": "m" * 20_001,
+            "operations": [{"op": "write_file", "path": "b.py", "content": "b\n"}],
+        }
+        answer = await client.post(f"/workspaces/{ws}/patches", json=patch)
+        assert (answer.status_code, answer.json()["field"]) == (422, "message")
+        event = {"source": "svc", "kind": "k", "severity": "info", "attributes": {"a": "x" * 2001}}
+        answer = await client.post("/ops/events", json=event)
+        assert answer.status_code == 422
+        assert answer.json()["field"].startswith("attributes")
+
+
+async def test_an_event_over_the_size_limit_is_refused_and_nothing_is_recorded() -> None:
+    """500 checks of 4,000 characters each pass every field's bound, but the event
+    they make (2 MB) would not fit a NATS message: refused before anything is written."""
+    harness = Harness(max_event_bytes=256 * 1024)
+    async with harness.client() as client:
+        ws = await _workspace(client)
+        head = len(harness.store.log)
+        checks = [
+            {"name": f"check-{n}", "status": "passed", "summary": "s" * 4000} for n in range(500)
+        ]
+        answer = await client.post("/tasks/T-9/checks", json={"checks": checks})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["reason"] == "event_too_large"
+        assert "VIBEHQ_MAX_EVENT_BYTES" in answer.json()["detail"]
+        assert len(harness.store.log) == head
+        few = await client.post("/tasks/T-9/checks", json={"checks": checks[:20]})
+        assert few.status_code == 201, few.text
+        assert ws
