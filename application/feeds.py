@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from application.event_codec import EventCodec, event_types
+from application.event_codec import EventCodec, event_types, to_envelope
+from application.ports import EventStore
 from domain.contracts import (
     EventEnvelope,
     Heartbeat,
@@ -28,6 +29,17 @@ _OPS_TYPES: Final = event_types(*OPS_EVENTS)
 
 #: A message a feed sends (contrast `infrastructure.fanout.feed.FeedMessage`, what it reads).
 LiveUpdate = PatchNotification | OpsAlert | Heartbeat | IncidentUpdate
+
+
+async def whole_envelope(envelope: EventEnvelope, log: EventStore) -> EventEnvelope:
+    """The envelope with its payload: one the relay published without it (too large for
+    the broker, `payload_omitted`) is read back from the log."""
+    if envelope.payload_omitted is None:
+        return envelope
+    found = await log.read_log(after_position=envelope.position - 1, limit=1)
+    if not found or found[0].position != envelope.position:
+        raise LookupError(f"no event at position {envelope.position} in this log")
+    return to_envelope(found[0])
 
 
 def patch_notification(envelope: EventEnvelope, seq: int) -> PatchNotification | None:

@@ -46,7 +46,12 @@ from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
-from infrastructure.health import check_migrations, check_nats, check_postgres
+from infrastructure.health import (
+    check_followers,
+    check_migrations,
+    check_nats,
+    check_postgres,
+)
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.pool import open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
@@ -80,6 +85,8 @@ class LiveFeeds:
     subjects: Subjects
     terminal: TerminalPublisher
     buffer: int
+    #: Where a feed reads an event the relay published without its payload.
+    log: EventStore
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ def bootstrap(
         snapshots=snapshots,
         snapshot_every=settings.snapshot_every,
         cache=AggregateCache(settings.aggregate_cache),
+        max_event_bytes=settings.max_event_bytes,
     )
     return Services(
         patches=PatchManager(
@@ -171,7 +179,14 @@ class Runtime:
             ProjectionRunner(dsn=dsn, store=self.store, projection=p, **tuning)
             for p in all_projections()
         ]
-        relay = OutboxRelay(dsn=dsn, store=self.store, js=self.js, subjects=self.subjects, **tuning)
+        relay = OutboxRelay(
+            dsn=dsn,
+            store=self.store,
+            js=self.js,
+            subjects=self.subjects,
+            max_payload=self.nats.max_payload,
+            **tuning,
+        )
         notary = Notary(
             dsn=dsn,
             store=self.store,
@@ -238,15 +253,23 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         await asyncio.to_thread(engines.stop)
         raise
     await ensure_read_models(engines.database_url)
-    followers = PostgresFollowers(pool, known=[*(p.name for p in all_projections()), RELAY, AUDIT])
+    followers = PostgresFollowers(
+        pool,
+        known=[*(p.name for p in all_projections()), RELAY, AUDIT],
+        stuck_after=settings.stuck_after,
+    )
     subjects = Subjects(settings.nats_prefix)
     js = client.jetstream()
     await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay
 
     async def readiness() -> list[HealthCheck]:
-        return list(
+        checks = list(
             await asyncio.gather(check_postgres(pool), check_migrations(pool), check_nats(client))
         )
+        if checks[0].ok:
+            nats_ok = checks[2].ok
+            checks.append(check_followers(await followers.lags(), nats_ok=nats_ok))
+        return checks
 
     services = bootstrap(
         settings,
@@ -259,7 +282,9 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         workspace_list=PostgresWorkspaceList(pool),
         followers=followers,
         readiness=readiness,
-        feeds=LiveFeeds(js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer),
+        feeds=LiveFeeds(
+            js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer, store
+        ),
     )
     return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
 

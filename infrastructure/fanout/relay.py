@@ -6,6 +6,11 @@ and only then advances the checkpoint. A crash between the acks and the checkpoi
 means the batch is published again on restart, and JetStream drops the repeats
 inside its duplicate window. For a restart after a longer outage, the first batch
 is also checked against the last message on each event's subject.
+
+An event whose envelope the broker would refuse (larger than its max payload) is
+published in its place without its payload, with `payload_omitted` saying how large
+it is and how to read it from the log: the relay never stops on one event, and
+subscribers never see a gap.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from nats.js.errors import NotFoundError
 
 from application.event_codec import to_envelope
 from application.ports import EventStore, RecordedEvent
+from domain.contracts import EventEnvelope, OmittedPayload
 from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.faults import crash_point
@@ -34,6 +40,8 @@ POSITION_HEADER: Final = "Vibehq-Position"
 #: Which log (cluster and database) a message came from: positions of two logs don't mix.
 LOG_HEADER: Final = "Vibehq-Log"
 TYPE_HEADER: Final = "Vibehq-Type"
+#: Room left under the broker's max payload for headers and protocol framing.
+HEADROOM: Final = 4096
 
 
 class OutboxRelay(LeasedFollower):
@@ -49,6 +57,7 @@ class OutboxRelay(LeasedFollower):
         lease_retry: float = 1.0,
         linger: float = 0.0,
         publish_timeout: float = 5.0,
+        max_payload: int = 1024 * 1024,
     ) -> None:
         super().__init__(
             name=RELAY,
@@ -62,10 +71,12 @@ class OutboxRelay(LeasedFollower):
         self._js = js
         self._subjects = subjects
         self._publish_timeout = publish_timeout
+        self._max_body = max(max_payload - HEADROOM, 1024)
         self._in_doubt = True
         self._log_id = ""
         self.published = 0
         self.duplicates = 0
+        self.omitted = 0
 
     async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         await ensure_streams(self._js, self._subjects)
@@ -108,7 +119,26 @@ class OutboxRelay(LeasedFollower):
             headers["traceparent"] = event.trace_context.traceparent
             if event.trace_context.tracestate:
                 headers["tracestate"] = event.trace_context.tracestate
-        return subject, msgspec.json.encode(envelope), headers
+        return subject, self._body(envelope), headers
+
+    def _body(self, envelope: EventEnvelope) -> bytes:
+        body = msgspec.json.encode(envelope)
+        if len(body) <= self._max_body:
+            return body
+        self.omitted += 1
+        log.warning(
+            "relay: event at position %d (%s) is %d bytes, over the broker's limit; "
+            "published without its payload",
+            envelope.position,
+            envelope.type,
+            len(body),
+        )
+        omitted = OmittedPayload(
+            size=len(body), limit=self._max_body, fetch=f"vibehq events show {envelope.position}"
+        )
+        return msgspec.json.encode(
+            msgspec.structs.replace(envelope, payload={}, payload_omitted=omitted)
+        )
 
     async def _already_published(
         self, event: RecordedEvent, message: tuple[str, bytes, dict[str, str]]

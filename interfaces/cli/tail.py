@@ -116,7 +116,7 @@ def render_event(console: Console, as_json: bool) -> Any:
         console.print(
             f"[dim]{message.seq:>6} {at}[/] [bold]{escape(envelope.type)}[/] "
             f"[dim]{str(envelope.stream_id)[:8]} v{envelope.stream_version}[/] "
-            f"{escape(envelope.actor)}  {escape(event_detail(_typed(envelope)))}",
+            f"{escape(envelope.actor)}  {escape(_detail(envelope))}",
             highlight=False,
         )
 
@@ -126,6 +126,13 @@ def render_event(console: Console, as_json: bool) -> Any:
 def _print_json(message: FeedMessage) -> None:
     line = msgspec.json.encode({"seq": message.seq, "event": msgspec.json.decode(message.data)})
     print(line.decode(), flush=True)
+
+
+def _detail(envelope: EventEnvelope) -> str:
+    omitted = envelope.payload_omitted
+    if omitted is not None:
+        return f"payload omitted ({omitted.size:,} bytes, over NATS's limit): {omitted.fetch}"
+    return event_detail(_typed(envelope))
 
 
 def _typed(envelope: EventEnvelope) -> object:

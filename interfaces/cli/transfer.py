@@ -1,4 +1,4 @@
-"""`vibehq events export|import`: the log as JSON Lines, out and back in."""
+"""`vibehq events show|export|import`: one event, or the log as JSON Lines out and in."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 
+from application.event_codec import to_envelope
 from infrastructure.audit.transfer import ImportRefused, export_lines, import_lines
 from infrastructure.event_store.log_queries import count_events, log_head, position_at
 from infrastructure.event_store.log_queries import stream_exists as has_stream
@@ -28,7 +30,8 @@ from interfaces.cli.common import (
 )
 
 events_app = typer.Typer(
-    help="The event log as JSON Lines (with hashes, blobs, chain and signatures).",
+    help="One event whole, or the event log as JSON Lines (with hashes, blobs, chain and "
+    "signatures).",
     no_args_is_help=True,
 )
 
@@ -114,6 +117,28 @@ async def import_file(config: Settings, path: Path, size: int, console: Console)
                 return await import_lines(conn, _numbered_lines(path, update))
             except ImportRefused as error:
                 raise CommandError(str(error)) from None
+
+
+async def _show(config: Settings, position: int) -> bytes:
+    async with runtime_for(config) as runtime:
+        found = await runtime.store.read_log(after_position=position - 1, limit=1)
+    if not found or found[0].position != position:
+        raise CommandError(f"no event at position {position}")
+    return msgspec.json.format(msgspec.json.encode(to_envelope(found[0])), indent=2)
+
+
+@events_app.command("show")
+def events_show(
+    position: Annotated[int, typer.Argument(help="The event's log position.", min=1)],
+) -> None:
+    """Print one event whole, as JSON: its envelope and payload.
+
+    This is how to read an event that the NATS feeds carry without its payload
+    (`payload_omitted`: it was larger than the broker accepts).
+    """
+    config = settings()
+    text = run_command(lambda: _show(config, position))
+    typer.echo(text.decode())
 
 
 @events_app.command("export")

@@ -9,6 +9,7 @@ is the admin actor `local`.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from litestar.connection import ASGIConnection
@@ -73,6 +74,23 @@ def _may_use_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> bool
     return connection.scope["type"] == ScopeType.WEBSOCKET or connection.url.path.startswith(
         "/sse/"
     )
+
+
+def still_allowed(
+    connection: ASGIConnection[Any, Any, Any, Any],
+) -> Callable[[], Awaitable[bool]] | None:
+    """For a long-lived connection: a check that its token is still valid (None when
+    auth is off). Answered from the token cache, so a revocation shows within
+    `CACHE_SECONDS`."""
+    secret = connection.auth
+    if not isinstance(secret, str):
+        return None
+    state = connection.app.state
+
+    async def check() -> bool:
+        return await state.token_cache.principal(secret, services_of(state).tokens) is not None
+
+    return check
 
 
 def requires(scope: Scope) -> Guard:

@@ -11,7 +11,11 @@ sequence; for a terminal it is the session's own sequence number. Each client ha
 bounded buffer (`VIBEHQ_STREAM_BUFFER`): one that falls further behind gets a
 `lagged` message naming its last `seq` and is disconnected (close code 4008),
 so a slow client never slows anyone else. Browsers cannot set headers on these
-requests, so the token may also come as `?token=`.
+requests, so the token may also come as `?token=`. A connection ends within seconds
+of its token's revocation (WebSocket close code 4001; SSE: a `revoked` event).
+
+Reading a terminal needs the `read` scope; typing into it or resizing it needs
+`write`, and every keystroke message carries the actor of the token that sent it.
 """
 
 from __future__ import annotations
@@ -19,40 +23,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID
 
 import msgspec
 from litestar import Request, WebSocket, get, websocket
-from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, HeaderParameter, QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEvent
 
-from application.feeds import LiveUpdate, ops_message, patch_notification
+from application.access import Principal
+from application.feeds import LiveUpdate, ops_message, patch_notification, whole_envelope
 from application.read_models import OpsViews
 from domain.contracts import (
     MAX_COUNTER,
     EventEnvelope,
-    FeedLagged,
     HealthChanged,
     Identifier,
     TerminalInput,
 )
 from domain.decoding import ContractViolation, decode_terminal_control
-from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
+from infrastructure.fanout.feed import Feed, FeedMessage
 from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds
-from interfaces.http.auth import requires
+from interfaces.http.auth import requires, still_allowed
 from interfaces.http.dependencies import live_feeds, services_of
+from interfaces.http.feed_pump import Convert, serve_socket, sse_messages
 from interfaces.http.params import counter
 
 log = logging.getLogger(__name__)
 
-#: Close code for "you fell behind; reconnect with after=<seq>" (4000-4999: ours).
-FELL_BEHIND: Final = 4008
-SEND_TIMEOUT: Final = 1.0
 #: Seconds between health checks on /ws/ops, and the pause after an ops message.
 HEALTH_EVERY: Final = 5.0
 HEALTH_SETTLE: Final = 0.3
@@ -65,18 +66,18 @@ AFTER = QueryParameter(
     description="Resume after this `seq` (the last one you received).",
 )
 
-Convert = Callable[[FeedMessage], bytes | None]
-
 
 def _feeds(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> LiveFeeds:
     return live_feeds(services_of(connection.app.state))
 
 
 def _envelope_feed(
-    to_message: Callable[[EventEnvelope, int], LiveUpdate | None],
+    feeds: LiveFeeds, to_message: Callable[[EventEnvelope, int], LiveUpdate | None]
 ) -> Convert:
-    def convert(message: FeedMessage) -> bytes | None:
+    async def convert(message: FeedMessage) -> bytes | None:
         envelope = msgspec.json.decode(message.data, type=EventEnvelope)
+        if envelope.payload_omitted is not None:  # too large for NATS: read it from the log
+            envelope = await whole_envelope(envelope, feeds.log)
         out = to_message(envelope, message.seq)
         return msgspec.json.encode(out) if out is not None else None
 
@@ -84,7 +85,7 @@ def _envelope_feed(
 
 
 def _terminal_feed(after: int | None) -> Convert:
-    def convert(message: FeedMessage) -> bytes | None:
+    async def convert(message: FeedMessage) -> bytes | None:
         seq = int(message.headers.get(SEQ_HEADER, "0"))
         return None if after is not None and seq <= after else message.data
 
@@ -104,88 +105,6 @@ async def _open(
     )
 
 
-# -- WebSocket ----------------------------------------------------------------------------
-
-
-async def _serve(
-    socket: WebSocket[Any, Any, Any],
-    feed: Feed,
-    convert: Convert,
-    on_receive: Callable[[str], Awaitable[None]] | None = None,
-) -> None:
-    pump = asyncio.create_task(_pump(socket, feed, convert))
-    listen = asyncio.create_task(_listen(socket, on_receive))
-    try:
-        await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (pump, listen):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await feed.close()
-        with contextlib.suppress(Exception):
-            await socket.close()
-
-
-async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) -> None:
-    last_seq = 0
-    while True:
-        try:
-            message = await feed.next()
-        except FellBehind as behind:
-            await _lagged(socket, behind.limit, last_seq)
-            return
-        data = convert(message)
-        if data is None:
-            continue
-        send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
-        overflow = asyncio.ensure_future(feed.overflowed.wait())
-        try:
-            done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:  # cancelled (the client left): leave no task behind
-            send.cancel()
-            raise
-        finally:
-            overflow.cancel()
-        if send not in done:  # the client stopped reading while its buffer filled up
-            send.cancel()
-            await _lagged(socket, feed.limit, last_seq)
-            return
-        send.result()
-        last_seq = _seq_of(message)
-
-
-def _seq_of(message: FeedMessage) -> int:
-    return int(message.headers.get(SEQ_HEADER, message.seq))
-
-
-async def _lagged(socket: WebSocket[Any, Any, Any], limit: int, last_seq: int) -> None:
-    notice = FeedLagged(
-        last_seq=last_seq,
-        limit=limit,
-        message=f"fell more than {limit} messages behind; reconnect with after={last_seq}",
-    )
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            socket.send_data(msgspec.json.encode(notice).decode(), mode="text"), SEND_TIMEOUT
-        )
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            socket.close(code=FELL_BEHIND, reason=f"fell behind; after={last_seq}"),
-            SEND_TIMEOUT,
-        )
-
-
-async def _listen(
-    socket: WebSocket[Any, Any, Any], on_receive: Callable[[str], Awaitable[None]] | None
-) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            text = await socket.receive_data(mode="text")
-            if on_receive is not None:
-                await on_receive(text)
-
-
 @websocket("/ws/workspaces/{workspace_id:uuid}", guards=[requires("read")])
 async def workspace_socket(
     socket: WebSocket[Any, Any, Any],
@@ -199,7 +118,9 @@ async def workspace_socket(
     feed = await _open(
         feeds, subjects.events_stream, [subjects.workspace(str(workspace_id))], after, False
     )
-    await _serve(socket, feed, _envelope_feed(patch_notification))
+    await serve_socket(
+        socket, feed, _envelope_feed(feeds, patch_notification), still_allowed=still_allowed(socket)
+    )
 
 
 @websocket("/ws/ops", guards=[requires("read")])
@@ -216,7 +137,9 @@ async def ops_socket(
     ops_views = services_of(socket.app.state).ops_views
     watcher = asyncio.create_task(_watch_health(socket, ops_views, feed))
     try:
-        await _serve(socket, feed, _envelope_feed(ops_message))
+        await serve_socket(
+            socket, feed, _envelope_feed(feeds, ops_message), still_allowed=still_allowed(socket)
+        )
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -261,21 +184,34 @@ async def terminal_socket(
     # Session sequence numbers are ours, not JetStream's: replay the session, skip seen.
     feed = await _open(feeds, subjects.terminal_stream, [subjects.terminal(session_id)], None, True)
 
+    principal: Principal = socket.user
+
     async def forward(text: str) -> None:
         try:
             message = decode_terminal_control(text)
         except ContractViolation as error:
             await socket.send_json({"kind": "error", "field": error.field, "detail": str(error)})
             return
+        if not principal.may("write"):
+            detail = (
+                f"typing into or resizing a terminal needs the 'write' scope; the token of "
+                f"{principal.actor} may only watch"
+            )
+            await socket.send_json({"kind": "error", "field": "kind", "detail": detail})
+            return
         if message.session_id != session_id:
             detail = f"this socket is session {session_id}"
             await socket.send_json({"kind": "error", "field": "session_id", "detail": detail})
             return
+        if isinstance(message, TerminalInput):
+            message = msgspec.structs.replace(message, actor=principal.actor)
         channel = "input" if isinstance(message, TerminalInput) else "resize"
         subject = subjects.terminal(session_id, channel)
         await feeds.js.publish(subject, msgspec.json.encode(message))
 
-    await _serve(socket, feed, _terminal_feed(after), forward)
+    await serve_socket(
+        socket, feed, _terminal_feed(after), forward, still_allowed=still_allowed(socket)
+    )
 
 
 # -- Server-Sent Events -------------------------------------------------------------------
@@ -283,32 +219,6 @@ async def terminal_socket(
 LAST_EVENT_ID = HeaderParameter(
     name="Last-Event-ID", required=False, description="Sent by browsers on reconnect."
 )
-
-
-async def _events(feed: Feed, convert: Convert) -> AsyncIterator[ServerSentEventMessage]:
-    last_seq = 0
-    try:
-        while True:
-            try:
-                message = await feed.next()
-            except FellBehind as behind:
-                notice = FeedLagged(
-                    last_seq=last_seq,
-                    limit=behind.limit,
-                    message=f"fell behind; reconnect with Last-Event-ID: {last_seq}",
-                )
-                yield ServerSentEventMessage(
-                    data=msgspec.json.encode(notice).decode(), event="lagged", id=str(last_seq)
-                )
-                return
-            data = convert(message)
-            if data is None:
-                continue
-            last_seq = message.seq
-            kind = msgspec.json.decode(data)["kind"]
-            yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
-    finally:
-        await feed.close()
 
 
 def _resume_from(after: int | None, last_event_id: str | None) -> int | None:
@@ -342,7 +252,9 @@ async def workspace_events(
         _resume_from(after, last_event_id),
         False,
     )
-    return ServerSentEvent(_events(feed, _envelope_feed(patch_notification)))
+    return ServerSentEvent(
+        sse_messages(feed, _envelope_feed(feeds, patch_notification), still_allowed(request))
+    )
 
 
 @get(
@@ -365,7 +277,9 @@ async def ops_events(
         _resume_from(after, last_event_id),
         False,
     )
-    return ServerSentEvent(_events(feed, _envelope_feed(ops_message)))
+    return ServerSentEvent(
+        sse_messages(feed, _envelope_feed(feeds, ops_message), still_allowed(request))
+    )
 
 
 STREAM_HANDLERS: Final = [

@@ -143,3 +143,22 @@ async def test_a_tampered_or_unreadable_file_imports_nothing(
     code, _, err = await cli("events", "import", str(garbage), env=target)
     assert code == 1
     assert err.startswith("vibehq: line 1: ")
+
+
+async def test_events_show_prints_one_event_whole_or_says_there_is_none(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await record_workload(store, pool, rounds=1)
+    [first, *_] = await read_all(store)
+    env = env_of(database_url, engines)
+    code, out, _ = await cli("events", "show", str(first.position), env=env)
+    assert code == 0
+    shown = json.loads(out)
+    assert (shown["position"], shown["type"], shown["id"]) == (
+        first.position,
+        first.event_type,
+        str(first.event_id),
+    )
+    assert shown["payload"]
+    code, _, err = await cli("events", "show", "999999", env=env)
+    assert (code, err.strip()) == (2, "vibehq: no event at position 999999")

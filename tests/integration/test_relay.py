@@ -7,14 +7,16 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import msgspec
 import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 
 from application.aggregates import AggregateRepository, CommandContext
+from application.feeds import whole_envelope
 from application.ops import OpsService
-from domain.contracts import OpsEventRequest, TraceContext
+from domain.contracts import EventEnvelope, OpsEventRequest, TraceContext
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.fanout.jetstream import DUPLICATE_WINDOW, ensure_streams, stream_configs
@@ -89,3 +91,51 @@ async def test_stream_configuration_is_created_once_and_brought_up_to_date(
         assert sorted(info.config.subjects or []) == sorted(subjects.events_filters)
     finally:
         await drop_streams(engines.nats_url, subjects)
+
+
+async def test_an_event_too_large_for_nats_is_announced_and_never_blocks_the_next(
+    database_url: str,
+    engines: Engines,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+    nats_client: NatsClient,
+) -> None:
+    """An event recorded before sizes were bounded (2 MiB, over NATS's 1 MiB) used to
+    stop the relay for good. It goes out as a small notice in its place instead."""
+    subjects = Subjects(f"t{uuid.uuid4().hex[:12]}")
+    js = nats_client.jetstream()
+    lenient = OpsService(store, AggregateRepository(store, max_event_bytes=64 * 1024 * 1024))
+    context = CommandContext(actor="monitor", correlation_id=uuid.uuid4())
+    huge = OpsEventRequest(source="svc", kind="dump", severity="info", message="x" * 20_000)
+    huge = msgspec.structs.replace(huge, message="x" * (2 * 1024 * 1024))  # past the bound
+    await lenient.report(huge, context)
+    await lenient.report(OpsEventRequest(source="svc", kind="after", severity="info"), context)
+    relay = OutboxRelay(
+        dsn=database_url,
+        store=store,
+        js=js,
+        subjects=subjects,
+        poll_interval=0.05,
+        max_payload=nats_client.max_payload,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await wait_caught_up(pool, store, names=("relay",))
+        first = await js.get_msg(subjects.events_stream, seq=1)
+        second = await js.get_msg(subjects.events_stream, seq=2)
+    finally:
+        stop.set()
+        await running
+        await drop_streams(engines.nats_url, subjects)
+    notice = msgspec.json.decode(first.data, type=EventEnvelope)
+    assert len(first.data) < 4096
+    assert notice.payload == {}
+    assert notice.payload_omitted is not None
+    assert notice.payload_omitted.size > 2 * 1024 * 1024
+    assert notice.payload_omitted.fetch == f"vibehq events show {notice.position}"
+    assert msgspec.json.decode(second.data, type=EventEnvelope).payload["kind"] == "after"
+    # A feed reads the omitted payload back from the log.
+    whole = await whole_envelope(notice, store)
+    assert len(whole.payload["message"]) == 2 * 1024 * 1024
+    assert relay.omitted == 1

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -81,6 +82,11 @@ async def test_feeds_need_a_token_with_read_scope(api: Api, factory: httpx.Async
     assert response.json()["detail"].endswith("or ?token=<token>")
 
 
+def _typed(text: str, seq: int = 1) -> str:
+    message = {"kind": "terminal_input", "session_id": "agent-7", "seq": seq, "data": text}
+    return json.dumps({**message, "at": "2026-11-25T00:00:00Z"})
+
+
 async def test_terminal_output_resumes_by_session_sequence_and_input_goes_back(
     api: Api, engines: Engines
 ) -> None:
@@ -91,23 +97,13 @@ async def test_terminal_output_resumes_by_session_sequence_and_input_goes_back(
         for n in range(1, 6):
             await terminal.write("agent-7", f"line {n}\r\n")
         inputs = await client.subscribe(subjects.terminal("agent-7", "input"))
-        token = await api.token("viewer", "read")
+        token = await api.token("pair-programmer", "write")
         url = f"{api.ws_base}/ws/terminal/agent-7?token={token}&after=2"
         async with connect(url) as socket:
             replayed = await receive(socket, 3)
             await terminal.write("agent-7", "\x1b[1mlive\x1b[0m")
             [live] = await receive(socket, 1)
-            await socket.send(
-                json.dumps(
-                    {
-                        "kind": "terminal_input",
-                        "session_id": "agent-7",
-                        "seq": 1,
-                        "data": "y\r",
-                        "at": "2026-11-25T00:00:00Z",
-                    }
-                )
-            )
+            await socket.send(_typed("y\r"))
             typed = await inputs.next_msg(timeout=5)
             await socket.send(json.dumps({"kind": "terminal_input", "session_id": "agent-7"}))
             [error] = await receive(socket, 1)
@@ -119,8 +115,77 @@ async def test_terminal_output_resumes_by_session_sequence_and_input_goes_back(
         (5, "line 5\r\n"),
     ]
     assert (live["seq"], live["data"]) == (6, "\x1b[1mlive\x1b[0m")
+    # Who typed is the token's actor, whatever the message claimed.
     assert json.loads(typed.data)["data"] == "y\r"
+    assert json.loads(typed.data)["actor"] == "pair-programmer"
     assert (error["kind"], error["field"]) == ("error", "seq")
+
+
+async def test_a_read_token_watches_a_terminal_but_cannot_type_into_it(
+    api: Api, engines: Engines
+) -> None:
+    subjects = Subjects(api.settings.nats_prefix)
+    client = await nats.connect(engines.nats_url)
+    try:
+        await TerminalPublisher(client.jetstream(), subjects).write("agent-7", "$ ")
+        inputs = await client.subscribe(subjects.terminal("agent-7", "*"))
+        token = await api.token("viewer", "read")
+        async with connect(f"{api.ws_base}/ws/terminal/agent-7?token={token}") as socket:
+            [prompt] = await receive(socket, 1)
+            await socket.send(_typed("rm -rf /\r"))
+            [error] = await receive(socket, 1)
+            resize = {"kind": "terminal_resize", "session_id": "agent-7", "seq": 2}
+            await socket.send(
+                json.dumps({**resize, "cols": 80, "rows": 24, "at": "2026-11-25T00:00:00Z"})
+            )
+            [refused_resize] = await receive(socket, 1)
+        with pytest.raises(nats.errors.TimeoutError):
+            await inputs.next_msg(timeout=0.5)  # nothing reached the agent
+    finally:
+        await client.close()
+    assert prompt["data"] == "$ "
+    assert (error["kind"], error["field"]) == ("error", "kind")
+    assert "'write' scope" in error["detail"]
+    assert refused_resize["field"] == "kind"
+
+
+async def until_closed(socket: ClientConnection, within: float) -> ConnectionClosed:
+    try:
+        while True:
+            await asyncio.wait_for(socket.recv(), within)
+    except ConnectionClosed as closed:
+        return closed
+
+
+async def test_open_feeds_close_soon_after_their_token_is_revoked(
+    api: Api, engines: Engines
+) -> None:
+    issued = await api.tokens.issue(
+        actor="contractor", kind="factory", scopes=["write"], name="", now=datetime.now(UTC)
+    )
+    subjects = Subjects(api.settings.nats_prefix)
+    client = await nats.connect(engines.nats_url)
+    inputs = await client.subscribe(subjects.terminal("agent-7", "input"))
+    try:
+        url = f"{api.ws_base}/ws/terminal/agent-7?token={issued.secret}"
+        async with (
+            connect(url) as socket,
+            api.client.stream("GET", f"/sse/ops?token={issued.secret}") as sse,
+        ):
+            assert sse.status_code == 200
+            await socket.send(_typed("ls\r"))
+            await inputs.next_msg(timeout=5)  # it could type before
+            revoked_at = asyncio.get_running_loop().time()
+            await api.tokens.revoke(issued.info.id, datetime.now(UTC))
+            closed = await until_closed(socket, within=15)
+            waited = asyncio.get_running_loop().time() - revoked_at
+            lines = [line async for line in sse.aiter_lines()]
+    finally:
+        await client.close()
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 4001
+    assert waited < 10, f"the socket stayed open {waited:.1f}s after revocation"
+    assert "event: revoked" in lines
 
 
 async def test_a_slow_client_is_cut_off_and_does_not_slow_a_fast_one(

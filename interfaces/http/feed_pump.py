@@ -1,0 +1,188 @@
+"""How a feed reaches one client: a pump per WebSocket or SSE response.
+
+Each client reads from its own bounded `Feed`. A client that falls behind (its
+buffer fills, or it stops reading) gets a `lagged` message naming its last `seq` and
+is let go (WebSocket close code 4008), so a slow client never slows anyone else. A
+connection also ends when its token stops being valid (`still_allowed` says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final
+
+import msgspec
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.response import ServerSentEventMessage
+
+from domain.contracts import FeedLagged
+from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
+from infrastructure.fanout.terminal import SEQ_HEADER
+
+# WebSocket close codes (4000-4999 are the application's):
+#: the token is unknown, expired or was revoked while the socket was open;
+TOKEN_INVALID: Final = 4001
+#: "you fell behind; reconnect with after=<seq>".
+FELL_BEHIND: Final = 4008
+SEND_TIMEOUT: Final = 1.0
+#: Seconds between checks that an open connection's token is still valid (each check
+#: may be answered from the token cache, so a revocation ends it within ~6 s).
+REVALIDATE_EVERY: Final = 1.0
+
+#: Is the token that opened this connection still valid?
+StillAllowed = Callable[[], Awaitable[bool]]
+
+#: A feed message as the bytes a client gets, or None to skip it.
+Convert = Callable[[FeedMessage], Awaitable[bytes | None]]
+
+
+async def serve_socket(
+    socket: WebSocket[Any, Any, Any],
+    feed: Feed,
+    convert: Convert,
+    on_receive: Callable[[str], Awaitable[None]] | None = None,
+    still_allowed: StillAllowed | None = None,
+) -> None:
+    pump = asyncio.create_task(_pump(socket, feed, convert))
+    listen = asyncio.create_task(_listen(socket, on_receive))
+    watch = asyncio.create_task(_until_revoked(still_allowed))
+    try:
+        done, _ = await asyncio.wait({pump, listen, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch in done:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    socket.close(code=TOKEN_INVALID, reason="token revoked"), SEND_TIMEOUT
+                )
+    finally:
+        for task in (pump, listen, watch):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await feed.close()
+        with contextlib.suppress(Exception):
+            await socket.close()
+
+
+async def _until_revoked(still_allowed: StillAllowed | None) -> None:
+    """Return once the connection's token is no longer valid (never without a token)."""
+    if still_allowed is None:
+        await asyncio.Event().wait()
+        return
+    while True:
+        await asyncio.sleep(REVALIDATE_EVERY)
+        if not await still_allowed():
+            return
+
+
+async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) -> None:
+    last_seq = 0
+    while True:
+        try:
+            message = await feed.next()
+        except FellBehind as behind:
+            await _lagged(socket, behind.limit, last_seq)
+            return
+        data = await convert(message)
+        if data is None:
+            continue
+        send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
+        overflow = asyncio.ensure_future(feed.overflowed.wait())
+        try:
+            done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (the client left): leave no task behind
+            send.cancel()
+            raise
+        finally:
+            overflow.cancel()
+        if send not in done:  # the client stopped reading while its buffer filled up
+            send.cancel()
+            await _lagged(socket, feed.limit, last_seq)
+            return
+        send.result()
+        last_seq = _seq_of(message)
+
+
+def _seq_of(message: FeedMessage) -> int:
+    return int(message.headers.get(SEQ_HEADER, message.seq))
+
+
+async def _lagged(socket: WebSocket[Any, Any, Any], limit: int, last_seq: int) -> None:
+    notice = FeedLagged(
+        last_seq=last_seq,
+        limit=limit,
+        message=f"fell more than {limit} messages behind; reconnect with after={last_seq}",
+    )
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            socket.send_data(msgspec.json.encode(notice).decode(), mode="text"), SEND_TIMEOUT
+        )
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(
+            socket.close(code=FELL_BEHIND, reason=f"fell behind; after={last_seq}"),
+            SEND_TIMEOUT,
+        )
+
+
+async def _listen(
+    socket: WebSocket[Any, Any, Any], on_receive: Callable[[str], Awaitable[None]] | None
+) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            text = await socket.receive_data(mode="text")
+            if on_receive is not None:
+                await on_receive(text)
+
+
+async def sse_messages(
+    feed: Feed, convert: Convert, still_allowed: StillAllowed | None = None
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The feed as SSE messages, until the client lags, leaves or loses its token."""
+    last_seq = 0
+    watch = asyncio.create_task(_until_revoked(still_allowed))
+    try:
+        while True:
+            try:
+                message = await _next_unless(feed, watch)
+            except _Revoked:
+                yield ServerSentEventMessage(data="token revoked", event="revoked")
+                return
+            except FellBehind as behind:
+                notice = FeedLagged(
+                    last_seq=last_seq,
+                    limit=behind.limit,
+                    message=f"fell behind; reconnect with Last-Event-ID: {last_seq}",
+                )
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(notice).decode(), event="lagged", id=str(last_seq)
+                )
+                return
+            data = await convert(message)
+            if data is None:
+                continue
+            last_seq = message.seq
+            kind = msgspec.json.decode(data)["kind"]
+            yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
+    finally:
+        watch.cancel()
+        await feed.close()
+
+
+class _Revoked(Exception):
+    pass
+
+
+async def _next_unless(feed: Feed, watch: asyncio.Task[None]) -> FeedMessage:
+    """The feed's next message, or `_Revoked` once `watch` ends first."""
+    getter = asyncio.ensure_future(feed.next())
+    try:
+        await asyncio.wait({getter, watch}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        getter.cancel()
+        raise
+    if not getter.done():
+        getter.cancel()
+        raise _Revoked
+    return getter.result()
