@@ -12,7 +12,7 @@ import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
 
-from domain.contracts import HealthCheck
+from domain.contracts import FollowerLag, HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
 
 
@@ -26,7 +26,8 @@ async def check_postgres(pool: asyncpg.Pool) -> HealthCheck:
             f"unreachable: {error}",
             "check VIBEHQ_DATABASE_URL, or unset it to use the embedded server",
         )
-    return HealthCheck("postgres", True, f"PostgreSQL {version}")
+    del version  # reachable is what matters; /ready is public, so it names no versions
+    return HealthCheck("postgres", True, "reachable")
 
 
 async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
@@ -49,23 +50,59 @@ async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
 
 
 async def check_nats(client: NatsClient) -> HealthCheck:
+    """NATS carries the live feeds only: without it writes still work, so the service
+    is degraded, not down (the relay catches up when NATS is back)."""
     if not client.is_connected:
         return HealthCheck(
             "nats",
             False,
-            "not connected",
+            "not connected: writes work, live feeds and the relay wait",
             "check VIBEHQ_NATS_URL, or unset it to use the embedded server",
+            required=False,
         )
     try:
-        info = await asyncio.wait_for(client.jetstream().account_info(), 5)
+        await asyncio.wait_for(client.jetstream().account_info(), 5)
     except Exception as error:  # noqa: BLE001 - any failure means JetStream is not usable
         return HealthCheck(
             "nats",
             False,
             f"JetStream unavailable: {error}",
             "start nats-server with -js (JetStream enabled)",
+            required=False,
         )
-    return HealthCheck("nats", True, f"JetStream ready ({info.streams} streams)")
+    return HealthCheck("nats", True, "JetStream ready")
+
+
+def check_followers(lags: list[FollowerLag], *, nats_ok: bool) -> HealthCheck:
+    """Are the projections and the relay running (here or in another instance) and
+    moving? A relay held up while NATS is away only degrades the service."""
+    stopped = [lag.name for lag in lags if lag.state == "stopped"]
+    stuck = [lag for lag in lags if lag.state == "stuck"]
+    if stopped:
+        return HealthCheck(
+            "followers",
+            False,
+            f"not running anywhere: {', '.join(stopped)}",
+            "run `vibehq worker`, or `serve` with VIBEHQ_BACKGROUND=on",
+        )
+    if stuck:
+        detail = "; ".join(
+            f"{lag.name} stuck at position {lag.position} "
+            f"({lag.lag_events} events waiting, oldest {lag.lag_seconds:.0f}s)"
+            for lag in stuck
+        )
+        held_by_nats = not nats_ok and all(lag.name == "relay" for lag in stuck)
+        return HealthCheck(
+            "followers",
+            False,
+            detail,
+            "see the follower's log lines; `vibehq projections status` shows each",
+            required=not held_by_nats,
+        )
+    behind = sum(lag.lag_events for lag in lags)
+    return HealthCheck(
+        "followers", True, "running" + (f", {behind} events to fold" if behind else "")
+    )
 
 
 async def check_dependencies(database_url: str, nats_url: str) -> list[HealthCheck]:

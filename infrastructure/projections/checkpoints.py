@@ -19,7 +19,7 @@ from typing import Final
 
 import asyncpg
 
-from domain.contracts import FollowerLag
+from domain.contracts import FollowerLag, FollowerState
 from infrastructure.pool import DbConnection
 
 #: First half of every follower's advisory lock key ("vhqq"); the second is hashtext(name).
@@ -119,14 +119,17 @@ async def advance(
 class PostgresFollowers:
     """Implements `application.read_models.Followers`."""
 
-    def __init__(self, pool: asyncpg.Pool, known: Iterable[str] = ()) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, known: Iterable[str] = (), *, stuck_after: float = 60.0
+    ) -> None:
         self._pool = pool
         self._known = tuple(known)
+        self._stuck_after = stuck_after
 
     async def lags(self) -> list[FollowerLag]:
         rows = await self._pool.fetch(_LAGS, LEASE_CLASS)
         seen = {row["name"] for row in rows}
-        lags = [_lag(row) for row in rows]
+        lags = [_lag(row, self._stuck_after) for row in rows]
         head = await self._pool.fetchval(
             "SELECT count(*) FROM vibehq_events WHERE notification_id < vibehq_watermark()"
         )
@@ -140,6 +143,7 @@ class PostgresFollowers:
                 active=False,
                 model_version=0,
                 updated_at=None,
+                state="stopped",
             )
             for name in self._known
             if name not in seen
@@ -162,16 +166,29 @@ class PostgresFollowers:
             delay = min(delay * 2, 0.1)
 
 
-def _lag(row: asyncpg.Record) -> FollowerLag:
+def _lag(row: asyncpg.Record, stuck_after: float) -> FollowerLag:
     oldest: datetime | None = row["oldest_pending"]
     now: datetime = row["now"] or datetime.now(UTC)
+    updated: datetime | None = row["updated_at"]
+    lag_seconds = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
+    idle_seconds = (now - updated).total_seconds() if updated else float("inf")
+    state: FollowerState
+    if not row["active"]:
+        state = "stopped"
+    elif not row["lag_events"]:
+        state = "current"
+    elif lag_seconds > stuck_after and idle_seconds > stuck_after:
+        state = "stuck"  # old events wait, and the checkpoint has not moved for as long
+    else:
+        state = "catching_up"
     return FollowerLag(
         name=row["name"],
         position=row["position"],
         lag_events=row["lag_events"],
-        lag_seconds=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        lag_seconds=lag_seconds,
         owner=row["owner"],
         active=row["active"],
         model_version=row["model_version"],
-        updated_at=row["updated_at"],
+        updated_at=updated,
+        state=state,
     )

@@ -38,6 +38,6 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
 
 
 def doctor() -> None:
-    """HealthCheck settings, engines, database and NATS; print what is wrong and how to fix it."""
+    """Check settings, engines, database and NATS; print what is wrong and how to fix it."""
     ok = run(lambda: diagnose(settings(), typer.echo))
     raise typer.Exit(0 if ok else 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from rich.console import Console
@@ -29,15 +29,25 @@ NameArgument = Annotated[
 ]
 
 
+_STATE_STYLE: Final = {
+    "current": "[green]{}[/]",
+    "catching_up": "{}",
+    "stuck": "[bold red]{}[/]",
+    "stopped": "[yellow]{}[/]",
+}
+
+
 async def show_status(config: Settings, console: Console) -> None:
     async with runtime_for(config) as runtime:
         lags = await runtime.services.followers.lags()
     table = Table(title="Log followers", title_justify="left")
-    for column in ("name", "position", "lag (events)", "lag (s)", "active owner", "updated"):
+    columns = ("name", "state", "position", "lag (events)", "lag (s)", "active owner", "updated")
+    for column in columns:
         table.add_column(column, justify="right" if "lag" in column else "left")
     for lag in lags:
         table.add_row(
             lag.name,
+            _STATE_STYLE[lag.state].format(lag.state),
             str(lag.position),
             str(lag.lag_events),
             f"{lag.lag_seconds:.1f}",
@@ -75,7 +85,8 @@ async def run_worker(config: Settings, console: Console) -> None:
 
 @projections_app.command("status")
 def projections_status() -> None:
-    """Each projection and the relay: position, lag in events and seconds, active owner."""
+    """Each projection and the relay: state (current, catching_up, stuck, stopped),
+    position, lag in events and seconds, active owner."""
     config = settings()
     run(lambda: show_status(config, Console()))
 

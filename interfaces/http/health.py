@@ -7,7 +7,7 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from domain.contracts import Liveness, Readiness
+from domain.contracts import HealthCheck, Liveness, Readiness
 from interfaces.http.dependencies import services_of
 
 
@@ -20,17 +20,25 @@ class HealthController(Controller):
 
     @get(
         "/ready",
-        summary="Readiness: PostgreSQL and NATS reachable, migrations current",
-        description="200 when every check passes, 503 with the failing checks otherwise.",
+        summary="Readiness: PostgreSQL reachable, migrations current, followers running",
+        description=(
+            "200 `ready` when every check passes; 200 `degraded` when only an optional one "
+            "fails (NATS away: writes work, live feeds wait); 503 `not_ready` with the "
+            "failing checks otherwise."
+        ),
         responses={
             503: ResponseSpec(Readiness, description="A dependency is not ready; see checks")
         },
         cache=False,
     )
     async def ready(self, state: State) -> Response[Readiness]:
-        checks = await services_of(state).readiness()
-        ready = all(check.ok for check in checks)
-        return Response(
-            Readiness("ready" if ready else "not_ready", checks),
-            status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        readiness = readiness_of(await services_of(state).readiness())
+        up = readiness.status != "not_ready"
+        return Response(readiness, status_code=HTTP_200_OK if up else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def readiness_of(checks: list[HealthCheck]) -> Readiness:
+    """`not_ready` if a required check fails, `degraded` if only optional ones do."""
+    if any(not check.ok and check.required for check in checks):
+        return Readiness("not_ready", checks)
+    return Readiness("ready" if all(check.ok for check in checks) else "degraded", checks)
