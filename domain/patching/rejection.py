@@ -15,6 +15,7 @@ RejectionCode = Literal[
     "file_exists",
     "file_missing",
     "path_conflict",
+    "lookalike_path",
     "binary_file",
     "edit_no_match",
     "edit_ambiguous",

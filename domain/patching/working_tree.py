@@ -16,7 +16,7 @@ from msgspec import Struct
 from domain.contracts import FileMode, MatchKind, Tolerance
 from domain.patching.files import ChangeKind, FileChange, FileEntry, entry_for
 from domain.patching.limits import PatchLimits
-from domain.patching.paths import parent_folders
+from domain.patching.paths import lookalike_key, parent_folders
 from domain.patching.rejection import PatchRejection
 from domain.patching.text import decode_text, line_stats, split_lines
 
@@ -59,6 +59,7 @@ class WorkingTree:
         self.overlay: dict[str, Slot | None] = {}
         self.origin: dict[str, str] = {}
         self._folders: Counter[str] | None = None
+        self._spellings: dict[str, list[str]] | None = None
         #: The operation being applied, and where operations were applied leniently.
         self.operation = 0
         self.tolerances: list[Tolerance] = []
@@ -106,6 +107,7 @@ class WorkingTree:
         if self.get(path) is None:
             self._check_no_clash(path)
             self._count_folders(path, +1)
+            self._add_spellings(path)
         self.overlay[path] = Slot(entry_for(content, mode).sha256, mode, content)
 
     def move(self, source: str, target: str) -> None:
@@ -113,6 +115,7 @@ class WorkingTree:
         self.remove(source)
         self._check_no_clash(target)
         self._count_folders(target, +1)
+        self._add_spellings(target)
         self.overlay[target] = slot
         self.origin[target] = self.origin.pop(source, source)
 
@@ -129,6 +132,17 @@ class WorkingTree:
                 )
         if self._folder_counts()[path] > 0:
             raise PatchRejection("path_conflict", f"{path} is a folder that holds files", path=path)
+        index = self._spelling_index()
+        for name in [*parent_folders(path), path]:
+            spellings = index.get(lookalike_key(name), ())
+            twin = next((t for t in spellings if t != name and self._live_name(t)), None)
+            if twin is not None:
+                raise PatchRejection(
+                    "lookalike_path",
+                    f"{path} differs from {twin} only by case or Unicode normalisation; "
+                    "macOS and Windows would take them for one",
+                    path=path,
+                )
 
     def _folder_counts(self) -> Counter[str]:
         if self._folders is None:
@@ -136,6 +150,30 @@ class WorkingTree:
                 folder for path in self._live_paths() for folder in parent_folders(path)
             )
         return self._folders
+
+    def _spelling_index(self) -> dict[str, list[str]]:
+        """Every spelling a `lookalike_key` has had in this tree; whether one is still
+        live is asked when it matters (`_live_name`), so removals cost nothing."""
+        if self._spellings is None:
+            names = [*self._live_paths(), *self._folder_counts()]
+            first = {lookalike_key(name): name for name in names}
+            self._spellings = {key: [name] for key, name in first.items()}
+            if len(first) < len(names):  # twins from before the rule: keep them all
+                for name in names:
+                    spellings = self._spellings[lookalike_key(name)]
+                    if name not in spellings:
+                        spellings.append(name)
+        return self._spellings
+
+    def _add_spellings(self, path: str) -> None:
+        if self._spellings is not None:
+            for name in [*parent_folders(path), path]:
+                spellings = self._spellings.setdefault(lookalike_key(name), [])
+                if name not in spellings:
+                    spellings.append(name)
+
+    def _live_name(self, name: str) -> bool:
+        return self.get(name) is not None or self._folder_counts()[name] > 0
 
     def _live_paths(self) -> list[str]:
         paths = [path for path in self.base if self.overlay.get(path, True) is not None]

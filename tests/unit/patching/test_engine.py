@@ -151,6 +151,26 @@ def test_binary_files_travel_as_base64_and_refuse_text_edits() -> None:
     assert bad.code == "invalid_content"
 
 
+def test_paths_that_differ_only_by_case_or_normalisation_are_refused() -> None:
+    tree = tree_with(**{"src__App.py": "x\n", "cafe": "x\n"})
+    tree.apply([RenameFile(path="cafe", to="caf\u00e9.md")])  # NFC
+    for twin, existing in [
+        ("src/app.py", "src/App.py"),
+        ("SRC/new.py", "src"),
+        ("cafe\u0301.md", "caf\u00e9.md"),  # NFD of the same name
+        ("\uff33\uff32\uff23/x.py", "src"),  # fullwidth letters
+    ]:
+        error = rejected(tree, CreateFile(path=twin, content=""))
+        assert error.code == "lookalike_path", twin
+        assert f"differs from {existing} only by case" in error.message
+    # Renaming a file to another case of its own name is fine: the old one is gone.
+    tree.apply([RenameFile(path="src/App.py", to="src/app.py")])
+    assert sorted(tree.snapshot()) == ["caf\u00e9.md", "src/app.py"]
+    # Two new twins in one patch are refused too.
+    both = [CreateFile(path="x/A", content=""), CreateFile(path="x/a", content="")]
+    assert rejected(tree, *both).code == "lookalike_path"
+
+
 def test_a_file_and_a_folder_cannot_share_a_path() -> None:
     tree = tree_with(src__app_py="x\n")
     assert rejected(tree, CreateFile(path="src", content="")).code == "path_conflict"
