@@ -22,6 +22,7 @@ from infrastructure.settings import Settings, load_settings
 from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
+from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.health import HealthController
 from interfaces.http.ops import OpsController
@@ -70,6 +71,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],
+        before_request=strict_json_body,
         dependencies=dependencies(lambda: services_of(app.state)),
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -168,13 +168,21 @@ def _forbidden(
 
 
 def _http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Too large"}
+    title = {
+        400: "Bad request",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Too large",
+        415: "Unsupported media type",
+    }
     return problem(
         request,
         error.status_code,
         f"http-{error.status_code}",
         title.get(error.status_code, "Error"),
         str(error.detail),
+        headers=dict(error.headers or {}),
+        field="Content-Type" if error.status_code == 415 else None,
     )
 
 

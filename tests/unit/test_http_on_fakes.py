@@ -7,6 +7,7 @@ real handlers, guards, idempotency and problem mapping in a few milliseconds eac
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -293,11 +294,22 @@ async def test_numbers_we_cannot_store_are_422_naming_the_field(path: str, field
 
 async def test_json_nested_too_deep_is_422_not_a_server_error() -> None:
     async with Harness().client() as client:
-        body = '{"name": "x", "files": ' + "[" * 990 + "]" * 990 + "}"
-        answer = await client.post(
-            "/workspaces", content=body, headers={"content-type": "application/json"}
-        )
-        assert (answer.status_code, answer.json()["field"]) == (422, "body")
+        for nested, field in [
+            ('{"name": "x", "files": ' + "[" * 990 + "]" * 990 + "}", "files[0]"),
+            (
+                '{"source": "s", "kind": "k", "severity": "info", "attributes": {"a": '
+                + '{"b": ' * 5000
+                + "1"
+                + "}" * 5001,
+                "attributes[...]",
+            ),
+        ]:
+            answer = await client.post(
+                "/workspaces" if "files" in nested else "/ops/events",
+                content=nested,
+                headers={"content-type": "application/json"},
+            )
+            assert (answer.status_code, answer.json()["field"]) == (422, field)
 
 
 async def test_free_text_is_bounded_and_named_when_too_long() -> None:
@@ -335,3 +347,28 @@ async def test_an_event_over_the_size_limit_is_refused_and_nothing_is_recorded()
         few = await client.post("/tasks/T-9/checks", json={"checks": checks[:20]})
         assert few.status_code == 201, few.text
         assert ws
+
+
+async def test_bodies_must_be_json_of_the_declared_types_exactly() -> None:
+    harness = Harness()
+    async with harness.client() as client:
+        ws = await _workspace(client)
+        head = len(harness.store.log)
+        patch = {
+            "base_version": "1",
+            "task_id": "T-1",
+            "operations": [{"op": "write_file", "path": "b.py", "content": "b\n"}],
+        }
+        loose = await client.post(f"/workspaces/{ws}/patches", json=patch)
+        assert (loose.status_code, loose.json()["field"]) == (422, "base_version")
+        as_text = await client.post(
+            f"/workspaces/{ws}/patches",
+            content=json.dumps({**patch, "base_version": 1}),
+            headers={"content-type": "text/plain"},
+        )
+        assert (as_text.status_code, as_text.json()["field"]) == (415, "Content-Type")
+        assert as_text.headers["content-type"] == "application/problem+json"
+        assert len(harness.store.log) == head  # nothing was recorded
+        wrong_method = await client.put(f"/workspaces/{ws}/patches", json=patch)
+        assert wrong_method.status_code == 405
+        assert set(wrong_method.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
