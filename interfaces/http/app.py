@@ -25,6 +25,7 @@ from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.health import HealthController
+from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.streams import STREAM_HANDLERS
@@ -104,6 +105,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
     )
+    document_every_status(app)
     return app
 
 
