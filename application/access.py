@@ -15,7 +15,9 @@ from uuid import UUID, uuid4
 
 from msgspec import Struct
 
+from application.aggregates import CommandContext
 from domain.contracts import ActorKind, Scope, TokenInfo
+from domain.errors import Forbidden
 
 TOKEN_PREFIX: Final = "vhq_"  # noqa: S105 - a public prefix, not a secret
 _RANK: Final[dict[str, int]] = {"read": 1, "write": 2, "admin": 3}
@@ -82,3 +84,38 @@ class TokenService:
 
     async def revoke(self, token_id: UUID, now: datetime) -> bool:
         return await self._tokens.revoke(token_id, now)
+
+
+class ActingAsAnother(Forbidden):
+    """A body named an actor other than the token's: facts are recorded as the token's."""
+
+    def __init__(self, field: str, claimed: str, actor: str) -> None:
+        super().__init__(
+            f"{field} {claimed!r} is not you: this token acts as {actor!r}; leave {field} out "
+            "or send your own name (every recorded fact is the token's actor's)"
+        )
+        self.field = field
+
+
+class DenialLog(Protocol):
+    """Where refused attempts go, so that an auditor sees them (OpsService records them)."""
+
+    async def denied(self, context: CommandContext, action: str, detail: str) -> None: ...
+
+
+async def own_name(
+    claimed: str | None,
+    context: CommandContext,
+    *,
+    field: str,
+    action: str,
+    denials: DenialLog | None,
+) -> str:
+    """The name a command records: the token's actor. Claiming another is refused and
+    the attempt recorded."""
+    if claimed is None or claimed == context.actor:
+        return context.actor
+    refusal = ActingAsAnother(field, claimed, context.actor)
+    if denials is not None:
+        await denials.denied(context, action, str(refusal))
+    raise refusal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from application.access import DenialLog, own_name
 from application.aggregates import AggregateRepository, CommandContext
 from application.commands import execute, recorded, scoped
 from application.patch_manager import PatchNotFound, WorkspaceNotFound
@@ -31,9 +32,16 @@ class VersionNotReached(Invalid):
 
 
 class DeliveryService:
-    def __init__(self, store: EventStore, repository: AggregateRepository) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        repository: AggregateRepository,
+        *,
+        denials: DenialLog | None = None,
+    ) -> None:
         self._store = store
         self._repository = repository
+        self._denials = denials
 
     async def report_checks(
         self, task_id: str, request: ChecksRequest, context: CommandContext
@@ -42,7 +50,13 @@ class DeliveryService:
             patch = await self._store.find_event(request.patch_id)
             if patch is None or not is_outcome(patch):
                 raise PatchNotFound(request.patch_id)
-        factory = request.factory or context.actor
+        factory = await own_name(
+            request.factory,
+            context,
+            field="factory",
+            action=f"report checks of task {task_id}",
+            denials=self._denials,
+        )
 
         def report(task: Task) -> None:
             task.report_checks(
@@ -59,7 +73,13 @@ class DeliveryService:
             raise WorkspaceNotFound(request.workspace_id)
         if request.final_version > head:
             raise VersionNotReached(request.final_version, head)
-        factory = request.factory or context.actor
+        factory = await own_name(
+            request.factory,
+            context,
+            field="factory",
+            action=f"deliver task {task_id}",
+            denials=self._denials,
+        )
 
         def deliver(task: Task) -> None:
             task.deliver(

@@ -46,10 +46,26 @@ class IncidentNotFound(NotFound):
         self.incident_id = incident
 
 
+#: The source of the ops events that record refused attempts.
+ACCESS_SOURCE: Final = "vibehq.access"
+
+
 class OpsService:
     def __init__(self, store: EventStore, repository: AggregateRepository) -> None:
         self._store = store
         self._repository = repository
+
+    async def denied(self, context: CommandContext, action: str, detail: str) -> None:
+        """Record a refused attempt (`DenialLog`): a warning from source `vibehq.access`,
+        in the caller's name, for `vibehq audit trail` and the ops views."""
+        attempt = OpsEventRequest(
+            source=ACCESS_SOURCE,
+            kind="denied",
+            severity="warning",
+            message=f"{context.actor} may not {action}: {detail}"[:20_000],
+            attributes={"actor": context.actor[:2000], "action": action[:2000]},
+        )
+        await self.report(attempt, msgspec.structs.replace(context, idempotency_key=None))
 
     async def report(self, request: OpsEventRequest, context: CommandContext) -> OpsEventRecorded:
         context = scoped(context, "ops-event", request)

@@ -29,6 +29,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
+from application.access import DenialLog, own_name
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.caches import ContentCache
 from application.commands import MAX_ATTEMPTS, TooMuchContention, request_hash, scoped
@@ -102,7 +103,9 @@ class PatchManager:
         limits: PatchLimits | None = None,
         codec: EventCodec | None = None,
         contents: ContentCache | None = None,
+        denials: DenialLog | None = None,
     ) -> None:
+        self._denials = denials
         self._store = store
         self._blobs = blobs
         self._repository = repository
@@ -151,6 +154,13 @@ class PatchManager:
 
     async def submit(self, submission: PatchSubmission, context: CommandContext) -> PatchRecord:
         """Apply the submission or record why not; returns the recorded outcome."""
+        await own_name(
+            submission.author,
+            context,
+            field="author",
+            action=f"patch workspace {submission.workspace_id}",
+            denials=self._denials,
+        )
         if submission.idempotency_key is not None:
             context = msgspec.structs.replace(
                 context,
@@ -205,6 +215,9 @@ class PatchManager:
         context: CommandContext,
     ) -> PatchRecord:
         """Record a new patch that restores what `patch_id` changed, or why it cannot."""
+        await own_name(
+            author, context, field="author", action=f"revert {patch_id}", denials=self._denials
+        )
         target = await self._store.find_event(patch_id)
         if target is None or not is_outcome(target):
             raise PatchNotFound(patch_id)

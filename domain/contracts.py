@@ -188,8 +188,9 @@ class PatchSubmission(_Contract, frozen=True):
 class PatchRequest(_Contract, frozen=True):
     """`POST /workspaces/{id}/patches`: a submission whose workspace is in the URL.
 
-    `author` defaults to the caller's token actor; the `Idempotency-Key` header may
-    stand in for `idempotency_key` (if both are given they must agree).
+    `author` is the caller's token actor: it may be left out or name that actor, and
+    naming another is refused (403). The `Idempotency-Key` header may stand in for
+    `idempotency_key` (if both are given they must agree).
     """
 
     base_version: NonNegative
@@ -209,7 +210,8 @@ class NewWorkspace(_Contract, frozen=True):
 
 
 class RevertRequest(_Contract, frozen=True):
-    """`POST /patches/{id}/revert`: who asks and under which task."""
+    """`POST /patches/{id}/revert`: under which task (`author`, if given, must be the
+    token's actor)."""
 
     task_id: Identifier
     message: Note = ""
@@ -369,7 +371,8 @@ class CheckRun(_Contract, frozen=True):
 
 
 class ChecksRequest(_Contract, frozen=True):
-    """`POST /tasks/{id}/checks`: results for the task, or for one patch of it."""
+    """`POST /tasks/{id}/checks`: results for the task, or for one patch of it.
+    `factory`, if given, must be the token's actor."""
 
     checks: Annotated[list[CheckRun], Meta(min_length=1, max_length=500)]
     factory: Identifier | None = None
@@ -385,7 +388,8 @@ class Cost(_Contract, frozen=True):
 
 
 class DeliveryRequest(_Contract, frozen=True):
-    """`POST /tasks/{id}/deliver`: the factory says the task is done, and with what."""
+    """`POST /tasks/{id}/deliver`: the factory says the task is done, and with what.
+    `factory`, if given, must be the token's actor."""
 
     summary: Annotated[Note, Meta(min_length=1)]
     workspace_id: UUID

@@ -9,6 +9,7 @@ should do.
 * `Refused` - the request is well-formed, but the current state does not allow it;
   retrying will not help until the state changes (409).
 * `Invalid` - the input itself is wrong; `field` names where (422).
+* `Forbidden` - the caller may not do this, whatever the state (403); recorded.
 * `Busy` - the system is contended or a dependency is away; retry after
   `retry_after` seconds with the same idempotency key (503).
 """
@@ -34,6 +35,10 @@ class Invalid(VibeError, ValueError):
 
     field: str | None = None
     code: str | None = None
+
+
+class Forbidden(VibeError):
+    """The caller's identity or rights do not allow the request."""
 
 
 class Busy(VibeError):

@@ -130,6 +130,7 @@ def bootstrap(
         cache=AggregateCache(settings.aggregate_cache),
         max_event_bytes=settings.max_event_bytes,
     )
+    ops = OpsService(store, repository)  # also records refused attempts (a DenialLog)
     return Services(
         patches=PatchManager(
             store,
@@ -137,11 +138,12 @@ def bootstrap(
             repository,
             limits=patch_limits(settings),
             contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
+            denials=ops,
         ),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings)),
         queries=WorkspaceQueries(store, blobs, repository),
-        delivery=DeliveryService(store, repository),
-        ops=OpsService(store, repository),
+        delivery=DeliveryService(store, repository, denials=ops),
+        ops=ops,
         tokens=TokenService(token_store),
         reports=reports,
         ops_views=ops_views,

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from application.workspace_queries import At
-from domain.errors import Busy, Invalid, NotFound, Refused
+from domain.errors import Busy, Forbidden, Invalid, NotFound, Refused
 from domain.workspace import Workspace
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.log_queries import streams_between
@@ -91,7 +91,7 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return run(work)
     except (CommandError, NotFound, Invalid, LookupError) as error:
         fail(str(error.args[0] if error.args else error), 2)
-    except (Refused, Busy) as error:
+    except (Refused, Busy, Forbidden) as error:
         fail(str(error))
 
 

@@ -21,7 +21,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from domain.contracts import PatchRecord, Problem
-from domain.errors import Busy, Invalid, NotFound, Refused
+from domain.errors import Busy, Forbidden, Invalid, NotFound, Refused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,11 @@ def _rejection(request: Request[Any, Any, Any], error: PatchRejection) -> Respon
     )
 
 
+def _forbidden_by_us(request: Request[Any, Any, Any], error: Forbidden) -> Response[Problem]:
+    field = getattr(error, "field", None)
+    return problem(request, 403, "forbidden", "Forbidden", str(error), field=field)
+
+
 def _busy(request: Request[Any, Any, Any], error: Busy) -> Response[Problem]:
     return problem(
         request,
@@ -227,6 +232,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     Invalid: _invalid,
     NotFound: _not_found,
     Refused: _refused,
+    Forbidden: _forbidden_by_us,
     Busy: _busy,
     RecursionError: _too_deep,
     Exception: _unexpected,

@@ -148,7 +148,7 @@ async def test_a_revert_restores_what_the_patch_changed_renames_included() -> No
         context(),
     )
     revert = await h.manager.revert(
-        patch.patch_id, author="ops", task_id="undo", message="", context=context()
+        patch.patch_id, author="agent-factory", task_id="undo", message="", context=context()
     )
     assert revert.outcome == "reverted"
     assert revert.reverted_patch_id == patch.patch_id
@@ -174,7 +174,7 @@ async def test_renames_that_reuse_a_path_apply_and_revert_exactly(
     after = await h.tree(ws)
     assert after in ({"a": b"2\n", "b": b"1\n"}, {"a": b"1\n", "b": b"2\n", "moved": b"1\n"})
     await h.manager.revert(
-        patch.patch_id, author="ops", task_id="undo", message="", context=context()
+        patch.patch_id, author="agent-factory", task_id="undo", message="", context=context()
     )
     assert await h.tree(ws) == {"a": b"1\n", "b": b"2\n"}
     # A fresh load (events replayed, no cache) agrees with the state the commands saw.
@@ -189,7 +189,7 @@ async def test_a_revert_is_refused_when_later_patches_touched_the_same_files() -
     )
     await h.manager.submit(h.submission(ws, 3, DeleteFile(path="a")), context())
     refused = await h.manager.revert(
-        patch.patch_id, author="ops", task_id="undo", message="", context=context()
+        patch.patch_id, author="agent-factory", task_id="undo", message="", context=context()
     )
     assert refused.outcome == "rejected"
     assert refused.reason == "revert_conflict"
@@ -197,7 +197,7 @@ async def test_a_revert_is_refused_when_later_patches_touched_the_same_files() -
     assert await h.tree(ws) == {}
     with pytest.raises(NotRevertible):
         await h.manager.revert(
-            refused.patch_id, author="ops", task_id="undo", message="", context=context()
+            refused.patch_id, author="agent-factory", task_id="undo", message="", context=context()
         )
 
 
