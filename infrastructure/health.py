@@ -14,12 +14,13 @@ from nats.aio.client import Client as NatsClient
 
 from domain.contracts import FollowerLag, HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
+from infrastructure.pool import UNAVAILABLE
 
 
 async def check_postgres(pool: asyncpg.Pool) -> HealthCheck:
     try:
         version = await asyncio.wait_for(pool.fetchval("SHOW server_version"), 5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+    except (*UNAVAILABLE, asyncpg.PostgresError, TimeoutError) as error:
         return HealthCheck(
             "postgres",
             False,
@@ -36,7 +37,7 @@ async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
             pending = await pending_migrations(conn)
     except MigrationError as error:
         return HealthCheck("migrations", False, str(error), "deploy the matching vibehq version")
-    except (OSError, asyncpg.PostgresError) as error:
+    except (*UNAVAILABLE, asyncpg.PostgresError, TimeoutError) as error:
         return HealthCheck(
             "migrations",
             False,

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 import asyncpg
 
 from application.ports import EventStore, RecordedEvent
-from infrastructure.pool import DbConnection
+from infrastructure.pool import UNAVAILABLE, DbConnection
 from infrastructure.projections.checkpoints import (
     claim,
     owner_name,
@@ -28,12 +28,7 @@ from infrastructure.projections.model import LIVE_SCHEMA, search_path
 log = logging.getLogger(__name__)
 
 #: Errors that mean "the connection or server went away": reconnect and carry on.
-TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
+TRANSIENT = UNAVAILABLE
 
 
 #: Longest wait between retries after unexpected errors.

@@ -11,10 +11,19 @@ and drops listeners before a connection is reused.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+#: Errors that mean "PostgreSQL is away, or going away": a follower reconnects and
+#: carries on, a request is answered 503 with Retry-After (interfaces/http/outage.py).
+UNAVAILABLE: Final = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, starting up
+)
 
 #: What a function that runs SQL takes: a connection of its own or one borrowed from a pool.
 DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy

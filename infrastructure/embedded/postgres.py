@@ -43,6 +43,8 @@ _SERVER_OPTIONS = (
 #: Longest socket path we create (the kernel's limit is 103-107 bytes), and the file name.
 _MAX_SOCKET_PATH = 100
 _SOCKET_NAME = ".s.PGSQL.{port}"
+#: Where the last port is kept, so that a restart takes the same one.
+_PORT_FILE = "port"
 #: "No Unix sockets", as the shell that pg_ctl starts the server with reads it.
 _NO_SOCKETS = "''"
 
@@ -73,7 +75,7 @@ class EmbeddedPostgres:
                 self.url = self._url(running)
                 return self.url
             self._init_cluster()
-            port = free_port()
+            port = self._previous_port() or free_port()
             log.info("starting embedded PostgreSQL on port %d (%s)", port, self._pgdata)
             socket_dir = self._socket_dir()
             sockets = f"-c unix_socket_directories={socket_dir or _NO_SOCKETS}"
@@ -85,6 +87,7 @@ class EmbeddedPostgres:
                 timeout=90,
             )
             self.started_here = True
+            (self.folder / _PORT_FILE).write_text(f"{port}\n")
             self.url = self._url(port)
             return self.url
 
@@ -99,6 +102,10 @@ class EmbeddedPostgres:
                     ["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60
                 )
         self.started_here = False
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would (no checkpoint, clients cut off): for fault tests."""
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60)
 
     def force_stop(self) -> None:
         """Stop the server whoever started it (used by `vibehq engines stop`)."""
@@ -120,6 +127,15 @@ class EmbeddedPostgres:
         if len(str(longest)) > _MAX_SOCKET_PATH or not re.fullmatch(r"[\w./-]+", str(folder)):
             return None
         return folder
+
+    def _previous_port(self) -> int | None:
+        """The port the server last ran on, if it is free: a server restarted after a
+        crash comes back where running clients (a `serve`, its pool) look for it."""
+        try:
+            port = int((self.folder / _PORT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 and not port_is_open(port) else None
 
     def _running_port(self) -> int | None:
         info = PostmasterInfo.read_from_pgdata(self._pgdata)

@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from infrastructure.pool import UNAVAILABLE
 from infrastructure.settings import Settings, load_settings
 from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
@@ -27,6 +28,7 @@ from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
+from interfaces.http.outage import unavailable
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
@@ -75,7 +77,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
         before_request=strict_json_body,
         dependencies=dependencies(lambda: services_of(app.state)),
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **dict.fromkeys(UNAVAILABLE, unavailable)},
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration
         request_max_body_size=settings.max_patch_bytes * 2 + 1024 * 1024,
         openapi_config=OpenAPIConfig(
