@@ -105,7 +105,9 @@ class EmbeddedPostgres:
 
     def crash(self) -> None:
         """Stop at once, as a crash would (no checkpoint, clients cut off): for fault tests."""
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60)
+        pg_ctl(
+            ["-w", "-m", "immediate", "stop"], pgdata=self._pgdata, user=self._run_as, timeout=60
+        )
 
     def force_stop(self) -> None:
         """Stop the server whoever started it (used by `vibehq engines stop`)."""

@@ -14,6 +14,9 @@ idled. So each worker listens on a socket of its own, bound with SO_REUSEPORT to
 same port, and the kernel spreads new connections over them; the supervisor keeps a
 bound (never listening) socket that reserves the port and fails early if it is taken.
 
+Workers die with their supervisor (PR_SET_PDEATHSIG on Linux): a supervisor killed
+outright must not leave workers serving writes with no followers behind them.
+
 With several workers the log's followers (projections, relay, audit) do not run in
 the HTTP workers but on their own event loop in the supervisor, which otherwise only
 watches its children. A worker's loop saturated by requests delayed every await of a
@@ -26,10 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import ctypes
 import logging
 import os
 import re
+import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -83,8 +89,36 @@ def listening_sockets(port: int) -> int:
     return count
 
 
-class OwnSocketWorker(uvicorn_multiprocess.Process):
-    """A uvicorn worker process that listens on a SO_REUSEPORT socket of its own."""
+#: Linux's prctl option "send me this signal when my parent dies".
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGTERM this process when `parent` dies (Linux), so that killing
+    a supervisor, even with SIGKILL, never leaves workers serving without followers."""
+    if sys.platform != "linux":  # pragma: no cover - elsewhere the supervisor's stop must do
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:  # pragma: no cover
+        log.warning("could not ask to die with the supervisor: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SupervisedWorker(uvicorn_multiprocess.Process):
+    """A uvicorn worker that dies with its supervisor."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.supervisor = os.getpid()
+        super().__init__(*args, **kwargs)
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
+        die_with_parent(self.supervisor)
+        super().target(sockets)
+
+
+class OwnSocketWorker(SupervisedWorker):
+    """A supervised worker that listens on a SO_REUSEPORT socket of its own."""
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
         own = tcp_listener(self.config.host, self.config.port, reuse_port=True)
@@ -201,11 +235,9 @@ def serve_http(
         try:
             reserved = tcp_listener(host, port, reuse_port=REUSE_PORT)
             config.port = reserved.getsockname()[1]  # port 0: the workers share the one picked
-            if REUSE_PORT:
-                # uvicorn's supervisor makes (and remakes) its workers from this name.
-                with mock.patch.object(uvicorn_multiprocess, "Process", OwnSocketWorker):
-                    Multiprocess(config, sockets=[reserved]).run()
-            else:
+            # uvicorn's supervisor makes (and remakes) its workers from this name.
+            worker = OwnSocketWorker if REUSE_PORT else SupervisedWorker
+            with mock.patch.object(uvicorn_multiprocess, "Process", worker):
                 Multiprocess(config, sockets=[reserved]).run()
         finally:
             if followers is not None:

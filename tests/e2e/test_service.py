@@ -170,3 +170,40 @@ def test_several_workers_share_the_port_and_the_work(engines: Engines, database_
         with connect(feed, open_timeout=15) as socket:
             first = json.loads(socket.recv(timeout=15))
         assert (first["workspace_id"], first["outcome"]) == (ws, "applied")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_supervisor(engines: Engines, database_url: str) -> None:
+    """SIGKILL leaves a supervisor no time to stop its workers; they must go anyway, or
+    they would serve writes with no projections or relay behind them."""
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_AUTH": "off",
+        "VIBEHQ_WORKERS": "2",
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "vibehq"), "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", process)
+        deadline = time.monotonic() + 30
+        while listening_sockets(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listening_sockets(port) == 2
+        process.kill()
+        process.wait(10)
+        deadline = time.monotonic() + 10
+        while listening_sockets(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listening_sockets(port) == 0, "workers outlived their supervisor"
+    finally:
+        if process.poll() is None:
+            process.kill()
