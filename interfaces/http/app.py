@@ -33,6 +33,7 @@ from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
 from interfaces.http.workspaces import PatchController, WorkspaceController
+from interfaces.http.ws_close import ExplainedRefusals
 
 API_VERSION = "0.1.0"
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             freeze_startup_objects()
             yield
 
-    app = Litestar(
+    app = ExplainedRefusals(
         route_handlers=[
             HealthController,
             WorkspaceController,

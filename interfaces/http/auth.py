@@ -14,13 +14,18 @@ from typing import Any, Final
 
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    WebSocketException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Guard
 
 from application.access import Principal, Scope, TokenService
 from interfaces.http.dependencies import services_of
+from interfaces.http.ws_close import FORBIDDEN, TOKEN_INVALID
 
 CACHE_SECONDS: Final = 5.0
 LOCAL: Final = Principal(actor="local", kind="user", scopes=frozenset({"admin"}))
@@ -45,6 +50,16 @@ class TokenCache:
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        try:
+            return await self._authenticate(connection)
+        except NotAuthorizedException as refusal:
+            if connection.scope["type"] == ScopeType.WEBSOCKET:
+                raise WebSocketException(detail=refusal.detail, code=TOKEN_INVALID) from None
+            raise
+
+    async def _authenticate(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         state = connection.app.state
@@ -100,9 +115,12 @@ def requires(scope: Scope) -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal: Principal = connection.user
         if not principal.may(scope):
-            raise PermissionDeniedException(
+            detail = (
                 f"this needs the '{scope}' scope; token of {principal.actor} has "
                 f"{', '.join(sorted(principal.scopes)) or 'none'}"
             )
+            if connection.scope["type"] == ScopeType.WEBSOCKET:
+                raise WebSocketException(detail=detail, code=FORBIDDEN)
+            raise PermissionDeniedException(detail)
 
     return guard

@@ -21,12 +21,8 @@ from litestar.response import ServerSentEventMessage
 from domain.contracts import FeedLagged
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
+from interfaces.http.ws_close import FELL_BEHIND, TOKEN_INVALID
 
-# WebSocket close codes (4000-4999 are the application's):
-#: the token is unknown, expired or was revoked while the socket was open;
-TOKEN_INVALID: Final = 4001
-#: "you fell behind; reconnect with after=<seq>".
-FELL_BEHIND: Final = 4008
 SEND_TIMEOUT: Final = 1.0
 #: Seconds between checks that an open connection's token is still valid (each check
 #: may be answered from the token cache, so a revocation ends it within ~6 s).

@@ -30,6 +30,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, WebSocket, get, websocket
+from litestar.exceptions import WebSocketException
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
 
@@ -43,7 +44,8 @@ from domain.contracts import (
     Identifier,
     TerminalInput,
 )
-from domain.decoding import ContractViolation, decode_terminal_control
+from domain.decoding import ContractViolation, convert, decode_terminal_control
+from domain.errors import NotFound
 from infrastructure.fanout.feed import Feed, FeedMessage
 from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds
@@ -51,6 +53,7 @@ from interfaces.http.auth import requires, still_allowed
 from interfaces.http.dependencies import live_feeds, services_of
 from interfaces.http.feed_pump import Convert, serve_socket, sse_messages
 from interfaces.http.params import counter
+from interfaces.http.ws_close import UNKNOWN_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +108,20 @@ async def _open(
     )
 
 
-@websocket("/ws/workspaces/{workspace_id:uuid}", guards=[requires("read")])
+@websocket("/ws/workspaces/{workspace_id:str}", guards=[requires("read")])
 async def workspace_socket(
     socket: WebSocket[Any, Any, Any],
-    workspace_id: FromPath[UUID],
+    workspace_id: FromPath[str],
     after: Annotated[int | None, AFTER] = None,
 ) -> None:
     """Patch notifications of one workspace."""
     feeds = _feeds(socket)
+    try:
+        await services_of(socket.app.state).queries.summary(UUID(workspace_id))
+    except (ValueError, NotFound):
+        raise WebSocketException(
+            detail=f"no workspace {workspace_id}", code=UNKNOWN_STREAM
+        ) from None
     await socket.accept()
     subjects = feeds.subjects
     feed = await _open(
@@ -174,11 +183,16 @@ async def _watch_health(socket: WebSocket[Any, Any, Any], ops_views: OpsViews, f
 @websocket("/ws/terminal/{session_id:str}", guards=[requires("read")])
 async def terminal_socket(
     socket: WebSocket[Any, Any, Any],
-    session_id: FromPath[Identifier],
+    session_id: FromPath[str],
     after: Annotated[int | None, AFTER] = None,
 ) -> None:
     """An agent session's terminal: output out, keystrokes and resizes in."""
     feeds = _feeds(socket)
+    try:
+        convert(session_id, Identifier)
+    except ContractViolation:
+        detail = f"{session_id!r} is not a session id"
+        raise WebSocketException(detail=detail, code=UNKNOWN_STREAM) from None
     await socket.accept()
     subjects = feeds.subjects
     # Session sequence numbers are ours, not JetStream's: replay the session, skip seen.
