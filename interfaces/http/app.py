@@ -22,7 +22,7 @@ from infrastructure.pool import UNAVAILABLE
 from infrastructure.settings import Settings, load_settings
 from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
-from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
+from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, FailedAuthLimit, TokenCache
 from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.health import HealthController
@@ -61,6 +61,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             app.state.services = opened
             app.state.auth_enabled = settings.auth == "on"
             app.state.token_cache = TokenCache()
+            app.state.failed_auth = FailedAuthLimit()
             freeze_startup_objects()
             yield
 

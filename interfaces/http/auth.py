@@ -2,12 +2,14 @@
 
 Lookups are cached per process for `CACHE_SECONDS`, so a busy factory does not cost
 a database round trip per request; revoking a token therefore takes effect within
-that many seconds. With auth off (`VIBEHQ_AUTH=off`, for local demos) every caller
-is the admin actor `local`.
+that many seconds. Unknown tokens are cached too, and a client address that keeps
+failing is answered 429 without a lookup (`FailedAuthLimit`). With auth off
+(`VIBEHQ_AUTH=off`, for local demos) every caller is the admin actor `local`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -15,8 +17,10 @@ from typing import Any, Final
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import (
+    HTTPException,
     NotAuthorizedException,
     PermissionDeniedException,
+    TooManyRequestsException,
     WebSocketException,
 )
 from litestar.handlers.base import BaseRouteHandler
@@ -48,16 +52,53 @@ class TokenCache:
         return principal
 
 
+#: Failed authentications one client address may make: a burst of `FAILURES_BURST`, then
+#: one per `FAILURE_INTERVAL` seconds (GCRA, per process).
+FAILURES_BURST: Final = 20
+FAILURE_INTERVAL: Final = 3.0
+
+
+class FailedAuthLimit:
+    """Slows down token guessing: once an address has failed more than the burst allows,
+    it is answered 429 (with Retry-After) without a lookup, until its debt is paid."""
+
+    def __init__(self, burst: int = FAILURES_BURST, interval: float = FAILURE_INTERVAL) -> None:
+        self._interval = interval
+        self._tolerance = (burst - 1) * interval
+        self._tat: dict[str, float] = {}
+
+    def retry_after(self, address: str) -> float:
+        """Seconds until `address` may try again (0: now)."""
+        tat = self._tat.get(address)
+        return 0.0 if tat is None else max(0.0, tat - time.monotonic() - self._tolerance)
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        if len(self._tat) > 100_000:  # forget addresses whose debt is paid
+            self._tat = {a: t for a, t in self._tat.items() if t > now}
+        self._tat[address] = max(self._tat.get(address, now), now) + self._interval
+
+
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
+        limit: FailedAuthLimit = connection.app.state.failed_auth
+        address = connection.client.host if connection.client else "unknown"
+        wait = limit.retry_after(address)
+        if wait > 0:
+            raise _refusal(
+                connection,
+                TooManyRequestsException(
+                    detail=f"too many failed authentications from {address}; retry later",
+                    headers={"Retry-After": str(math.ceil(wait))},
+                ),
+            )
         try:
             return await self._authenticate(connection)
         except NotAuthorizedException as refusal:
-            if connection.scope["type"] == ScopeType.WEBSOCKET:
-                raise WebSocketException(detail=refusal.detail, code=TOKEN_INVALID) from None
-            raise
+            limit.failed(address)
+            raise _refusal(connection, refusal) from None
 
     async def _authenticate(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -82,6 +123,14 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if principal is None:
             raise NotAuthorizedException("the token is unknown or revoked")
         return AuthenticationResult(user=principal, auth=secret)
+
+
+def _refusal(
+    connection: ASGIConnection[Any, Any, Any, Any], refusal: HTTPException
+) -> HTTPException | WebSocketException:
+    if connection.scope["type"] == ScopeType.WEBSOCKET:
+        return WebSocketException(detail=refusal.detail, code=TOKEN_INVALID)
+    return refusal
 
 
 def _may_use_query_token(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:

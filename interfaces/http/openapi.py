@@ -27,6 +27,7 @@ STANDARD: Final = {
     "404": "What the path names does not exist.",
     "415": "The body is not `application/json`.",
     "422": "Invalid input; `field` names where.",
+    "429": "Too many failed authentications from this address; retry after `Retry-After`.",
     "503": "The database is unavailable or the log contended; retry after `Retry-After`.",
 }
 
@@ -43,7 +44,7 @@ def _statuses(path: str, operation: Operation) -> list[str]:
         return []
     statuses = ["503"]
     if path not in PUBLIC:
-        statuses += ["401", "403"]
+        statuses += ["401", "403", "429"]
     parameters = operation.parameters or []
     if parameters or operation.request_body is not None:
         statuses += ["400", "422"]

@@ -179,6 +179,7 @@ def _http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Pro
         405: "Method not allowed",
         413: "Too large",
         415: "Unsupported media type",
+        429: "Too many requests",
     }
     return problem(
         request,

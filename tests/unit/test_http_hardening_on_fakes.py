@@ -146,3 +146,21 @@ async def test_a_factory_cannot_record_facts_in_another_factorys_name() -> None:
         own = await client.post(f"/workspaces/{ws}/patches", json={**patch, "author": "factory-b"})
         assert own.status_code == 201, own.text
         assert own.json()["author"] == "factory-b"
+
+
+async def test_an_address_that_keeps_failing_authentication_is_slowed_down() -> None:
+    harness = Harness()
+    async with harness.client() as client:
+        ws = await _workspace(client)
+        good = dict(client.headers)
+        client.headers["Authorization"] = "Bearer vhq_guess"
+        answers = [(await client.get(f"/workspaces/{ws}")).status_code for _ in range(25)]
+        assert answers[:20] == [401] * 20
+        assert set(answers[20:]) == {429}
+        limited = await client.get(f"/workspaces/{ws}")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["content-type"] == "application/problem+json"
+        # The limit is the address's: even a good token waits, and public routes do not.
+        client.headers.update(good)
+        assert (await client.get(f"/workspaces/{ws}")).status_code == 429
+        assert (await client.get("/health")).status_code == 200
