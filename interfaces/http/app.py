@@ -15,7 +15,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from litestar import Litestar
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from infrastructure.pool import UNAVAILABLE
@@ -25,6 +24,7 @@ from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, FailedAuthLimit, TokenCache
 from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
+from interfaces.http.docs_page import SwaggerPage
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
@@ -106,7 +106,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
                 }
             ),
             security=[{"BearerToken": []}],
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[SwaggerPage()],
         ),
     )
     document_every_status(app)
