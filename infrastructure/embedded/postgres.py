@@ -5,6 +5,11 @@ helper because we need a TCP port (several OS processes connect, and so do tools
 like psql), our own server options, and "reuse if running, stop only what we
 started" semantics across processes.
 
+The cluster asks for a password (scram-sha-256) on its Unix socket and on loopback
+alike: one is generated on first start and kept 0600 in the data folder
+(`postgres/password`), and the URL we hand out carries it. A cluster made by an older
+version (trusting every local user) is given a password the next time it starts.
+
 The server also listens on a Unix socket in its data folder, and the URL we hand out
 uses it: a round trip over it costs each end about 20 us less CPU than over loopback
 TCP, and the service makes several per request (docs/benchmarks.md). Where the socket
@@ -13,10 +18,13 @@ path would be too long for the kernel, or a running server has none, the URL is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import platform
 import re
+import secrets
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +39,17 @@ with warnings.catch_warnings():
 
 from infrastructure.embedded.common import free_port, port_is_open
 
+
+async def _set_password(url: str, password: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"ALTER ROLE {_SUPERUSER} PASSWORD $${password}$$")
+    finally:
+        await conn.close()
+
+
 log = logging.getLogger(__name__)
 
 _SUPERUSER = "postgres"
@@ -43,6 +62,8 @@ _SERVER_OPTIONS = (
 #: Longest socket path we create (the kernel's limit is 103-107 bytes), and the file name.
 _MAX_SOCKET_PATH = 100
 _SOCKET_NAME = ".s.PGSQL.{port}"
+#: The superuser's password, 0600 beside the cluster.
+_PASSWORD_FILE = "password"  # noqa: S105 - a file name
 #: Where the last port is kept, so that a restart takes the same one.
 _PORT_FILE = "port"
 #: "No Unix sockets", as the shell that pg_ctl starts the server with reads it.
@@ -72,6 +93,7 @@ class EmbeddedPostgres:
             running = self._running_port()
             if running is not None:
                 log.info("reusing embedded PostgreSQL on port %d (%s)", running, self._pgdata)
+                self._require_password(running)
                 self.url = self._url(running)
                 return self.url
             self._init_cluster()
@@ -88,6 +110,7 @@ class EmbeddedPostgres:
             )
             self.started_here = True
             (self.folder / _PORT_FILE).write_text(f"{port}\n")
+            self._require_password(port)
             self.url = self._url(port)
             return self.url
 
@@ -115,10 +138,38 @@ class EmbeddedPostgres:
         self.stop()
 
     def _url(self, port: int) -> str:
+        user = f"{_SUPERUSER}:{self._password()}"
         socket_dir = self._socket_dir()
         if socket_dir is not None and (socket_dir / _SOCKET_NAME.format(port=port)).exists():
-            return f"postgresql://{_SUPERUSER}@/postgres?host={socket_dir}&port={port}"
-        return f"postgresql://{_SUPERUSER}@127.0.0.1:{port}/postgres"
+            return f"postgresql://{user}@/postgres?host={socket_dir}&port={port}"
+        return f"postgresql://{user}@127.0.0.1:{port}/postgres"
+
+    @property
+    def _password_file(self) -> Path:
+        return self.folder / _PASSWORD_FILE
+
+    def _password(self) -> str:
+        """The superuser's password, made (0600) on first use."""
+        if not self._password_file.exists():
+            fd = os.open(self._password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+        return self._password_file.read_text().strip()
+
+    def _require_password(self, port: int) -> None:
+        """Make a cluster that trusts local users ask for the password instead."""
+        hba = self._pgdata / "pg_hba.conf"
+        try:
+            rules = hba.read_text()
+        except PermissionError:  # pragma: no cover - another user's cluster: leave it
+            return
+        if not re.search(r"^\s*(local|host)\S*\s.*\btrust\s*$", rules, re.MULTILINE):
+            return
+        log.info("giving the embedded PostgreSQL a password (it trusted every local user)")
+        trusting = f"postgresql://{_SUPERUSER}@127.0.0.1:{port}/postgres"
+        asyncio.run(_set_password(trusting, self._password()))
+        hba.write_text(re.sub(r"\btrust\s*$", "scram-sha-256", rules, flags=re.MULTILINE))
+        pg_ctl(["reload"], pgdata=self._pgdata, user=self._run_as, timeout=30)
 
     def _socket_dir(self) -> Path | None:
         """The data folder, if a socket path in it fits and needs no shell quoting."""
@@ -152,11 +203,29 @@ class EmbeddedPostgres:
         if self._run_as is not None:
             self._grant_to_system_user()
         log.info("initialising a new PostgreSQL cluster in %s", self._pgdata)
-        initdb(
-            ["--auth=trust", "--encoding=utf8", "--locale=C", "-U", _SUPERUSER],
-            pgdata=self._pgdata,
-            user=self._run_as,
-        )
+        # initdb reads the password from a file, as the server's user: a private copy.
+        with tempfile.NamedTemporaryFile("w", dir=self.folder, delete=False) as pwfile:
+            pwfile.write(self._password() + "\n")
+        try:
+            if self._run_as is not None:
+                import pwd
+
+                entry = pwd.getpwnam(self._run_as)
+                os.chown(pwfile.name, entry.pw_uid, entry.pw_gid)
+            initdb(
+                [
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile.name}",
+                    "--encoding=utf8",
+                    "--locale=C",
+                    "-U",
+                    _SUPERUSER,
+                ],
+                pgdata=self._pgdata,
+                user=self._run_as,
+            )
+        finally:
+            Path(pwfile.name).unlink(missing_ok=True)
 
     def _grant_to_system_user(self) -> None:
         import pwd

@@ -31,21 +31,29 @@ PASSWORD = "Pw-" + "9f8e7d6c5b4a"  # PostgreSQL in the tests trusts local users,
 SIGNING_SEED = bytes(range(100, 132))
 
 
-def _with_password(url: str) -> str:
+def _with_password(url: str) -> tuple[str, str]:
+    """The URL with a password, and the password: the embedded server's own, or one
+    added (a server that trusts local users accepts any)."""
     parts = urlsplit(url)
+    if parts.password:
+        return url, parts.password
     if parts.hostname is None:  # a Unix-socket URL: the host is in the query
-        return url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@", 1)
+        return url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@", 1), (
+            PASSWORD
+        )
     netloc = f"{parts.username}:{PASSWORD}@{parts.hostname}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), PASSWORD
 
 
 def test_no_output_of_a_full_run_holds_a_secret(
     engines: Engines, database_url: str, tmp_path: Path
 ) -> None:
     signing_key = base64.b64encode(SIGNING_SEED).decode()
+    database_url, password = _with_password(database_url)
+    nats_token = urlsplit(engines.nats_url).username  # the embedded server's, if any
     env = {
         **os.environ,
-        "VIBEHQ_DATABASE_URL": _with_password(database_url),
+        "VIBEHQ_DATABASE_URL": database_url,
         "VIBEHQ_NATS_URL": engines.nats_url,
         "VIBEHQ_SIGNING_KEY": signing_key,
         "VIBEHQ_LOG_LEVEL": "debug",
@@ -53,7 +61,6 @@ def test_no_output_of_a_full_run_holds_a_secret(
         "VIBEHQ_CHECKPOINT_SECONDS": "0",
         "VIBEHQ_NATS_PREFIX": f"leak{uuid.uuid4().hex[:8]}",
     }
-    assert PASSWORD in env["VIBEHQ_DATABASE_URL"]
     created = vibehq("tokens", "create", "--actor", "leaky-factory", env=env)
     assert created.returncode == 0, created.stderr
     token = next(word for word in created.stdout.split() if word.startswith("vhq_"))
@@ -109,11 +116,14 @@ def test_no_output_of_a_full_run_holds_a_secret(
         outputs[" ".join(command)] = result.stdout + result.stderr
     assert "PatchApplied" in outputs["tail"], outputs["tail"]
     assert "GET /sse/ops?token=***" in outputs["serve"]  # the access log was there, masked
+    secrets = [
+        (token, "the API token"),
+        (token[4:20], "part of the API token"),
+        (password, "the database password"),
+        (signing_key, "the signing key"),
+    ]
+    if nats_token:
+        secrets.append((nats_token, "the NATS token"))
     for name, text in outputs.items():
-        for secret, what in (
-            (token, "the API token"),
-            (token[4:20], "part of the API token"),
-            (PASSWORD, "the database password"),
-            (signing_key, "the signing key"),
-        ):
+        for secret, what in secrets:
             assert secret not in text, f"{what} appears in {name}"
