@@ -50,13 +50,7 @@ class DeliveryService:
             patch = await self._store.find_event(request.patch_id)
             if patch is None or not is_outcome(patch):
                 raise PatchNotFound(request.patch_id)
-        factory = await own_name(
-            request.factory,
-            context,
-            field="factory",
-            action=f"report checks of task {task_id}",
-            denials=self._denials,
-        )
+        factory = await self._factory(request.factory, context, f"report checks of {task_id}")
 
         def report(task: Task) -> None:
             task.report_checks(
@@ -73,13 +67,7 @@ class DeliveryService:
             raise WorkspaceNotFound(request.workspace_id)
         if request.final_version > head:
             raise VersionNotReached(request.final_version, head)
-        factory = await own_name(
-            request.factory,
-            context,
-            field="factory",
-            action=f"deliver task {task_id}",
-            denials=self._denials,
-        )
+        factory = await self._factory(request.factory, context, f"deliver task {task_id}")
 
         def deliver(task: Task) -> None:
             task.deliver(
@@ -111,3 +99,10 @@ class DeliveryService:
             context=context,
         )
         return recorded(result)
+
+    async def _factory(self, claimed: str | None, context: CommandContext, action: str) -> str:
+        """The factory a report is recorded under: the token's actor (naming another is
+        refused, and recorded)."""
+        return await own_name(
+            claimed, context, field="factory", action=action, denials=self._denials
+        )

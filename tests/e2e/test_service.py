@@ -66,13 +66,6 @@ def serving(
             log.close()
 
 
-@pytest.fixture
-def served(engines: Engines, database_url: str) -> Iterator[str]:
-    env = {**os.environ, "VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": engines.nats_url}
-    with serving(env, ROOT) as base:
-        yield base
-
-
 def test_health_ready_and_openapi(served: str) -> None:
     assert httpx.get(f"{served}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{served}/ready")
