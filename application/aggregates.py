@@ -69,6 +69,8 @@ class CommandContext(Struct, frozen=True):
     request_hash: bytes = b""
     trace_context: TraceContext | None = None
     token_id: UUID | None = None
+    #: The caller's token has the `admin` scope: access checks let it through.
+    admin: bool = False
 
 
 class AggregateRepository:

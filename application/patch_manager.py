@@ -36,6 +36,7 @@ from application.commands import MAX_ATTEMPTS, TooMuchContention, request_hash, 
 from application.event_codec import EventCodec
 from application.patch_records import is_outcome, outcome_record, patch_record
 from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
+from application.workspace_access import require
 from domain.contracts import (
     NewWorkspace,
     PatchRecord,
@@ -170,6 +171,7 @@ class PatchManager:
         for _ in range(MAX_ATTEMPTS):
             try:
                 workspace = await self._checkout(submission.workspace_id)
+                await require(workspace, context, "write", self._denials)
                 contents = await self._contents_of(
                     contents_needed(workspace.files, submission.operations)
                 )
@@ -236,6 +238,7 @@ class PatchManager:
                 return await self._recorded(prior)
         for _ in range(MAX_ATTEMPTS):
             workspace = await self._checkout(target.stream_id)
+            await require(workspace, context, "write", self._denials)
             workspace.revert(
                 patch_id=uuid4(),
                 author=author,
@@ -260,6 +263,7 @@ class PatchManager:
         if prior is not None:
             return await self._summary(workspace_id, prior.last_version)
         workspace = await self._load(workspace_id)
+        await require(workspace, context, "owner", self._denials)
         workspace.archive(by=context.actor)
         await self._repository.save(workspace, context)
         return summarise(workspace)

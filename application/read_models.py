@@ -40,8 +40,17 @@ class DeliveryReports(Protocol):
 
 class WorkspaceList(Protocol):
     async def page(
-        self, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
-    ) -> WorkspacePage: ...
+        self,
+        *,
+        name: str | None,
+        created_by: str | None,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
+    ) -> WorkspacePage:
+        """A page of workspaces; with `visible_to`, only those that actor owns or was
+        granted (None: all, for admins)."""
+        ...
 
     async def with_prefix(self, low: UUID, high: UUID, limit: int) -> list[UUID]:
         """Workspace ids in [low, high]: the candidates for a short id prefix."""

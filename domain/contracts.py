@@ -209,6 +209,30 @@ class NewWorkspace(_Contract, frozen=True):
     task_id: Identifier = "workspace-init"
 
 
+#: What a grant lets another actor do with a workspace: `read` it (and watch its feed),
+#: or also `write` (patch and revert). Its creator owns it: everything, grants included.
+WorkspaceAccess = Literal["read", "write"]
+
+
+class GrantRequest(_Contract, frozen=True):
+    """`POST /workspaces/{id}/grants`: let `actor` read or write this workspace."""
+
+    actor: Identifier
+    access: WorkspaceAccess
+
+
+class WorkspaceGrants(_Contract, frozen=True):
+    """Who may do what with a workspace: its owner, and the actors granted access."""
+
+    workspace_id: UUID
+    owner: str
+    grants: dict[str, WorkspaceAccess]
+    version: Positive
+    position: NonNegative = 0
+    #: True when an idempotent retry returned the first answer instead of recording.
+    duplicate: bool = False
+
+
 class RevertRequest(_Contract, frozen=True):
     """`POST /patches/{id}/revert`: under which task (`author`, if given, must be the
     token's actor)."""

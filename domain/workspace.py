@@ -11,6 +11,9 @@ The workspace version is the aggregate's version: every recorded outcome counts,
 rejections included, because "what happened to my submission" is part of the
 workspace's history. A rejection changes no file, so rebasing over it never conflicts.
 
+Its creator owns it. Other actors need a grant (`AccessGranted`: read, or write too);
+`access_of` says what an actor may do, and the application enforces it.
+
 `last_changed` remembers, per path, the version that last changed it (deletions and
 renames included). That is what rebase and revert need, and it keeps both O(paths
 touched) instead of O(history), which is also why snapshots stay small.
@@ -19,7 +22,7 @@ touched) instead of O(history), which is also why snapshots stay small.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, Literal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -31,6 +34,7 @@ from domain.contracts import (
     PatchOutcome,
     PathConflict,
     Tolerance,
+    WorkspaceAccess,
 )
 from domain.errors import Refused
 from domain.patching.engine import PatchPlan, operation_paths, plan_patch, take_changes
@@ -84,6 +88,15 @@ class Workspace(Aggregate):
         changes: list[FileChange]
 
     class Archived(Aggregate.Event):
+        by: str
+
+    class AccessGranted(Aggregate.Event):
+        actor: str
+        access: WorkspaceAccess
+        by: str
+
+    class AccessRevoked(Aggregate.Event):
+        actor: str
         by: str
 
     @event(Created)
@@ -176,6 +189,34 @@ class Workspace(Aggregate):
         """Archive once; archiving again is refused rather than recorded twice."""
         self._refuse_if_archived()
         self._archive(by)
+
+    def grant(self, actor: str, access: WorkspaceAccess, by: str) -> bool:
+        """Let `actor` read or write; False (nothing recorded) if it already may."""
+        if actor == self.created_by:
+            raise Refused(f"{actor} owns workspace {self.id}: it needs no grant")
+        if self.grants.get(actor) == access:
+            return False
+        self._granted(actor, access, by)
+        return True
+
+    def revoke(self, actor: str, by: str) -> bool:
+        """Take `actor`'s grant away; False (nothing recorded) if it had none."""
+        if actor not in self.grants:
+            return False
+        self._revoked(actor, by)
+        return True
+
+    @property
+    def grants(self) -> Mapping[str, WorkspaceAccess]:
+        """Actors granted access (none in a snapshot taken before grants existed)."""
+        granted: Mapping[str, WorkspaceAccess] = self.__dict__.get("granted", {})
+        return granted
+
+    def access_of(self, actor: str) -> Literal["owner", "write", "read"] | None:
+        """What `actor` may do here: own it, write, read, or nothing (None)."""
+        if actor == self.created_by:
+            return "owner"
+        return self.grants.get(actor)
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -278,6 +319,14 @@ class Workspace(Aggregate):
         self.archived = True
         self.archived_by = by
 
+    @event(AccessGranted)
+    def _granted(self, actor: str, access: WorkspaceAccess, by: str) -> None:
+        self.granted = {**self.grants, actor: access}
+
+    @event(AccessRevoked)
+    def _revoked(self, actor: str, by: str) -> None:
+        self.granted = {name: a for name, a in self.grants.items() if name != actor}
+
     def _take_changes(self, changes: list[FileChange]) -> None:
         # The event is applied before eventsourcing bumps the version.
         version = self.version + 1
@@ -295,6 +344,8 @@ WORKSPACE_EVENTS: Final = (
     Workspace.PatchRejected,
     Workspace.PatchReverted,
     Workspace.Archived,
+    Workspace.AccessGranted,
+    Workspace.AccessRevoked,
 )
 #: The events that answer "what happened to this submission", and the outcome each says.
 PATCH_OUTCOMES: Final = (Workspace.PatchApplied, Workspace.PatchRejected, Workspace.PatchReverted)

@@ -33,6 +33,7 @@ from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
 from application.ports import BlobStore, EventStore, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
+from application.workspace_access import WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
 from domain.contracts import HealthCheck
 from infrastructure.audit.keys import signing_key
@@ -94,6 +95,7 @@ class Services:
     """What the interfaces use: use cases and read ports, each typed, none a driver."""
 
     patches: PatchManager
+    access: WorkspaceAccessManager
     previews: PatchPreviewer
     queries: WorkspaceQueries
     delivery: DeliveryService
@@ -140,6 +142,7 @@ def bootstrap(
             contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
             denials=ops,
         ),
+        access=WorkspaceAccessManager(store, repository, ops),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings)),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),

@@ -5,6 +5,8 @@ bytes, patches applied and rejected, archived), folded from the workspace's own 
 each outcome moves the version, and the file counters move by what its changes added
 and removed. Times are the events' own timestamps (what the aggregate, and so
 `GET /workspaces/{id}`, shows), never `now()`, so a rebuild gives the same rows.
+`workspace_grants` holds who besides its creator may see a workspace, so a page shows
+each caller only the workspaces it owns or was granted.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class _Move:
 class _Batch:
     created: list[tuple[UUID, str, str, datetime, int, int]] = field(default_factory=list)
     moves: dict[UUID, _Move] = field(default_factory=dict)
+    #: (workspace, actor) -> its access now, or None once revoked; the batch's last word.
+    grants: dict[tuple[UUID, str], str | None] = field(default_factory=dict)
 
     def move(self, record: RecordedEvent, at: datetime) -> _Move:
         move = self.moves.get(record.stream_id)
@@ -82,8 +86,8 @@ class _Batch:
 
 class WorkspaceListProjection:
     name = "workspaces"
-    version = 1
-    tables = ("workspaces",)
+    version = 2
+    tables = ("workspaces", "workspace_grants")
     ddl = (
         """CREATE TABLE IF NOT EXISTS workspaces (
             id uuid PRIMARY KEY, name text NOT NULL, created_by text NOT NULL,
@@ -96,6 +100,9 @@ class WorkspaceListProjection:
         """CREATE INDEX IF NOT EXISTS workspaces_recent
             ON workspaces (created_at DESC, id DESC)""",
         "CREATE INDEX IF NOT EXISTS workspaces_by_name ON workspaces (name)",
+        """CREATE TABLE IF NOT EXISTS workspace_grants (
+            workspace_id uuid NOT NULL, actor text NOT NULL, access text NOT NULL,
+            PRIMARY KEY (actor, workspace_id))""",
     )
 
     async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
@@ -123,6 +130,8 @@ class WorkspaceListProjection:
                 [m.archived for m in moves],
                 [m.position for m in moves],
             )
+        if batch.grants:
+            await _write_grants(conn, batch.grants)
 
 
 def _fold(batch: _Batch, record: RecordedEvent, event: Workspace.Event) -> None:
@@ -149,6 +158,25 @@ def _fold(batch: _Batch, record: RecordedEvent, event: Workspace.Event) -> None:
         move.rejected += 1
     elif isinstance(event, Workspace.Archived):
         move.archived = True
+    elif isinstance(event, Workspace.AccessGranted):
+        batch.grants[(record.stream_id, event.actor)] = event.access
+    elif isinstance(event, Workspace.AccessRevoked):
+        batch.grants[(record.stream_id, event.actor)] = None
+
+
+async def _write_grants(conn: DbConnection, grants: dict[tuple[UUID, str], str | None]) -> None:
+    kept = [(ws, actor, access) for (ws, actor), access in grants.items() if access]
+    gone = [(ws, actor) for (ws, actor), access in grants.items() if access is None]
+    if kept:
+        await conn.executemany(
+            "INSERT INTO workspace_grants (workspace_id, actor, access) VALUES ($1, $2, $3) "
+            "ON CONFLICT (actor, workspace_id) DO UPDATE SET access = EXCLUDED.access",
+            kept,
+        )
+    if gone:
+        await conn.executemany(
+            "DELETE FROM workspace_grants WHERE workspace_id = $1 AND actor = $2", gone
+        )
 
 
 def _counts(change: FileChange) -> tuple[int, int]:
@@ -165,9 +193,11 @@ _COLUMNS: Final = (
     "total_bytes, patches_applied, patches_rejected"
 )
 _PAGE: Final = f"""
-SELECT {_COLUMNS} FROM vibehq_read.workspaces
+SELECT {_COLUMNS} FROM vibehq_read.workspaces w
 WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR created_by = $2)
   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+  AND ($6::text IS NULL OR created_by = $6 OR EXISTS (
+       SELECT 1 FROM vibehq_read.workspace_grants g WHERE g.actor = $6 AND g.workspace_id = w.id))
 ORDER BY created_at DESC, id DESC LIMIT $5
 """
 _WITH_PREFIX: Final = """
@@ -182,13 +212,19 @@ class PostgresWorkspaceList:
         self._pool = pool
 
     async def page(
-        self, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        name: str | None,
+        created_by: str | None,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
     ) -> WorkspacePage:
         after: tuple[Any, ...] = (None, None)
         if cursor:
             after = decode_cursor(cursor, tuple[datetime, UUID])
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(_PAGE, name, created_by, *after, limit + 1)
+            rows = await conn.fetch(_PAGE, name, created_by, *after, limit + 1, visible_to)
             position = await model_position(conn, WorkspaceListProjection.name)
         items = [WorkspaceSummary(**dict(row)) for row in rows[:limit]]
         next_cursor = None

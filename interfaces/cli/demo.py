@@ -115,6 +115,16 @@ async def _play(base: str, tokens: TokenService, console: Console) -> str:
         )
         ws = created["id"]
         console.print(f"workspace {ws} is at version {created['version']}")
+        # A workspace is its creator's: the others may touch it once it lets them.
+        for teammate in ("ui-factory", "data-factory"):
+            granted = await _call(
+                agent.post(
+                    f"/workspaces/{ws}/grants", json={"actor": teammate, "access": "write"}
+                ),
+                console,
+            )
+        console.print(f"ui-factory and data-factory may now write to it: {granted['grants']}")
+        created = {**created, "version": granted["version"]}
 
         console.rule("[bold]2. agent-factory adds a discount function (edit_file)")
         first = await _submit(
@@ -131,7 +141,7 @@ async def _play(base: str, tokens: TokenService, console: Console) -> str:
             console,
         )
 
-        console.rule("[bold]4. data-factory edits cart.py against the old version 2")
+        console.rule("[bold]4. data-factory edits cart.py against an old version")
         await _submit(data, ws, created["version"], "task-types", STALE_EDIT, console)
 
         console.rule("[bold]5. ui-factory reverts its README change")

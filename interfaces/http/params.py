@@ -8,6 +8,7 @@ from typing import Any, Final, TypeVar
 from uuid import UUID, uuid4
 
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.params import HeaderParameter
 
 from application.access import Principal
@@ -56,7 +57,9 @@ def parse_at(value: str | None, name: str = "at") -> At:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def command_context(request: Request[Any, Any, Any], idempotency_key: str | None) -> CommandContext:
+def command_context(
+    request: ASGIConnection[Any, Any, Any, Any], idempotency_key: str | None
+) -> CommandContext:
     principal: Principal = request.user
     return CommandContext(
         actor=principal.actor,
@@ -64,10 +67,11 @@ def command_context(request: Request[Any, Any, Any], idempotency_key: str | None
         idempotency_key=idempotency_key,
         trace_context=current_trace_context(),
         token_id=principal.token_id,
+        admin=principal.may("admin"),
     )
 
 
-def _correlation_id(request: Request[Any, Any, Any]) -> UUID:
+def _correlation_id(request: ASGIConnection[Any, Any, Any, Any]) -> UUID:
     given = request.headers.get("x-correlation-id")
     try:
         return UUID(given) if given else uuid4()

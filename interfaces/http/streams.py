@@ -45,15 +45,16 @@ from domain.contracts import (
     TerminalInput,
 )
 from domain.decoding import ContractViolation, convert, decode_terminal_control
-from domain.errors import NotFound
+from domain.errors import Forbidden, NotFound
 from infrastructure.fanout.feed import Feed, FeedMessage
 from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds
 from interfaces.http.auth import requires, still_allowed
 from interfaces.http.dependencies import live_feeds, services_of
 from interfaces.http.feed_pump import Convert, serve_socket, sse_messages
-from interfaces.http.params import counter
-from interfaces.http.ws_close import UNKNOWN_STREAM
+from interfaces.http.ownership import MAY_READ
+from interfaces.http.params import command_context, counter
+from interfaces.http.ws_close import FORBIDDEN, UNKNOWN_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,15 @@ async def workspace_socket(
 ) -> None:
     """Patch notifications of one workspace."""
     feeds = _feeds(socket)
+    access = services_of(socket.app.state).access
     try:
-        await services_of(socket.app.state).queries.summary(UUID(workspace_id))
+        await access.check(UUID(workspace_id), command_context(socket, None), "read")
     except (ValueError, NotFound):
         raise WebSocketException(
             detail=f"no workspace {workspace_id}", code=UNKNOWN_STREAM
         ) from None
+    except Forbidden as refusal:
+        raise WebSocketException(detail=str(refusal), code=FORBIDDEN) from None
     await socket.accept()
     subjects = feeds.subjects
     feed = await _open(
@@ -247,7 +251,7 @@ def _resume_from(after: int | None, last_event_id: str | None) -> int | None:
 
 @get(
     "/sse/workspaces/{workspace_id:uuid}",
-    guards=[requires("read")],
+    guards=[requires("read"), MAY_READ],
     tags=["feeds"],
     summary="Patch notifications of a workspace as Server-Sent Events",
 )

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from application.access import Principal
 from domain.contracts import (
     MAX_COUNTER,
     EventPage,
@@ -27,7 +28,15 @@ from domain.contracts import (
 )
 from infrastructure.projections.workspaces import WorkspaceListProjection
 from interfaces.http.auth import requires
-from interfaces.http.dependencies import FollowersDep, Patches, Previews, Queries, Workspaces
+from interfaces.http.dependencies import (
+    Access,
+    FollowersDep,
+    Patches,
+    Previews,
+    Queries,
+    Workspaces,
+)
+from interfaces.http.ownership import MAY_READ
 from interfaces.http.params import (
     AT_DESCRIPTION,
     IDEMPOTENCY_HEADER,
@@ -87,11 +96,12 @@ class WorkspaceController(Controller):
     @get(
         "/",
         guards=[requires("read")],
-        summary="Workspaces, newest first, filtered by name or creator",
+        summary="Workspaces the caller may see, newest first, filtered by name or creator",
         responses={422: spec("Bad filter or cursor."), **AUTH},
     )
     async def list_workspaces(
         self,
+        request: Request[Any, Any, Any],
         workspace_list: Workspaces,
         followers: FollowersDep,
         name: Annotated[str | None, QueryParameter(description="Only this exact name.")] = None,
@@ -103,14 +113,19 @@ class WorkspaceController(Controller):
         after_position: Annotated[int | None, AFTER_POSITION] = None,
     ) -> Response[WorkspacePage]:
         fresh = await caught_up(followers, WorkspaceListProjection.name, after_position)
+        principal: Principal = request.user
         page = await workspace_list.page(
-            name=name, created_by=created_by, limit=limit, cursor=cursor
+            name=name,
+            created_by=created_by,
+            limit=limit,
+            cursor=cursor,
+            visible_to=None if principal.may("admin") else principal.actor,
         )
         return Response(page, headers=fresh)
 
     @get(
         "/{workspace_id:uuid}",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="A workspace's summary, now or at a version/moment",
         responses={**NOT_FOUND, 422: spec("Bad `at`."), **AUTH},
     )
@@ -167,6 +182,7 @@ class WorkspaceController(Controller):
         request: Request[Any, Any, Any],
         patches: Patches,
         previews: Previews,
+        access: Access,
         workspace_id: FromPath[UUID],
         data: JSONBody[PatchRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
@@ -183,13 +199,14 @@ class WorkspaceController(Controller):
             message=data.message,
         )
         if dry_run:
+            await access.check(workspace_id, command_context(request, None), "write")
             return Response(await previews.preview(submission), status_code=200)
         record = await patches.submit(submission, command_context(request, None))
         return _outcome_response(request, record)
 
     @get(
         "/{workspace_id:uuid}/patches",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="Patch history, filtered and paged by version",
         responses={**NOT_FOUND, **AUTH},
     )
@@ -216,7 +233,7 @@ class WorkspaceController(Controller):
 
     @get(
         "/{workspace_id:uuid}/files",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="The file tree (path -> sha256, mode, size), now or at a version/moment",
         responses={**NOT_FOUND, 422: spec("Bad `at`."), **AUTH},
     )
@@ -230,7 +247,7 @@ class WorkspaceController(Controller):
 
     @get(
         "/{workspace_id:uuid}/files/{file_path:path}",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="One file's bytes, now or at a version/moment",
         description="The raw content; headers give its sha256 (ETag), mode and version.",
         media_type="application/octet-stream",
@@ -258,7 +275,7 @@ class WorkspaceController(Controller):
 
     @get(
         "/{workspace_id:uuid}/diff",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="Unified diff between two versions (git style, all files)",
         media_type="text/x-diff",
         responses={**NOT_FOUND, 422: spec("Bad `from` or `to`."), **AUTH},
@@ -275,7 +292,7 @@ class WorkspaceController(Controller):
 
     @get(
         "/{workspace_id:uuid}/events",
-        guards=[requires("read")],
+        guards=[requires("read"), MAY_READ],
         summary="The workspace's recorded events, in version order",
         responses={**NOT_FOUND, **AUTH},
     )
@@ -302,8 +319,16 @@ class PatchController(Controller):
         summary="One recorded patch outcome",
         responses={**NOT_FOUND, **AUTH},
     )
-    async def show(self, queries: Queries, patch_id: FromPath[UUID]) -> PatchRecord:
-        return await queries.patch(patch_id)
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        queries: Queries,
+        access: Access,
+        patch_id: FromPath[UUID],
+    ) -> PatchRecord:
+        record = await queries.patch(patch_id)
+        await access.check(record.workspace_id, command_context(request, None), "read")
+        return record
 
     @post(
         "/{patch_id:uuid}/revert",

@@ -89,8 +89,10 @@ def test_demo_shows_apply_conflict_and_revert(engines: Engines, database_url: st
     out = result.stdout
     # workspace, two patches, the revert, checks, the delivery, the ops event
     assert out.count("-> 201") == 7
+    assert out.count("POST /workspaces/") >= 2
+    assert "may now write to it" in out  # the owner granted its teammates
     assert "-> 409  stale_base" in out
-    assert "src/shop/cart.py (v3)" in out
+    assert "src/shop/cart.py (v5)" in out
     assert "+def with_discount" in out
     report = next(line for line in out.splitlines() if "pytest passed" in line)
     assert "agent-factory" in report

@@ -60,6 +60,13 @@ async def archive(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     return f"/workspaces/{await _workspace(client)}/archive", {}
 
 
+async def grant(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/workspaces/{await _workspace(client)}/grants", {
+        "actor": "data-factory",
+        "access": "read",
+    }
+
+
 async def submit_patch(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     ws = await _workspace(client)
     operation = {"op": "write_file", "path": "app.py", "content": "x = 3\n"}
@@ -118,6 +125,7 @@ async def resolve(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
 RECORDING_POSTS: dict[str, Setup] = {
     "/workspaces": create_workspace,
     "/workspaces/{workspace_id}/archive": archive,
+    "/workspaces/{workspace_id}/grants": grant,
     "/workspaces/{workspace_id}/patches": submit_patch,
     "/patches/{patch_id}/revert": revert,
     "/tasks/{task_id}/checks": report_checks,
@@ -211,6 +219,9 @@ async def test_every_list_is_a_page_with_a_cursor(api: Api) -> None:
     ):
         mine = [await _workspace(ui) for _ in range(3)]
         theirs = await new_workspace(data, **{"b.txt": "b\n"})
+        hidden = await new_workspace(data, **{"c.txt": "c\n"})  # never shown to ui
+        shared = {"actor": "ui-factory", "access": "read"}
+        assert (await data.post(f"/workspaces/{theirs}/grants", json=shared)).status_code == 200
         response = await ui.post(
             f"/workspaces/{mine[0]}/patches",
             json={
@@ -227,6 +238,7 @@ async def test_every_list_is_a_page_with_a_cursor(api: Api) -> None:
         assert [len(p) for p in pages] == [2, 2]
         listed = [w["id"] for page in pages for w in page]
         assert listed == [theirs, *reversed(mine)]  # newest first, no overlap
+        assert hidden not in listed  # data-factory's, and not granted to ui-factory
         [by_ui] = await _pages(ui, "/workspaces", created_by="ui-factory")
         assert {w["id"] for w in by_ui} == set(mine)
         first = next(w for w in by_ui if w["id"] == mine[0])

@@ -50,6 +50,8 @@ async def test_a_workspace_feed_resumes_without_gaps_or_repeats(
 ) -> None:
     ws = await new_workspace(factory, a="1\n")
     token = await api.token("viewer", "read")
+    grant = {"actor": "viewer", "access": "read"}
+    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
     url = f"{api.ws_base}/ws/workspaces/{ws}?token={token}"
     async with connect(f"{url}&after=0") as socket:  # from the start of the stream
         await submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": "2\n"})
@@ -57,18 +59,18 @@ async def test_a_workspace_feed_resumes_without_gaps_or_repeats(
         first = await receive(socket, 3)
     assert [(m["kind"], m["outcome"], m["version"]) for m in first] == [
         ("patch", "applied", 2),  # the initial files
-        ("patch", "applied", 3),
-        ("patch", "rejected", 4),
+        ("patch", "applied", 4),  # (version 3 is the grant)
+        ("patch", "rejected", 5),
     ]
     assert first[1]["paths"] == ["a"]
     # While disconnected, two more patches land; resuming after the last seq gets both.
-    await submit(factory, ws, 4, {"op": "write_file", "path": "b", "content": "b\n"})
-    await submit(factory, ws, 5, {"op": "delete_file", "path": "b"})
+    await submit(factory, ws, 5, {"op": "write_file", "path": "b", "content": "b\n"})
+    await submit(factory, ws, 6, {"op": "delete_file", "path": "b"})
     async with connect(f"{url}&after={first[-1]['seq']}") as socket:
         missed = await receive(socket, 2)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(socket.recv(), 0.5)  # and nothing twice
-    assert [m["version"] for m in missed] == [5, 6]
+    assert [m["version"] for m in missed] == [6, 7]
     assert missed[0]["seq"] == first[-1]["seq"] + 1
 
 
@@ -81,6 +83,7 @@ async def test_feeds_need_a_token_with_read_scope(api: Api, factory: httpx.Async
         (f"/ws/workspaces/{ws}", 4001),  # no token
         (f"/ws/workspaces/{ws}?token=vhq_unknown", 4001),
         (f"/ws/workspaces/{ws}?token={no_scope}", 4003),
+        (f"/ws/workspaces/{ws}?token={reader}", 4003),  # not ui-factory's grantee
         (f"/ws/workspaces/{'0' * 32}?token={reader}", 4004),
         (f"/ws/workspaces/not-an-id?token={reader}", 4004),
         (f"/ws/terminal/bad%20name?token={reader}", 4004),

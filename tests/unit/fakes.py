@@ -213,10 +213,22 @@ class LogWorkspaceList:
         self._queries = WorkspaceQueries(store, blobs, AggregateRepository(store))
 
     async def page(
-        self, *, name: str | None, created_by: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        name: str | None,
+        created_by: str | None,
+        limit: int,
+        cursor: str | None,
+        visible_to: str | None = None,
     ) -> WorkspacePage:
         ids = [e.stream_id for e in self._store.log if e.stream_type == "Workspace"]
-        summaries = [await self._queries.summary(i, None) for i in dict.fromkeys(ids)]
+        visible = [
+            i
+            for i in dict.fromkeys(ids)
+            if visible_to is None
+            or (await self._queries.workspace(i)).access_of(visible_to) is not None
+        ]
+        summaries = [await self._queries.summary(i, None) for i in visible]
         matching = [
             s
             for s in sorted(summaries, key=lambda s: (s.created_at, s.id), reverse=True)

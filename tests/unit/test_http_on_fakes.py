@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from domain.contracts import HealthCheck
+from domain.contracts import HealthCheck, Scope
 from infrastructure.settings import Settings
 from interfaces.composition import Services, bootstrap
 from interfaces.http.app import create_app
@@ -63,9 +63,11 @@ class Harness:
         yield self.services
 
     @asynccontextmanager
-    async def client(self, actor: str = "ui-factory") -> AsyncIterator[AsyncTestClient[Any]]:
+    async def client(
+        self, actor: str = "ui-factory", scope: Scope = "write"
+    ) -> AsyncIterator[AsyncTestClient[Any]]:
         issued = await self.services.tokens.issue(
-            actor=actor, kind="factory", scopes=["write"], name="", now=datetime.now(UTC)
+            actor=actor, kind="factory", scopes=[scope], name="", now=datetime.now(UTC)
         )
         app = create_app(self.settings, self.source)
         async with AsyncTestClient(app=app) as client:
