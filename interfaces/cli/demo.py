@@ -118,9 +118,7 @@ async def _play(base: str, tokens: TokenService, console: Console) -> str:
         # A workspace is its creator's: the others may touch it once it lets them.
         for teammate in ("ui-factory", "data-factory"):
             granted = await _call(
-                agent.post(
-                    f"/workspaces/{ws}/grants", json={"actor": teammate, "access": "write"}
-                ),
+                agent.post(f"/workspaces/{ws}/grants", json={"actor": teammate, "access": "write"}),
                 console,
             )
         console.print(f"ui-factory and data-factory may now write to it: {granted['grants']}")

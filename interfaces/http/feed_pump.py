@@ -21,7 +21,7 @@ from litestar.response import ServerSentEventMessage
 from domain.contracts import FeedLagged
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
-from interfaces.http.ws_close import FELL_BEHIND, TOKEN_INVALID
+from interfaces.http.ws_close import FELL_BEHIND, TOKEN_INVALID, short_reason
 
 SEND_TIMEOUT: Final = 1.0
 #: Seconds between checks that an open connection's token is still valid (each check
@@ -30,6 +30,18 @@ REVALIDATE_EVERY: Final = 1.0
 
 #: Is the token that opened this connection still valid?
 StillAllowed = Callable[[], Awaitable[bool]]
+
+
+class FeedEnded(Exception):
+    """Raised by a `Convert` to end the connection (e.g. the reader's grant was revoked):
+    a WebSocket closes with `code`, an SSE stream ends with an event named `event`."""
+
+    def __init__(self, code: int, event: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.event = event
+        self.reason = reason
+
 
 #: A feed message as the bytes a client gets, or None to skip it.
 Convert = Callable[[FeedMessage], Awaitable[bytes | None]]
@@ -81,7 +93,14 @@ async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) 
         except FellBehind as behind:
             await _lagged(socket, behind.limit, last_seq)
             return
-        data = await convert(message)
+        try:
+            data = await convert(message)
+        except FeedEnded as end:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    socket.close(code=end.code, reason=short_reason(end.reason)), SEND_TIMEOUT
+                )
+            return
         if data is None:
             continue
         send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
@@ -155,7 +174,11 @@ async def sse_messages(
                     data=msgspec.json.encode(notice).decode(), event="lagged", id=str(last_seq)
                 )
                 return
-            data = await convert(message)
+            try:
+                data = await convert(message)
+            except FeedEnded as end:
+                yield ServerSentEventMessage(data=end.reason, event=end.event)
+                return
             if data is None:
                 continue
             last_seq = message.seq

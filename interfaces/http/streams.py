@@ -35,6 +35,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
 
 from application.access import Principal
+from application.event_codec import EventCodec, event_type
 from application.feeds import LiveUpdate, ops_message, patch_notification, whole_envelope
 from application.read_models import OpsViews
 from domain.contracts import (
@@ -46,17 +47,22 @@ from domain.contracts import (
 )
 from domain.decoding import ContractViolation, convert, decode_terminal_control
 from domain.errors import Forbidden, NotFound
+from domain.workspace import Workspace
 from infrastructure.fanout.feed import Feed, FeedMessage
+from infrastructure.fanout.relay import TYPE_HEADER
 from infrastructure.fanout.terminal import SEQ_HEADER
 from interfaces.composition import LiveFeeds
 from interfaces.http.auth import requires, still_allowed
 from interfaces.http.dependencies import live_feeds, services_of
-from interfaces.http.feed_pump import Convert, serve_socket, sse_messages
+from interfaces.http.feed_pump import Convert, FeedEnded, serve_socket, sse_messages
 from interfaces.http.ownership import MAY_READ
 from interfaces.http.params import command_context, counter
 from interfaces.http.ws_close import FORBIDDEN, UNKNOWN_STREAM
 
 log = logging.getLogger(__name__)
+
+_CODEC: Final = EventCodec()
+_REVOKED: Final = event_type(Workspace.AccessRevoked)
 
 #: Seconds between health checks on /ws/ops, and the pause after an ops message.
 HEALTH_EVERY: Final = 5.0
@@ -86,6 +92,22 @@ def _envelope_feed(
         return msgspec.json.encode(out) if out is not None else None
 
     return convert
+
+
+def _unless_revoked(convert: Convert, viewer: Principal) -> Convert:
+    """A workspace feed that ends (4003; SSE: `revoked`) when the workspace revokes the
+    viewer's grant: the revocation is itself an event on the feed, so it costs nothing."""
+    if viewer.may("admin"):
+        return convert
+
+    async def guarded(message: FeedMessage) -> bytes | None:
+        if message.headers.get(TYPE_HEADER) == _REVOKED:
+            event = _CODEC.decode_envelope(msgspec.json.decode(message.data, type=EventEnvelope))
+            if isinstance(event, Workspace.AccessRevoked) and event.actor == viewer.actor:
+                raise FeedEnded(FORBIDDEN, "revoked", f"{event.by} revoked {viewer.actor}'s grant")
+        return await convert(message)
+
+    return guarded
 
 
 def _terminal_feed(after: int | None) -> Convert:
@@ -131,9 +153,8 @@ async def workspace_socket(
     feed = await _open(
         feeds, subjects.events_stream, [subjects.workspace(str(workspace_id))], after, False
     )
-    await serve_socket(
-        socket, feed, _envelope_feed(feeds, patch_notification), still_allowed=still_allowed(socket)
-    )
+    convert = _unless_revoked(_envelope_feed(feeds, patch_notification), socket.user)
+    await serve_socket(socket, feed, convert, still_allowed=still_allowed(socket))
 
 
 @websocket("/ws/ops", guards=[requires("read")])
@@ -270,9 +291,8 @@ async def workspace_events(
         _resume_from(after, last_event_id),
         False,
     )
-    return ServerSentEvent(
-        sse_messages(feed, _envelope_feed(feeds, patch_notification), still_allowed(request))
-    )
+    convert = _unless_revoked(_envelope_feed(feeds, patch_notification), request.user)
+    return ServerSentEvent(sse_messages(feed, convert, still_allowed(request)))
 
 
 @get(

@@ -331,3 +331,29 @@ async def test_a_feed_left_while_waiting_leaves_no_pending_task_behind() -> None
         await waiting
     await asyncio.sleep(0)  # let the cancellations run
     assert asyncio.all_tasks() - before - {waiting} == set()
+
+
+async def test_a_workspace_feed_ends_when_the_readers_grant_is_revoked(
+    api: Api, factory: httpx.AsyncClient
+) -> None:
+    ws = await new_workspace(factory, a="1\n")
+    token = await api.token("viewer", "read")
+    grant = {"actor": "viewer", "access": "read"}
+    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
+    async with (
+        connect(f"{api.ws_base}/ws/workspaces/{ws}?token={token}") as socket,
+        api.client.stream("GET", f"/sse/workspaces/{ws}?token={token}") as sse,
+    ):
+        await asyncio.sleep(0.3)  # both feeds are open
+        await submit(factory, ws, 3, {"op": "write_file", "path": "a", "content": "2\n"})
+        [seen] = await receive(socket, 1)
+        assert (await factory.delete(f"/workspaces/{ws}/grants/viewer")).status_code == 200
+        closed = await until_closed(socket, within=10)
+        lines: list[str] = []
+        async for line in sse.aiter_lines():
+            lines.append(line)
+    assert seen["version"] == 4
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 4003
+    assert "ui-factory revoked viewer's grant" in closed.rcvd.reason
+    assert "event: revoked" in lines
