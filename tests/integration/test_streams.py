@@ -45,13 +45,18 @@ async def receive(socket: ClientConnection, count: int, timeout: float = 10) -> 
     return [json.loads(await asyncio.wait_for(socket.recv(), timeout)) for _ in range(count)]
 
 
+async def shared_with_a_viewer(api: Api, factory: httpx.AsyncClient) -> tuple[str, str]:
+    """A workspace of the factory's, granted to `viewer` (read), and viewer's token."""
+    ws = await new_workspace(factory, a="1\n")
+    grant = {"actor": "viewer", "access": "read"}
+    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
+    return ws, await api.token("viewer", "read")
+
+
 async def test_a_workspace_feed_resumes_without_gaps_or_repeats(
     api: Api, factory: httpx.AsyncClient
 ) -> None:
-    ws = await new_workspace(factory, a="1\n")
-    token = await api.token("viewer", "read")
-    grant = {"actor": "viewer", "access": "read"}
-    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
+    ws, token = await shared_with_a_viewer(api, factory)
     url = f"{api.ws_base}/ws/workspaces/{ws}?token={token}"
     async with connect(f"{url}&after=0") as socket:  # from the start of the stream
         await submit(factory, ws, 2, {"op": "write_file", "path": "a", "content": "2\n"})
@@ -336,10 +341,7 @@ async def test_a_feed_left_while_waiting_leaves_no_pending_task_behind() -> None
 async def test_a_workspace_feed_ends_when_the_readers_grant_is_revoked(
     api: Api, factory: httpx.AsyncClient
 ) -> None:
-    ws = await new_workspace(factory, a="1\n")
-    token = await api.token("viewer", "read")
-    grant = {"actor": "viewer", "access": "read"}
-    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
+    ws, token = await shared_with_a_viewer(api, factory)
     async with (
         connect(f"{api.ws_base}/ws/workspaces/{ws}?token={token}") as socket,
         api.client.stream("GET", f"/sse/workspaces/{ws}?token={token}") as sse,
