@@ -120,9 +120,15 @@ async def check_dependencies(database_url: str, nats_url: str) -> list[HealthChe
             checks += [await check_postgres(pool), await check_migrations(pool)]
         finally:
             await pool.close()
+    problem = await nats_unreachable(nats_url)
+    if problem is not None:
+        checks.append(
+            HealthCheck("nats", False, f"unreachable: {problem}", "check VIBEHQ_NATS_URL")
+        )
+        return checks
     try:
-        client = await nats.connect(nats_url, connect_timeout=3, max_reconnect_attempts=0)
-    except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
+        client = await _connect_once(nats_url)
+    except Exception as error:  # noqa: BLE001 - it went away between the two attempts
         checks.append(HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
     else:
         try:
@@ -130,3 +136,35 @@ async def check_dependencies(database_url: str, nats_url: str) -> list[HealthChe
         finally:
             await client.close()
     return checks
+
+
+async def _connect_once(nats_url: str, seen: list[Exception] | None = None) -> NatsClient:
+    """Two quick attempts: nats-py otherwise retries its first connect for about two
+    minutes (and forever with `max_reconnect_attempts=0`). Its errors go to `seen`
+    instead of a traceback in the log per attempt."""
+
+    async def keep(error: Exception) -> None:
+        if seen is not None:
+            seen.append(error)
+
+    return await nats.connect(
+        nats_url,
+        connect_timeout=3,
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.5,
+        error_cb=keep,
+        name="vibehq probe",
+    )
+
+
+async def nats_unreachable(nats_url: str) -> str | None:
+    """Why NATS at `nats_url` cannot be used right now, or None when it can."""
+    seen: list[Exception] = []
+    try:
+        client = await _connect_once(nats_url, seen)
+    except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
+        cause = seen[-1] if seen else error  # "connection refused" says more than "no servers"
+        return str(cause) or type(cause).__name__
+    await client.close()
+    return None

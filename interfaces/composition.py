@@ -40,6 +40,7 @@ from infrastructure.audit.keys import signing_key
 from infrastructure.audit.notary import AUDIT, Notary
 from infrastructure.background import Background
 from infrastructure.blob_store import PostgresBlobStore
+from infrastructure.embedded.common import EngineError
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
@@ -52,6 +53,7 @@ from infrastructure.health import (
     check_migrations,
     check_nats,
     check_postgres,
+    nats_unreachable,
 )
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.pool import open_pool
@@ -62,7 +64,7 @@ from infrastructure.projections.ops import PostgresOpsViews
 from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.workspaces import PostgresWorkspaceList
-from infrastructure.settings import Settings, data_folder, patch_limits
+from infrastructure.settings import Settings, data_folder, mask_password, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
 from infrastructure.token_store import PostgresTokenStore
@@ -228,6 +230,16 @@ async def open_engines(settings: Settings) -> Engines:
     )
 
 
+async def require_nats(nats_url: str) -> None:
+    """Fail in seconds, with one line saying what to fix, when NATS cannot be reached."""
+    problem = await nats_unreachable(nats_url)
+    if problem is not None:
+        raise EngineError(
+            f"NATS at {mask_password(nats_url)} is unreachable ({problem}); check "
+            "VIBEHQ_NATS_URL, or unset it to use the embedded server"
+        )
+
+
 async def run_migrations(database_url: str) -> list[str]:
     conn = await asyncpg.connect(database_url)
     try:
@@ -253,6 +265,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
             append_groups=settings.append_groups,
         )
         await store.start()
+        await require_nats(engines.nats_url)
         client = await nats.connect(engines.nats_url, name="vibehq", connect_timeout=5)
     except BaseException:
         await asyncio.to_thread(engines.stop)

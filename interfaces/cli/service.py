@@ -19,7 +19,7 @@ from infrastructure.settings import (
 )
 from interfaces.cli.common import run, settings
 from interfaces.cli.tokens import ensure_dev_token
-from interfaces.composition import open_engines, run_migrations, token_service
+from interfaces.composition import open_engines, require_nats, run_migrations, token_service
 
 
 def serve(
@@ -35,6 +35,7 @@ def serve(
     try:
         for name in run(lambda: run_migrations(engines.database_url)):
             typer.echo(f"applied migration {name}", err=True)
+        run(lambda: require_nats(engines.nats_url))  # one line and exit 1, not a 2-minute wait
         token_note = _local_token_note(config, engines.database_url)
         os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
         os.environ["VIBEHQ_NATS_URL"] = engines.nats_url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from infrastructure.embedded.engines import Engines
@@ -129,3 +130,23 @@ def test_tokens_are_listed_by_short_id_and_revoked_by_any_unique_start(
     missing = vibehq("tokens", "revoke", "0000000000", env=env)
     assert missing.returncode == 2
     assert "no token id starts with '0000000000'" in missing.stderr
+
+
+def test_an_unreachable_nats_is_one_line_in_seconds_not_a_two_minute_hang(
+    database_url: str,
+) -> None:
+    env = {"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": "nats://127.0.0.1:2"}
+    for command in (("serve", "--port", "0"), ("worker",), ("doctor",)):
+        began = time.monotonic()
+        result = vibehq(*command, env=env)
+        took = time.monotonic() - began
+        assert result.returncode == 1, (command, result.stderr)
+        assert took < 30, f"{command[0]} took {took:.0f}s"
+        assert "Traceback" not in result.stdout + result.stderr, command
+        if command[0] == "doctor":
+            assert "[FAIL] nats        unreachable: " in result.stdout
+            assert "fix: check VIBEHQ_NATS_URL" in result.stdout
+        else:
+            [line] = [x for x in result.stderr.splitlines() if x.startswith("vibehq: ")]
+            assert line.startswith("vibehq: NATS at nats://127.0.0.1:2 is unreachable (")
+            assert "Connect call failed" in line
