@@ -1,15 +1,18 @@
 """Dry runs: what a patch would do to a workspace, decided exactly as a submission is.
 
-The workspace is loaded afresh (never the command cache's copy), the patch is decided on
-it, and the aggregate is dropped: nothing is appended, cached or stored. The answer
-carries the per-file changes, how each part matched, and the diff it would make.
+The workspace is loaded afresh (never the command cache's copy), the caller's write
+access checked on it, the patch decided on it, and the aggregate dropped: nothing is
+appended, cached or stored. The answer carries the per-file changes, how each part
+matched, and the diff it would make.
 """
 
 from __future__ import annotations
 
-from application.aggregates import AggregateNotFound, AggregateRepository
+from application.access import DenialLog
+from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.patch_manager import WorkspaceNotFound, decide
 from application.ports import BlobStore
+from application.workspace_access import require
 from application.workspace_queries import file_diff
 from domain.contracts import PatchPreview, PatchSubmission
 from domain.patching.engine import PatchPlan, contents_needed
@@ -19,17 +22,25 @@ from domain.workspace import Workspace
 
 class PatchPreviewer:
     def __init__(
-        self, blobs: BlobStore, repository: AggregateRepository, *, limits: PatchLimits
+        self,
+        blobs: BlobStore,
+        repository: AggregateRepository,
+        *,
+        limits: PatchLimits,
+        denials: DenialLog | None = None,
     ) -> None:
         self._blobs = blobs
         self._repository = repository
         self._limits = limits
+        self._denials = denials
 
-    async def preview(self, submission: PatchSubmission) -> PatchPreview:
+    async def preview(self, submission: PatchSubmission, context: CommandContext) -> PatchPreview:
+        """What the submission would do, for a caller who may write to the workspace."""
         try:
             workspace = await self._repository.get(submission.workspace_id, Workspace)
         except AggregateNotFound:
             raise WorkspaceNotFound(submission.workspace_id) from None
+        await require(workspace, context, "write", self._denials)
         version = workspace.version
         needed = contents_needed(workspace.files, submission.operations)
         contents = await self._blobs.get_many(needed) if needed else {}

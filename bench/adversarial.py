@@ -11,12 +11,11 @@ the same run: the ratio says what comparing costs on top of writing.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from functools import partial
 
 from msgspec import Struct
 
+from bench.engine import median_ms
 from domain.contracts import WriteFile
 from domain.patching.engine import plan_patch
 from domain.patching.files import entry_for
@@ -42,15 +41,6 @@ def _cases(rng: random.Random) -> dict[str, tuple[str, str]]:
     }
 
 
-def _median_ms(work: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - began) * 1000)
-    return sorted(times)[len(times) // 2]
-
-
 def adversarial_inputs(runs: int, seed: int = 16) -> list[Adversarial]:
     limits = PatchLimits()
     figures = []
@@ -64,8 +54,8 @@ def adversarial_inputs(runs: int, seed: int = 16) -> list[Adversarial]:
         figures.append(
             Adversarial(
                 case,
-                _median_ms(partial(replace, contents, limits), runs),
-                _median_ms(partial(create, contents, limits), runs),
+                median_ms(partial(replace, contents, limits), runs),
+                median_ms(partial(create, contents, limits), runs),
             )
         )
     return figures

@@ -60,7 +60,8 @@ def _parse_and_apply(before: str, diff: str) -> str:
     return apply_hunks(before, parse_diff(diff, "f").hunks, "f")[0]
 
 
-def _median_ms(work: Callable[[], object], runs: int) -> float:
+def median_ms(work: Callable[[], object], runs: int) -> float:
+    """The median of `runs` timings of `work()`, in milliseconds."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -79,7 +80,7 @@ def _gnu_patch_ms(before: str, diff: str, runs: int) -> float | None:
         changes.write_text(diff)
         out = Path(folder) / "out"
         command = [binary, "-s", "-o", str(out), str(original), str(changes)]
-        return _median_ms(lambda: subprocess.run(command, check=True), runs)
+        return median_ms(lambda: subprocess.run(command, check=True), runs)
 
 
 def engine_vs_patch(runs: int) -> list[EngineFigure]:
@@ -110,8 +111,8 @@ def engine_vs_patch(runs: int) -> list[EngineFigure]:
                 name,
                 len(content),
                 hunks,
-                ours_ms=_median_ms(ours, runs),
-                apply_ms=_median_ms(apply_only, runs),
+                ours_ms=median_ms(ours, runs),
+                apply_ms=median_ms(apply_only, runs),
                 patch_ms=_gnu_patch_ms(before, diff, runs),
             )
         )
@@ -190,8 +191,8 @@ def git_change(before: dict[str, str], hunks: int, runs: int, seed: int = 25) ->
             run([git, "apply", str(Path(folder) / "change.diff")])
             run([git, "checkout", "-q", "--", "."])  # back to the base for the next run
 
-        apply_ms = _median_ms(git_apply, runs)
-        checkout_ms = _median_ms(partial(run, [git, "checkout", "-q", "--", "."]), runs)
+        apply_ms = median_ms(git_apply, runs)
+        checkout_ms = median_ms(partial(run, [git, "checkout", "-q", "--", "."]), runs)
         return GitChange(before, diff, max(apply_ms - checkout_ms, 0.1))
 
 
@@ -213,7 +214,7 @@ def multi_file_vs_git(runs: int, files: int = 300) -> EngineFigure | None:
         f"git diff of {files} files, 2 hunks each",
         len(change.diff),
         files * 2,
-        ours_ms=_median_ms(ours, runs),
-        apply_ms=_median_ms(partial(_parsed.__wrapped__, change.diff), runs),
+        ours_ms=median_ms(ours, runs),
+        apply_ms=median_ms(partial(_parsed.__wrapped__, change.diff), runs),
         patch_ms=change.git_apply_ms,
     )

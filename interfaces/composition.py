@@ -145,7 +145,7 @@ def bootstrap(
             denials=ops,
         ),
         access=WorkspaceAccessManager(store, repository, ops),
-        previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings)),
+        previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),
         ops=ops,

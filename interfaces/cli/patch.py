@@ -70,17 +70,17 @@ async def _apply(
             operations=[ApplyPatch(patch=text)],
             message="vibehq patch apply",
         )
+        # The operator at the shell reaches the database directly: an admin, whoever
+        # owns the workspace (docs/security.md).
+        context = CommandContext(actor=author, correlation_id=uuid4(), admin=True)
         if check:
-            preview = await runtime.services.previews.preview(submission)
+            preview = await runtime.services.previews.preview(submission, context)
             return Outcome(
                 preview.outcome == "applied",
                 preview.changes,
                 preview.tolerances,
                 preview.detail or "",
             )
-        # The operator at the shell reaches the database directly: an admin, whoever
-        # owns the workspace (docs/security.md).
-        context = CommandContext(actor=author, correlation_id=uuid4(), admin=True)
         record = await runtime.services.patches.submit(submission, context)
         return Outcome(
             record.outcome == "applied",

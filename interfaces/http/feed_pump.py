@@ -161,8 +161,9 @@ async def sse_messages(
         while True:
             try:
                 message = await _next_unless(feed, watch)
-            except _Revoked:
-                yield ServerSentEventMessage(data="token revoked", event="revoked")
+                data = await convert(message)
+            except FeedEnded as end:  # the token or the reader's grant was revoked
+                yield ServerSentEventMessage(data=end.reason, event=end.event)
                 return
             except FellBehind as behind:
                 notice = FeedLagged(
@@ -174,11 +175,6 @@ async def sse_messages(
                     data=msgspec.json.encode(notice).decode(), event="lagged", id=str(last_seq)
                 )
                 return
-            try:
-                data = await convert(message)
-            except FeedEnded as end:
-                yield ServerSentEventMessage(data=end.reason, event=end.event)
-                return
             if data is None:
                 continue
             last_seq = message.seq
@@ -189,12 +185,8 @@ async def sse_messages(
         await feed.close()
 
 
-class _Revoked(Exception):
-    pass
-
-
 async def _next_unless(feed: Feed, watch: asyncio.Task[None]) -> FeedMessage:
-    """The feed's next message, or `_Revoked` once `watch` ends first."""
+    """The feed's next message, or `FeedEnded` once `watch` (the token's) ends first."""
     getter = asyncio.ensure_future(feed.next())
     try:
         await asyncio.wait({getter, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -203,5 +195,5 @@ async def _next_unless(feed: Feed, watch: asyncio.Task[None]) -> FeedMessage:
         raise
     if not getter.done():
         getter.cancel()
-        raise _Revoked
+        raise FeedEnded(TOKEN_INVALID, "revoked", "token revoked")
     return getter.result()

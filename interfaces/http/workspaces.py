@@ -182,7 +182,6 @@ class WorkspaceController(Controller):
         request: Request[Any, Any, Any],
         patches: Patches,
         previews: Previews,
-        access: Access,
         workspace_id: FromPath[UUID],
         data: JSONBody[PatchRequest],
         key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
@@ -199,8 +198,8 @@ class WorkspaceController(Controller):
             message=data.message,
         )
         if dry_run:
-            await access.check(workspace_id, command_context(request, None), "write")
-            return Response(await previews.preview(submission), status_code=200)
+            preview = await previews.preview(submission, command_context(request, None))
+            return Response(preview, status_code=200)
         record = await patches.submit(submission, command_context(request, None))
         return _outcome_response(request, record)
 
