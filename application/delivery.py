@@ -2,7 +2,9 @@
 
 The patches a factory applied are already in the log; these commands add what only
 the factory knows. Both validate what they point at (the patch, the workspace and
-its version) so a report never cites work that does not exist.
+its version) so a report never cites work that does not exist, or that its factory
+may not read. The first actor to record for a task owns it; others need its `write`
+grant (application/sharing.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from application.commands import execute, recorded, scoped
 from application.patch_manager import PatchNotFound, WorkspaceNotFound
 from application.patch_records import is_outcome
 from application.ports import EventStore
+from application.sharing import NoAccess, WorkspaceAccessManager, record, refusal
 from domain.contracts import ChecksRequest, DeliveryRequest, Recorded
 from domain.delivery import Task, task_stream_id
 from domain.errors import Invalid
@@ -42,6 +45,7 @@ class DeliveryService:
         self._store = store
         self._repository = repository
         self._denials = denials
+        self._workspaces = WorkspaceAccessManager(store, repository, denials)
 
     async def report_checks(
         self, task_id: str, request: ChecksRequest, context: CommandContext
@@ -50,6 +54,7 @@ class DeliveryService:
             patch = await self._store.find_event(request.patch_id)
             if patch is None or not is_outcome(patch):
                 raise PatchNotFound(request.patch_id)
+            await self._workspaces.check(patch.stream_id, context, "read")
         factory = await self._factory(request.factory, context, f"report checks of {task_id}")
 
         def report(task: Task) -> None:
@@ -67,6 +72,7 @@ class DeliveryService:
             raise WorkspaceNotFound(request.workspace_id)
         if request.final_version > head:
             raise VersionNotReached(request.final_version, head)
+        await self._workspaces.check(request.workspace_id, context, "read")
         factory = await self._factory(request.factory, context, f"deliver task {task_id}")
 
         def deliver(task: Task) -> None:
@@ -85,19 +91,29 @@ class DeliveryService:
         self, task_id: str, change: Callable[[Task], None], context: CommandContext
     ) -> Recorded:
         def start() -> Task:
-            task = Task(task_id=task_id)
+            task = Task(task_id=task_id, created_by=context.actor)
             change(task)
             return task
 
-        result = await execute(
-            self._store,
-            self._repository,
-            Task,
-            task_stream_id(task_id),
-            start=start,
-            change=change,
-            context=context,
-        )
+        def contribute(task: Task) -> None:
+            refused = refusal(task, context, "write")
+            if refused is not None:
+                raise refused
+            change(task)
+
+        try:
+            result = await execute(
+                self._store,
+                self._repository,
+                Task,
+                task_stream_id(task_id),
+                start=start,
+                change=contribute,
+                context=context,
+            )
+        except NoAccess as refused:
+            await record(refused, context, self._denials)
+            raise
         return recorded(result)
 
     async def _factory(self, claimed: str | None, context: CommandContext, action: str) -> str:

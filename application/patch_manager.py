@@ -36,7 +36,7 @@ from application.commands import MAX_ATTEMPTS, TooMuchContention, request_hash, 
 from application.event_codec import EventCodec
 from application.patch_records import is_outcome, outcome_record, patch_record
 from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
-from application.workspace_access import require
+from application.sharing import require
 from domain.contracts import (
     NewWorkspace,
     PatchRecord,

@@ -12,7 +12,7 @@ from application.access import DenialLog
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.patch_manager import WorkspaceNotFound, decide
 from application.ports import BlobStore
-from application.workspace_access import require
+from application.sharing import require
 from application.workspace_queries import file_diff
 from domain.contracts import PatchPreview, PatchSubmission
 from domain.patching.engine import PatchPlan, contents_needed

@@ -25,7 +25,11 @@ from domain.contracts import (
 
 
 class DeliveryReports(Protocol):
-    async def report(self, task_id: str) -> DeliveryReport | None: ...
+    """Reports as `visible_to` an actor may see them: its own rows, and the counted rows
+    of the tasks it may read (None: an admin, every counted row). See
+    infrastructure/projections/delivery.py for which rows count."""
+
+    async def report(self, task_id: str, *, visible_to: str | None) -> DeliveryReport | None: ...
 
     async def page(
         self,
@@ -35,6 +39,7 @@ class DeliveryReports(Protocol):
         since: datetime | None,
         limit: int,
         cursor: str | None,
+        visible_to: str | None,
     ) -> DeliveryReportPage: ...
 
 

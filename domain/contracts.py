@@ -215,10 +215,24 @@ WorkspaceAccess = Literal["read", "write"]
 
 
 class GrantRequest(_Contract, frozen=True):
-    """`POST /workspaces/{id}/grants`: let `actor` read or write this workspace."""
+    """`POST /workspaces/{id}/grants` or `/tasks/{id}/grants`: let `actor` read, or
+    read and write, this workspace or task."""
 
     actor: Identifier
     access: WorkspaceAccess
+
+
+class TaskGrants(_Contract, frozen=True):
+    """Who may do what with a task: its owner ("" if recorded before owners), and the
+    actors granted access."""
+
+    task_id: str
+    owner: str
+    grants: dict[str, WorkspaceAccess]
+    version: Positive
+    position: NonNegative = 0
+    #: True when an idempotent retry returned the first answer instead of recording.
+    duplicate: bool = False
 
 
 class WorkspaceGrants(_Contract, frozen=True):

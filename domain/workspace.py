@@ -12,7 +12,7 @@ rejections included, because "what happened to my submission" is part of the
 workspace's history. A rejection changes no file, so rebasing over it never conflicts.
 
 Its creator owns it. Other actors need a grant (`AccessGranted`: read, or write too);
-`access_of` says what an actor may do, and the application enforces it.
+`access_of` (domain/sharing.py) says what an actor may do; the application enforces it.
 
 `last_changed` remembers, per path, the version that last changed it (deletions and
 renames included). That is what rebase and revert need, and it keeps both O(paths
@@ -22,7 +22,7 @@ touched) instead of O(history), which is also why snapshots stay small.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final, Literal
+from typing import Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -40,14 +40,17 @@ from domain.errors import Refused
 from domain.patching.engine import PatchPlan, operation_paths, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
+from domain.sharing import Shared
 
 
 class WorkspaceArchived(Refused):
     """The workspace is archived and accepts no more changes."""
 
 
-class Workspace(Aggregate):
+class Workspace(Shared, Aggregate):
     """A named file tree whose version counts its recorded events."""
+
+    noun = "workspace"
 
     # -- its events, typed once: readers (projections, feeds, tail) use these classes --
 
@@ -190,34 +193,6 @@ class Workspace(Aggregate):
         self._refuse_if_archived()
         self._archive(by)
 
-    def grant(self, actor: str, access: WorkspaceAccess, by: str) -> bool:
-        """Let `actor` read or write; False (nothing recorded) if it already may."""
-        if actor == self.created_by:
-            raise Refused(f"{actor} owns workspace {self.id}: it needs no grant")
-        if self.grants.get(actor) == access:
-            return False
-        self._granted(actor, access, by)
-        return True
-
-    def revoke(self, actor: str, by: str) -> bool:
-        """Take `actor`'s grant away; False (nothing recorded) if it had none."""
-        if actor not in self.grants:
-            return False
-        self._revoked(actor, by)
-        return True
-
-    @property
-    def grants(self) -> Mapping[str, WorkspaceAccess]:
-        """Actors granted access (none in a snapshot taken before grants existed)."""
-        granted: Mapping[str, WorkspaceAccess] = self.__dict__.get("granted", {})
-        return granted
-
-    def access_of(self, actor: str) -> Literal["owner", "write", "read"] | None:
-        """What `actor` may do here: own it, write, read, or nothing (None)."""
-        if actor == self.created_by:
-            return "owner"
-        return self.grants.get(actor)
-
     # -- decisions -----------------------------------------------------------------------
 
     def _refuse_if_archived(self) -> None:
@@ -321,11 +296,11 @@ class Workspace(Aggregate):
 
     @event(AccessGranted)
     def _granted(self, actor: str, access: WorkspaceAccess, by: str) -> None:
-        self.granted = {**self.grants, actor: access}
+        self._grant_state(actor, access)
 
     @event(AccessRevoked)
     def _revoked(self, actor: str, by: str) -> None:
-        self.granted = {name: a for name, a in self.grants.items() if name != actor}
+        self._revoke_state(actor)
 
     def _take_changes(self, changes: list[FileChange]) -> None:
         # The event is applied before eventsourcing bumps the version.

@@ -33,7 +33,7 @@ from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
 from application.ports import BlobStore, EventStore, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
-from application.workspace_access import WorkspaceAccessManager
+from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
 from domain.contracts import HealthCheck
 from infrastructure.audit.keys import signing_key
@@ -58,7 +58,7 @@ from infrastructure.health import (
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.pool import open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
-from infrastructure.projections.delivery import PostgresDeliveryReports
+from infrastructure.projections.delivery_reports import PostgresDeliveryReports
 from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
 from infrastructure.projections.ops import PostgresOpsViews
 from infrastructure.projections.registry import all_projections
@@ -98,6 +98,7 @@ class Services:
 
     patches: PatchManager
     access: WorkspaceAccessManager
+    task_access: TaskAccessManager
     previews: PatchPreviewer
     queries: WorkspaceQueries
     delivery: DeliveryService
@@ -145,6 +146,7 @@ def bootstrap(
             denials=ops,
         ),
         access=WorkspaceAccessManager(store, repository, ops),
+        task_access=TaskAccessManager(store, repository, ops),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),

@@ -4,6 +4,10 @@ Rows are keyed by (task id, factory): patches applied/rejected/reverted by that
 author under that task id, the paths they touched, lines added and removed, the
 latest run of each check, and the latest delivery. The status rule is the domain's
 (`domain.delivery.delivery_status`); it is recomputed for every row a batch touched.
+
+`task_owners` and `task_grants` mirror each task's owner and grants. A row counts in
+its task's report when its factory may write the task (or the task has no owner); a
+reader sees the counted rows of the tasks it may read, and its own rows anywhere.
 """
 
 from __future__ import annotations
@@ -14,24 +18,16 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from application.event_codec import EventCodec, event_types
-from application.pages import decode_cursor, encode_cursor
 from application.ports import RecordedEvent
 from domain.contracts import (
     Delivery,
-    DeliveryReport,
-    DeliveryReportPage,
-    DeliveryStatus,
-    FactoryDelivery,
-    ReportedCheck,
 )
-from domain.delivery import FAILING, Task, delivery_status, task_status
+from domain.delivery import FAILING, TASK_EVENTS, Task, delivery_status
 from domain.workspace import PATCH_OUTCOMES, Workspace
 from infrastructure.pool import DbConnection
-from infrastructure.projections.checkpoints import model_position
 
 _CODEC: Final = EventCodec()
 #: (applied, rejected, reverted) that each outcome adds to its row.
@@ -41,7 +37,7 @@ _COUNTS: Final[dict[type, tuple[int, int, int]]] = {
     Workspace.PatchReverted: (0, 0, 1),
 }
 #: What this projection reads; other events are skipped without decoding.
-_READS: Final = event_types(*PATCH_OUTCOMES, Task.ChecksReported, Task.Delivered)
+_READS: Final = event_types(*PATCH_OUTCOMES, *TASK_EVENTS)
 
 _TOUCH: Final = """
 INSERT INTO delivery_reports AS r (task_id, factory, patches_applied, patches_rejected,
@@ -77,6 +73,14 @@ _DELIVER: Final = """
 UPDATE delivery_reports SET delivery = $3::jsonb, delivered_at = $4
 WHERE task_id = $1 AND factory = $2
 """
+_OWNER: Final = """
+INSERT INTO task_owners (task_id, owner) VALUES ($1, $2) ON CONFLICT DO NOTHING
+"""
+_GRANT: Final = """
+INSERT INTO task_grants (task_id, actor, access) VALUES ($1, $2, $3)
+ON CONFLICT (task_id, actor) DO UPDATE SET access = EXCLUDED.access
+"""
+_REVOKE: Final = "DELETE FROM task_grants WHERE task_id = $1 AND actor = $2"
 _STATUS_INPUTS: Final = """
 SELECT k.task_id, k.factory,
        (SELECT count(*) FROM delivery_checks c
@@ -138,6 +142,8 @@ class _Batch:
     files: dict[Key, set[str]] = field(default_factory=dict)
     checks: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Owners and grants in log order: ("owner" | "grant" | "revoke", row).
+    sharing: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def touch(self, key: Key, event: RecordedEvent, workspace: UUID | None = None) -> _Touch:
         at = event.recorded_at
@@ -158,8 +164,8 @@ class _Batch:
 
 class DeliveryProjection:
     name = "delivery"
-    version = 1
-    tables = ("delivery_reports", "delivery_files", "delivery_checks")
+    version = 2
+    tables = ("delivery_reports", "delivery_files", "delivery_checks", "task_owners", "task_grants")
     ddl = (
         """CREATE TABLE IF NOT EXISTS delivery_reports (
             task_id text NOT NULL, factory text NOT NULL,
@@ -183,12 +189,19 @@ class DeliveryProjection:
             status text NOT NULL, duration_ms bigint NOT NULL, summary text NOT NULL,
             patch_id uuid, reported_at timestamptz NOT NULL, runs integer NOT NULL,
             PRIMARY KEY (task_id, factory, name))""",
+        """CREATE TABLE IF NOT EXISTS task_owners (
+            task_id text PRIMARY KEY, owner text NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS task_grants (
+            task_id text NOT NULL, actor text NOT NULL, access text NOT NULL,
+            PRIMARY KEY (task_id, actor))""",
     )
 
     async def apply(self, conn: DbConnection, events: Sequence[RecordedEvent]) -> None:
         batch = _Batch()
         for event in events:
             _fold(batch, event)
+        for change, row in batch.sharing:  # in log order: a revoke may follow its grant
+            await conn.execute(_SHARING[change], *row)
         if not batch.touches:
             return
         await conn.executemany(_TOUCH, [t.row(key) for key, t in batch.touches.items()])
@@ -214,10 +227,23 @@ class DeliveryProjection:
         )
 
 
+_SHARING: Final = {"owner": _OWNER, "grant": _GRANT, "revoke": _REVOKE}
+
+
 def _fold(batch: _Batch, record: RecordedEvent) -> None:
     if record.event_type not in _READS:
         return
     event = _CODEC.decode(record)
+    if isinstance(event, Task.Opened):
+        if event.created_by:
+            batch.sharing.append(("owner", (event.task_id, event.created_by)))
+        return
+    if isinstance(event, Task.AccessGranted):
+        batch.sharing.append(("grant", (event.task_id, event.actor, event.access)))
+        return
+    if isinstance(event, Task.AccessRevoked):
+        batch.sharing.append(("revoke", (event.task_id, event.actor)))
+        return
     if isinstance(event, PATCH_OUTCOMES):
         key = (event.task_id, event.author)
         changes = [] if isinstance(event, Workspace.PatchRejected) else event.changes
@@ -258,98 +284,3 @@ def _fold(batch: _Batch, record: RecordedEvent) -> None:
             cost=event.cost,
         )
         batch.deliveries.append((*key, msgspec.json.encode(delivery).decode(), record.recorded_at))
-
-
-# -- reading -------------------------------------------------------------------------------
-
-_REPORT_COLUMNS: Final = """
-r.task_id, r.factory, r.status, r.patches_applied, r.patches_rejected, r.patches_reverted,
-r.lines_added, r.lines_removed, r.first_activity, r.last_activity, r.workspaces, r.delivery,
-(SELECT count(*) FROM vibehq_read.delivery_files f
- WHERE f.task_id = r.task_id AND f.factory = r.factory) AS files_touched,
-(SELECT coalesce(json_agg(json_build_object(
-    'name', c.name, 'status', c.status, 'duration_ms', c.duration_ms, 'summary', c.summary,
-    'reported_at', c.reported_at, 'runs', c.runs, 'patch_id', c.patch_id) ORDER BY c.name),
-    '[]') FROM vibehq_read.delivery_checks c
- WHERE c.task_id = r.task_id AND c.factory = r.factory) AS checks
-"""
-
-
-class PostgresDeliveryReports:
-    """Implements `application.read_models.DeliveryReports` over the live tables."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def report(self, task_id: str) -> DeliveryReport | None:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(
-                f"SELECT {_REPORT_COLUMNS} FROM vibehq_read.delivery_reports r "
-                "WHERE r.task_id = $1 ORDER BY r.factory",
-                task_id,
-            )
-            position = await model_position(conn, DeliveryProjection.name)
-        if not rows:
-            return None
-        factories = [_factory_delivery(row) for row in rows]
-        return DeliveryReport(
-            task_id=task_id,
-            status=task_status([f.status for f in factories]),
-            factories=factories,
-            as_of_position=position,
-        )
-
-    async def page(
-        self,
-        *,
-        factory: str | None,
-        status: DeliveryStatus | None,
-        since: datetime | None,
-        limit: int,
-        cursor: str | None,
-    ) -> DeliveryReportPage:
-        after = decode_cursor(cursor, tuple[datetime, str, str]) if cursor else None
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(
-                f"SELECT {_REPORT_COLUMNS} FROM vibehq_read.delivery_reports r "
-                "WHERE ($1::text IS NULL OR r.factory = $1) "
-                "AND ($2::text IS NULL OR r.status = $2) "
-                "AND ($3::timestamptz IS NULL OR r.last_activity >= $3) "
-                "AND ($4::timestamptz IS NULL "
-                "     OR (r.last_activity, r.task_id, r.factory) < ($4, $5, $6)) "
-                "ORDER BY r.last_activity DESC, r.task_id DESC, r.factory DESC LIMIT $7",
-                factory,
-                status,
-                since,
-                *(after or (None, None, None)),
-                limit + 1,
-            )
-            position = await model_position(conn, DeliveryProjection.name)
-        items = [_factory_delivery(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor(last.last_activity, last.task_id, last.factory)
-        return DeliveryReportPage(items=items, next_cursor=next_cursor, as_of_position=position)
-
-
-def _factory_delivery(row: asyncpg.Record) -> FactoryDelivery:
-    checks: Any = row["checks"]
-    delivery: Any = row["delivery"]
-    return FactoryDelivery(
-        task_id=row["task_id"],
-        factory=row["factory"],
-        status=row["status"],
-        patches_applied=row["patches_applied"],
-        patches_rejected=row["patches_rejected"],
-        patches_reverted=row["patches_reverted"],
-        files_touched=row["files_touched"],
-        lines_added=row["lines_added"],
-        lines_removed=row["lines_removed"],
-        first_activity=row["first_activity"],
-        last_activity=row["last_activity"],
-        duration_seconds=(row["last_activity"] - row["first_activity"]).total_seconds(),
-        workspaces=list(row["workspaces"]),
-        checks=msgspec.json.decode(checks, type=list[ReportedCheck]),
-        delivery=msgspec.json.decode(delivery, type=Delivery) if delivery else None,
-    )

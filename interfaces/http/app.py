@@ -25,7 +25,7 @@ from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, FailedAuth
 from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.docs_page import SwaggerPage
-from interfaces.http.grants import GrantController
+from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
@@ -71,6 +71,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             HealthController,
             WorkspaceController,
             GrantController,
+            TaskGrantController,
             PatchController,
             TaskController,
             DeliveryReportController,

@@ -20,7 +20,7 @@ from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
-from application.workspace_access import WorkspaceAccessManager
+from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
 from domain.errors import Busy
 from interfaces.composition import LiveFeeds, Services
@@ -29,6 +29,7 @@ from interfaces.composition import LiveFeeds, Services
 # runtime-checkable, and the composition root already typed them).
 Patches: TypeAlias = NamedDependency[SkipValidation[PatchManager]]
 Access: TypeAlias = NamedDependency[SkipValidation[WorkspaceAccessManager]]
+TaskAccess: TypeAlias = NamedDependency[SkipValidation[TaskAccessManager]]
 Previews: TypeAlias = NamedDependency[SkipValidation[PatchPreviewer]]
 Queries: TypeAlias = NamedDependency[SkipValidation[WorkspaceQueries]]
 Delivery: TypeAlias = NamedDependency[SkipValidation[DeliveryService]]
@@ -67,6 +68,7 @@ def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
     return {
         "patches": provide(lambda s: s.patches),
         "access": provide(lambda s: s.access),
+        "task_access": provide(lambda s: s.task_access),
         "previews": provide(lambda s: s.previews),
         "queries": provide(lambda s: s.queries),
         "delivery": provide(lambda s: s.delivery),

@@ -1,4 +1,5 @@
-"""`/workspaces/{id}/grants`: who besides its owner may read or write a workspace."""
+"""`/workspaces/{id}/grants`, `/tasks/{id}/grants`: who besides its owner may read or
+write a workspace or a task."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from domain.contracts import GrantRequest, Identifier, WorkspaceGrants
+from domain.contracts import GrantRequest, Identifier, TaskGrants, WorkspaceGrants
 from interfaces.http.auth import requires
-from interfaces.http.dependencies import Access
+from interfaces.http.dependencies import Access, TaskAccess
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -74,3 +75,62 @@ class GrantController(Controller):
     ) -> Response[WorkspaceGrants]:
         context = command_context(request, idempotency_key(request))
         return Response(await access.revoke(workspace_id, actor, context))
+
+
+class TaskGrantController(Controller):
+    path = "/tasks/{task_id:str}/grants"
+    tags = ["delivery"]
+
+    @get(
+        "/",
+        guards=[requires("read")],
+        summary="The task's owner and the actors it granted read or write",
+        responses={404: spec("No task events recorded under this id."), **AUTH},
+    )
+    async def show(
+        self, request: Request[Any, Any, Any], task_access: TaskAccess, task_id: FromPath[str]
+    ) -> TaskGrants:
+        return await task_access.grants(task_id, command_context(request, None))
+
+    @post(
+        "/",
+        guards=[requires("write")],
+        status_code=200,
+        summary="Let an actor read the task's report, or also contribute (owner or admin)",
+        description="`write` lets the actor report checks and deliver, and makes its "
+        "patches under this task id count in the report. Granting what an actor already "
+        "has records nothing.",
+        responses={
+            404: spec("No task events recorded under this id."),
+            **AUTH,
+            409: spec("The actor owns the task."),
+        },
+    )
+    async def grant(
+        self,
+        request: Request[Any, Any, Any],
+        task_access: TaskAccess,
+        task_id: FromPath[Identifier],
+        data: JSONBody[GrantRequest],
+        key: Annotated[str | None, IDEMPOTENCY_HEADER] = None,
+    ) -> Response[TaskGrants]:
+        context = command_context(request, idempotency_key(request))
+        granted = await task_access.grant(task_id, data, context)
+        return recorded_answer(granted, duplicate=granted.duplicate, status_code=200)
+
+    @delete(
+        "/{actor:str}",
+        guards=[requires("write")],
+        status_code=200,
+        summary="Take an actor's task grant away (owner or admin)",
+        responses={404: spec("No task events recorded under this id."), **AUTH},
+    )
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        task_access: TaskAccess,
+        task_id: FromPath[Identifier],
+        actor: FromPath[Identifier],
+    ) -> Response[TaskGrants]:
+        context = command_context(request, idempotency_key(request))
+        return Response(await task_access.revoke(task_id, actor, context))

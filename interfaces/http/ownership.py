@@ -1,5 +1,5 @@
 """Route guards for workspace ownership: the caller must own the workspace a route
-names, hold a grant for it, or have an admin token (application/workspace_access.py).
+names, hold a grant for it, or have an admin token (application/sharing.py).
 
 A refusal is 403 (and recorded); an unknown workspace stays 404.
 """
@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
-from application.workspace_access import Need
+from application.sharing import Need
 from interfaces.http.dependencies import services_of
 from interfaces.http.params import command_context
 

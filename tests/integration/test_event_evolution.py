@@ -97,7 +97,7 @@ async def _log(store: PostgresEventStore) -> list[RecordedEvent]:
 async def test_a_v1_event_in_the_log_is_read_as_v2_by_every_reader(
     database_url: str, pool: asyncpg.Pool, store: PostgresEventStore, request: Any
 ) -> None:
-    task = Task(task_id="T-1")
+    task = Task(task_id="T-1", created_by="ui-factory")
     task.deliver(
         factory="ui-factory",
         summary="done",

@@ -67,6 +67,15 @@ async def grant(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     }
 
 
+async def grant_task(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    task = f"T-{uuid.uuid4().hex[:8]}"
+    opened = await client.post(
+        f"/tasks/{task}/checks", json={"checks": [{"name": "unit", "status": "passed"}]}
+    )
+    assert opened.status_code == 201, opened.text
+    return f"/tasks/{task}/grants", {"actor": "data-factory", "access": "write"}
+
+
 async def submit_patch(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     ws = await _workspace(client)
     operation = {"op": "write_file", "path": "app.py", "content": "x = 3\n"}
@@ -130,6 +139,7 @@ RECORDING_POSTS: dict[str, Setup] = {
     "/patches/{patch_id}/revert": revert,
     "/tasks/{task_id}/checks": report_checks,
     "/tasks/{task_id}/deliver": deliver,
+    "/tasks/{task_id}/grants": grant_task,
     "/ops/events": ops_event,
     "/ops/heartbeats": heartbeat,
     "/ops/incidents": open_incident,

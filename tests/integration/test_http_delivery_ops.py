@@ -151,6 +151,8 @@ async def test_delivery_inputs_are_checked_and_errors_name_the_field(
 
 async def test_delivery_reports_filter_and_page(factory: httpx.AsyncClient, api: Api) -> None:
     ws = await new_workspace(factory, a="1\n")
+    grant = {"actor": "data-factory", "access": "read"}
+    assert (await factory.post(f"/workspaces/{ws}/grants", json=grant)).status_code == 200
     async with await api.as_("data-factory", "write") as other:
         last = None
         for n in range(5):
@@ -160,22 +162,104 @@ async def test_delivery_reports_filter_and_page(factory: httpx.AsyncClient, api:
                 "/tasks/" + task + "/deliver",
                 json={"summary": "ok", "workspace_id": ws, "final_version": 2},
             )
+            assert response.status_code == 201, response.text
             last = response.json()["position"]
     assert last is not None
-    everything = await fresh(factory, "/delivery-reports", last, limit=2)
-    seen = [(i["task_id"], i["factory"]) for i in everything["items"]]
-    cursor = everything["next_cursor"]
-    while cursor:
-        page = (
-            await factory.get("/delivery-reports", params={"limit": 2, "cursor": cursor})
+    async with await api.as_("operator", "admin") as admin:
+        everything = await fresh(admin, "/delivery-reports", last, limit=2)
+        seen = [(i["task_id"], i["factory"]) for i in everything["items"]]
+        cursor = everything["next_cursor"]
+        while cursor:
+            page = (
+                await admin.get("/delivery-reports", params={"limit": 2, "cursor": cursor})
+            ).json()
+            seen += [(i["task_id"], i["factory"]) for i in page["items"]]
+            cursor = page["next_cursor"]
+        assert len(seen) == len(set(seen)) == 6  # five deliveries + the workspace-init row
+        data_only = (
+            await admin.get("/delivery-reports", params={"factory": "data-factory"})
         ).json()
-        seen += [(i["task_id"], i["factory"]) for i in page["items"]]
-        cursor = page["next_cursor"]
-    assert len(seen) == len(set(seen)) == 6  # five deliveries + the workspace-init row
-    data_only = (await factory.get("/delivery-reports", params={"factory": "data-factory"})).json()
-    assert sorted(i["task_id"] for i in data_only["items"]) == ["T-page-1", "T-page-3"]
-    delivered = (await factory.get("/delivery-reports", params={"status": "delivered"})).json()
-    assert len(delivered["items"]) == 5
+        assert sorted(i["task_id"] for i in data_only["items"]) == ["T-page-1", "T-page-3"]
+        delivered = (await admin.get("/delivery-reports", params={"status": "delivered"})).json()
+        assert len(delivered["items"]) == 5
+    # A factory's list holds the tasks it owns (or was granted), not the other's.
+    mine = (await factory.get("/delivery-reports")).json()
+    assert sorted(i["task_id"] for i in mine["items"]) == [
+        "T-page-0",
+        "T-page-2",
+        "T-page-4",
+        "workspace-init",
+    ]
+
+
+async def test_a_task_is_its_first_writers_and_others_need_a_grant(
+    factory: httpx.AsyncClient, api: Api, pool: asyncpg.Pool
+) -> None:
+    ws = await new_workspace(factory, a="1\n")
+    checks = {"checks": [{"name": "unit", "status": "passed"}]}
+    opened = await factory.post("/tasks/T-own/checks", json=checks)
+    assert opened.status_code == 201, opened.text
+    async with (
+        await api.as_("data-factory", "write") as other,
+        await api.as_("operator", "admin") as admin,
+    ):
+        other_ws = await new_workspace(other, b="1\n")
+        # Without a grant: no checks, no delivery, no report, no grants of its own.
+        failing = {"checks": [{"name": "unit", "status": "failed"}]}
+        assert problem(await other.post("/tasks/T-own/checks", json=failing), 403)
+        delivery = {"summary": "mine now", "workspace_id": other_ws, "final_version": 2}
+        assert problem(await other.post("/tasks/T-own/deliver", json=delivery), 403)
+        assert problem(await other.get("/tasks/T-own/delivery-report"), 403)
+        self_grant = {"actor": "data-factory", "access": "write"}
+        assert problem(await other.post("/tasks/T-own/grants", json=self_grant), 403)
+        # Its patches may name the task, but they do not count in the owner's report.
+        patched = await other.post(
+            f"/workspaces/{other_ws}/patches",
+            json={
+                "base_version": 2,
+                "task_id": "T-own",
+                "operations": [{"op": "write_file", "path": "b", "content": "2\n"}],
+            },
+        )
+        assert patched.status_code == 201, patched.text
+        report = await fresh(factory, "/tasks/T-own/delivery-report", patched.json()["position"])
+        assert [f["factory"] for f in report["factories"]] == ["ui-factory"]
+        assert report["status"] == "in_progress"
+        # A read grant shows the report; a write grant lets it contribute, and counts it.
+        read = {"actor": "data-factory", "access": "read"}
+        granted = await factory.post("/tasks/T-own/grants", json=read)
+        assert granted.status_code == 200, granted.text
+        assert (granted.json()["owner"], granted.json()["grants"]) == (
+            "ui-factory",
+            {"data-factory": "read"},
+        )
+        seen = await fresh(other, "/tasks/T-own/delivery-report", granted.json()["position"])
+        # (its own part, which it always sees, and the owner's)
+        assert [f["factory"] for f in seen["factories"]] == ["data-factory", "ui-factory"]
+        assert problem(await other.post("/tasks/T-own/checks", json=failing), 403)
+        write = await factory.post("/tasks/T-own/grants", json=self_grant)
+        assert write.status_code == 200, write.text
+        red = await other.post("/tasks/T-own/checks", json=failing)
+        assert red.status_code == 201, red.text
+        report = await fresh(factory, "/tasks/T-own/delivery-report", red.json()["position"])
+        assert [f["factory"] for f in report["factories"]] == ["data-factory", "ui-factory"]
+        assert report["status"] == "failed"
+        # It may deliver only a workspace it may read.
+        theirs = {"summary": "done", "workspace_id": ws, "final_version": 2}
+        assert problem(await other.post("/tasks/T-own/deliver", json=theirs), 403)
+        # Revoked: it is out of the report again; an admin sees what counts, as the owner.
+        revoked = await factory.delete("/tasks/T-own/grants/data-factory")
+        assert revoked.status_code == 200, revoked.text
+        after = await fresh(admin, "/tasks/T-own/delivery-report", revoked.json()["position"])
+        assert [f["factory"] for f in after["factories"]] == ["ui-factory"]
+        assert after["status"] == "in_progress"
+        assert problem(await other.get("/tasks/T-own/delivery-report"), 403)
+    # Every refusal is on record, in the refused actor's name.
+    refusals = await pool.fetchval(
+        "SELECT count(*) FROM vibehq_events "
+        "WHERE event_type = 'OpsEvent.Reported' AND actor = 'data-factory'"
+    )
+    assert refusals == 7
 
 
 async def test_incidents_open_on_errors_and_move_through_their_lifecycle(

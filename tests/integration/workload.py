@@ -1,5 +1,5 @@
 """A realistic mix of commands for the follower tests: patches (applied, rejected,
-reverted), checks, deliveries, ops events, heartbeats and incident steps."""
+reverted), checks, deliveries, task grants, ops events, heartbeats and incident steps."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from application.aggregates import AggregateRepository, CommandContext
 from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
+from application.sharing import TaskAccessManager
 from domain.contracts import (
     CheckRun,
     ChecksRequest,
     CreateFile,
     DeliveryRequest,
+    GrantRequest,
     HeartbeatRequest,
     NewWorkspace,
     OpsEventRequest,
@@ -39,8 +41,11 @@ async def record_workload(
     patches = PatchManager(store, PostgresBlobStore(pool), repository)
     delivery = DeliveryService(store, repository)
     ops = OpsService(store, repository)
+    tasks = TaskAccessManager(store, repository, ops)
+    factories = ["ui-factory", "data-factory", "agent-factory"]
+    opened: set[str] = set()
     for n in range(rounds):
-        factory = rng.choice(["ui-factory", "data-factory", "agent-factory"])
+        factory = rng.choice(factories)
         task = f"task-{n % 7}"
         ws = await patches.create_workspace(
             NewWorkspace(name=f"ws-{n}", files=[CreateFile(path="a.txt", content="1\n")]),
@@ -80,6 +85,12 @@ async def record_workload(
             ),
             context(factory),
         )
+        if task not in opened:  # its first reporter owns it and lets the others in
+            opened.add(task)
+            owner = (await tasks.grants(task, context(factory))).owner
+            for other in [f for f in factories if f != owner]:
+                grant = GrantRequest(actor=other, access="write")
+                await tasks.grant(task, grant, context(owner))
         if rng.random() < 0.5:
             await delivery.deliver(
                 task,

@@ -252,7 +252,7 @@ class LogWorkspaceList:
 class EmptyDeliveryReports:
     """No factory has reported anything yet."""
 
-    async def report(self, task_id: str) -> DeliveryReport | None:
+    async def report(self, task_id: str, *, visible_to: str | None) -> DeliveryReport | None:
         return None
 
     async def page(
@@ -263,6 +263,7 @@ class EmptyDeliveryReports:
         since: datetime | None,
         limit: int,
         cursor: str | None,
+        visible_to: str | None,
     ) -> DeliveryReportPage:
         return DeliveryReportPage(items=[], next_cursor=None, as_of_position=0)
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.delivery import delivery_status, task_status
+from application.event_codec import EventCodec, event_type
+from domain.delivery import Task, delivery_status, task_status, task_stream_id
+from domain.errors import Refused
 from domain.ops import Incident, IncidentTransitionRefused, incident_id, source_health
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -75,3 +77,32 @@ def test_health_from_heartbeats_errors_and_incidents() -> None:
     assert health(heartbeat_at=None, heartbeat_status=None, heartbeat_interval_seconds=None) == (
         "healthy"  # a source that only sends events is healthy while they are not errors
     )
+
+
+def test_a_task_is_its_openers_and_one_opened_before_owners_is_open_to_every_writer() -> None:
+    task = Task(task_id="T-1", created_by="ui-factory")
+    assert (task.access_of("ui-factory"), task.access_of("data-factory")) == ("owner", None)
+    assert task.grant("data-factory", "read", by="ui-factory") is True
+    assert task.grant("data-factory", "read", by="ui-factory") is False  # nothing new
+    assert task.access_of("data-factory") == "read"
+    with pytest.raises(Refused):
+        task.grant("ui-factory", "write", by="ui-factory")
+    assert task.revoke("data-factory", by="ui-factory") is True
+    assert task.access_of("data-factory") is None
+
+    # A v1 `Opened` (recorded before owners) reads with no owner: anyone may write.
+    legacy = EventCodec().decode_payload(
+        event_type(Task.Opened),
+        task_stream_id("T-old"),
+        1,
+        {
+            "task_id": "T-old",
+            "timestamp": NOW.isoformat(),
+            "originator_topic": "domain.delivery:Task",
+        },
+    )
+    assert isinstance(legacy, Task.Opened)
+    assert legacy.created_by == ""
+    old = legacy.mutate(None)
+    assert isinstance(old, Task)
+    assert (old.owner, old.access_of("anyone")) == ("", "write")
