@@ -232,18 +232,22 @@ async def _deliver_and_report(
             },
         ),
         console,
-        show=lambda r: f"incident {r['incident_id']} opened: {r['incident_opened']}",
+        show=_incident,
     )
+    latest = error["incident_recorded"] or error["recorded"]  # the opening comes last
     overview = (
-        await agent.get(
-            "/ops/overview",
-            params={"after_position": error["incident_recorded"]["position"]},
-        )
+        await agent.get("/ops/overview", params={"after_position": latest["position"]})
     ).json()
     for source in overview["sources"]:
         console.print(f"  {source['source']}: [bold]{source['health']}[/] ({source['reason']})")
     for lag in overview["followers"]:
         console.print(f"  follower {lag['name']}: {lag['lag_events']} event(s) behind")
+
+
+def _incident(recorded: dict[str, Any]) -> str:
+    if recorded["incident_opened"]:
+        return f"incident {recorded['incident_id']} opened"
+    return f"incident {recorded['incident_id']} was already open (an earlier run): it joins"
 
 
 async def _submit(

@@ -77,16 +77,21 @@ def test_schema_export_writes_files_and_refuses_an_unwritable_folder(tmp_path: P
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_demo_shows_apply_conflict_and_revert(engines: Engines, database_url: str) -> None:
-    result = vibehq(
-        "demo",
-        env={
-            "VIBEHQ_DATABASE_URL": database_url,
-            "VIBEHQ_NATS_URL": engines.nats_url,
-            "COLUMNS": "160",
-        },
-    )
+def test_demo_shows_apply_conflict_and_revert_and_runs_again(
+    engines: Engines, database_url: str
+) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "COLUMNS": "160",
+    }
+    result = vibehq("demo", env=env)
     assert result.returncode == 0, result.stderr
+    # The same data again (its incident is still open, its task already owned): it runs.
+    again = vibehq("demo", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "was already open" in again.stdout
+    assert again.stdout.count("-> 201") == 7
     out = result.stdout
     # workspace, two patches, the revert, checks, the delivery, the ops event
     assert out.count("-> 201") == 7
