@@ -2,6 +2,7 @@
 
 With VIBEHQ_DATABASE_URL / VIBEHQ_NATS_URL (or DATABASE_URL / NATS_URL) set, the suite
 uses those servers; otherwise it starts embedded ones in .vibehq/test, once per run.
+The shell's other VIBEHQ_* settings never reach a test (`PASSED_THROUGH`).
 Each test that needs isolation gets its own database, cloned from a migrated template
 (so it needs CREATEDB rights on an external server).
 """
@@ -24,6 +25,16 @@ from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.pool import open_pool
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: The shell's own VIBEHQ_* settings that reach the suite: where the servers are, and
+#: whether to run slow tests. Every other one is dropped before any test runs (a
+#: VIBEHQ_DATA_DIR exported for daily work once made a test read another folder's key).
+PASSED_THROUGH = frozenset({"VIBEHQ_DATABASE_URL", "VIBEHQ_NATS_URL", "VIBEHQ_RUN_SLOW"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [n for n in os.environ if n.startswith("VIBEHQ_") and n not in PASSED_THROUGH]:
+        del os.environ[name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

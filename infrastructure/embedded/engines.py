@@ -38,6 +38,15 @@ def start_engines(*, database_url: str | None, nats_url: str | None, data_dir: P
     try:
         if database_url is None:
             postgres = EmbeddedPostgres(data_dir.resolve() / "postgres")
+            if not (postgres.folder / "pgdata" / "PG_VERSION").exists():
+                # Said out loud: a command run from the wrong folder would otherwise
+                # answer from a fresh, empty database as if nothing had been recorded.
+                log.warning(
+                    "no embedded PostgreSQL in %s yet: creating a new, empty one there "
+                    "(set VIBEHQ_DATA_DIR to use another data folder, or "
+                    "VIBEHQ_DATABASE_URL for a server)",
+                    data_dir.resolve(),
+                )
             database_url = postgres.start()
             embedded.append(postgres)
         if nats_url is None:

@@ -31,10 +31,18 @@ async def test_configured_urls_start_nothing(engines: Engines, tmp_path: Path) -
     assert not (tmp_path / "postgres").exists()
 
 
-async def test_embedded_engines_start_are_adopted_and_stop(tmp_path: Path) -> None:
+async def test_embedded_engines_start_are_adopted_and_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     first = await asyncio.to_thread(
         start_engines, database_url=None, nats_url=None, data_dir=tmp_path
     )
+    # Creating a database where there was none is said, with where and how to choose.
+    [created] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    folder = await asyncio.to_thread(tmp_path.resolve)
+    assert f"no embedded PostgreSQL in {folder} yet" in created
+    assert "VIBEHQ_DATA_DIR" in created
+    caplog.clear()
     try:
         assert all(engine.started_here for engine in first.embedded)
         conn = await asyncpg.connect(first.database_url)
@@ -49,13 +57,13 @@ async def test_embedded_engines_start_are_adopted_and_stop(tmp_path: Path) -> No
         )
         assert (second.database_url, second.nats_url) == (first.database_url, first.nats_url)
         assert not any(engine.started_here for engine in second.embedded)
+        assert not [r for r in caplog.records if r.levelname == "WARNING"]  # nothing new
         await asyncio.to_thread(second.stop)  # an adopter leaves them running
         conn = await asyncpg.connect(first.database_url)
         await conn.close()
     finally:
         await asyncio.to_thread(first.stop)
 
-    folder = await asyncio.to_thread(tmp_path.resolve)
     assert EmbeddedPostgres(folder / "postgres")._running_port() is None
     assert EmbeddedNats(folder / "nats")._running_port() is None
 
