@@ -1,7 +1,9 @@
-"""`vibehq audit verify|trail`: check every chain and signed checkpoint; who did what."""
+"""`vibehq audit verify|trail|key`: check every chain and signed checkpoint; who did
+what; the public key a verifier needs."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Final
 
@@ -13,7 +15,7 @@ from rich.table import Table
 from application.audit import Finding, first_of_each_kind
 from application.event_codec import EventCodec, UnknownEventType
 from domain.contracts import TrailEntry
-from infrastructure.audit.keys import verify_key
+from infrastructure.audit.keys import SigningKeyError, verify_key
 from infrastructure.audit.trail import audit_trail
 from infrastructure.audit.verify import verify_log
 from infrastructure.event_store.log_queries import count_events, log_head, stream_exists
@@ -171,6 +173,23 @@ def audit_verify(
     )
     report(problems, events, Console(soft_wrap=True))
     raise typer.Exit(1 if problems else 0)
+
+
+@audit_app.command("key")
+def audit_key() -> None:
+    """Print the public key (base64) this instance's checkpoints verify with.
+
+    Hand it to whoever verifies a copy of the log: after `vibehq events import`, the
+    importer runs `VIBEHQ_VERIFY_KEY=<this key> vibehq audit verify`, since the
+    checkpoints in the copy were signed with the exporter's key, not theirs. It is
+    public: it lets anyone check signatures, and sign nothing.
+    """
+    config = settings()
+    try:
+        key = verify_key(config)
+    except SigningKeyError as error:
+        fail(str(error), 2)
+    typer.echo(base64.b64encode(key).decode())
 
 
 @audit_app.command("trail")

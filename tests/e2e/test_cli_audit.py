@@ -17,6 +17,7 @@ from tests.integration.workload import record_workload
 pytestmark = pytest.mark.timeout(180)
 
 SEED = base64.b64encode(bytes(range(32))).decode()
+OTHER_SEED = base64.b64encode(bytes(range(32, 64))).decode()
 
 
 async def test_verify_exits_0_when_clean_1_with_the_problems_2_on_bad_arguments(
@@ -38,6 +39,19 @@ async def test_verify_exits_0_when_clean_1_with_the_problems_2_on_bad_arguments(
     clean = await asyncio.to_thread(vibehq, "audit", "verify", env=env)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert clean.stdout.startswith("clean: ")
+    # The exporter's public key is all another party needs to verify (say, a copy).
+    key = await asyncio.to_thread(vibehq, "audit", "key", env=env)
+    assert key.returncode == 0, key.stderr
+    public = key.stdout.strip()
+    assert len(base64.b64decode(public)) == 32
+    assert SEED not in key.stdout  # the public half, never the seed
+    verifier = {**env, "VIBEHQ_SIGNING_KEY": OTHER_SEED, "VIBEHQ_VERIFY_KEY": public}
+    trusted = await asyncio.to_thread(vibehq, "audit", "verify", env=verifier)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    bad = await asyncio.to_thread(
+        vibehq, "audit", "key", env={**env, "VIBEHQ_VERIFY_KEY": "not base64!"}
+    )
+    assert (bad.returncode, bad.stderr.strip()) == (2, "vibehq: VIBEHQ_VERIFY_KEY is not base64")
 
     target = await pool.fetchval("SELECT min(notification_id) FROM vibehq_events")
     async with pool.acquire() as conn:
