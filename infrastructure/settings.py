@@ -40,7 +40,9 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     tracing: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     auth: Literal["on", "off"] = "on"
+    cors_origins: Annotated[str, Meta(pattern=r"^(\*|[^,\s]+(,[^,\s]+)*)$")] | None = None
     max_file_bytes: Annotated[int, Meta(ge=1)] = 10 * 1024 * 1024
     max_operations: Annotated[int, Meta(ge=1)] = 1000
     max_patch_bytes: Annotated[int, Meta(ge=1)] = 32 * 1024 * 1024
@@ -91,9 +93,19 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "OTLP/HTTP traces endpoint; unset uses the exporter's default / OTEL_* variables.",
     ),
     "VIBEHQ_LOG_LEVEL": ("log_level", "`debug`, `info`, `warning` or `error`."),
+    "VIBEHQ_LOG_FORMAT": (
+        "log_format",
+        "`text` for a terminal, or `json`: one object per line with time, level, logger, "
+        "message, and the trace_id/span_id and actor of the request where known.",
+    ),
     "VIBEHQ_AUTH": (
         "auth",
         "`on`: bearer tokens required. `off`: no auth, for local demos only.",
+    ),
+    "VIBEHQ_CORS_ORIGINS": (
+        "cors_origins",
+        "Web origins whose pages may call the API and read its feeds, comma-separated "
+        "(`https://console.example.com`), or `*`. Unset: none (same-origin only).",
     ),
     "VIBEHQ_MAX_FILE_BYTES": (
         "max_file_bytes",

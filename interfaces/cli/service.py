@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -31,35 +33,44 @@ def serve(
     from interfaces.http.serving import serve_http
 
     config = settings()
+    say = _announcer(config)
     engines = run(lambda: open_engines(config))
     try:
         for name in run(lambda: run_migrations(engines.database_url)):
-            typer.echo(f"applied migration {name}", err=True)
+            say(f"applied migration {name}")
         run(lambda: require_nats(engines.nats_url))  # one line and exit 1, not a 2-minute wait
         token_note = _local_token_note(config, engines.database_url)
         os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
         os.environ["VIBEHQ_NATS_URL"] = engines.nats_url
         bind_host = host or config.host
         bind_port = config.port if port is None else port
-        typer.echo(
+        say(
             f"vibehq serving on http://{bind_host}:{bind_port}  "
             f"(docs: /schema, health: /health, ready: /ready)\n"
             f"  PostgreSQL: {mask_password(engines.database_url)}\n"
             f"  NATS:       {mask_password(engines.nats_url)}\n"
-            f"{token_note}",
-            err=True,
+            f"{token_note}"
         )
         serve_http(
             host=bind_host,
             port=bind_port,
             workers=workers or config.workers,
             log_level=config.log_level,
+            log_format=config.log_format,
             settings=msgspec.structs.replace(
                 config, database_url=engines.database_url, nats_url=engines.nats_url
             ),
         )
     finally:
         engines.stop()
+
+
+def _announcer(config: Settings) -> Callable[[str], None]:
+    """How serve says what it is doing: plain lines for a terminal; with JSON logs, log
+    records like every other line, so a collector reads one object per line."""
+    if config.log_format == "json":
+        return logging.getLogger("vibehq.serve").info
+    return lambda text: typer.echo(text, err=True)
 
 
 def _local_token_note(config: Settings, database_url: str) -> str:

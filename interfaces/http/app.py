@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -55,6 +56,23 @@ async def runtime_services(settings: Settings) -> AsyncIterator[Services]:
         await runtime.close()
 
 
+def cors(settings: Settings) -> CORSConfig | None:
+    """Which other origins' pages may call the API (none unless VIBEHQ_CORS_ORIGINS says).
+
+    Tokens travel in the Authorization header (or `?token=` on feeds), never in cookies,
+    so no credentials mode; the headers a client reads back are exposed.
+    """
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins.split(","),
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+        expose_headers=["Location", "Retry-After", "Idempotent-Replayed", "Vibehq-Caught-Up"],
+        max_age=600,
+    )
+
+
 def create_app(settings: Settings, services: ServicesSource = runtime_services) -> Litestar:
     @asynccontextmanager
     async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -83,6 +101,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
         dependencies=dependencies(lambda: services_of(app.state)),
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers={**EXCEPTION_HANDLERS, **dict.fromkeys(UNAVAILABLE, unavailable)},
+        cors_config=cors(settings),
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration
         request_max_body_size=settings.max_patch_bytes * 2 + 1024 * 1024,
         openapi_config=OpenAPIConfig(

@@ -28,6 +28,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from application.access import Principal, Scope, TokenService
+from infrastructure.logs import ACTOR
 from interfaces.http.dependencies import services_of
 from interfaces.http.ws_close import FORBIDDEN, TOKEN_INVALID
 
@@ -122,6 +123,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         principal = await state.token_cache.principal(secret.strip(), tokens)
         if principal is None:
             raise NotAuthorizedException("the token is unknown or revoked")
+        ACTOR.set(principal.actor)  # for this request's log lines (infrastructure/logs.py)
         return AuthenticationResult(user=principal, auth=secret)
 
 

@@ -47,6 +47,7 @@ import uvicorn.config
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
+from infrastructure.logs import TEXT_FORMAT, JsonFormatter, LogFormat
 from infrastructure.settings import Settings
 from interfaces.composition import open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
@@ -194,16 +195,35 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging, with `RedactTokens` on the access log (in every worker)."""
+def log_config(log_format: LogFormat = "text", log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging, with `RedactTokens` on the access log, and the application's
+    loggers in `log_format` too (in every worker: it is applied in each process)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
     config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    if log_format == "json":
+        config["formatters"]["default"] = {"()": JsonFormatter}
+        config["formatters"]["access"] = {"()": JsonFormatter}
+    config["formatters"]["application"] = (
+        {"()": JsonFormatter} if log_format == "json" else {"format": TEXT_FORMAT}
+    )
+    config["handlers"]["application"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "application",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"handlers": ["application"], "level": log_level.upper()}
     return config
 
 
 def serve_http(
-    *, host: str, port: int, workers: int, log_level: str, settings: Settings | None = None
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_format: LogFormat = "text",
+    settings: Settings | None = None,
 ) -> None:
     """Serve until Ctrl-C. With `settings` whose `background` is on and several workers,
     the followers run in this (supervisor) process and the workers only serve HTTP."""
@@ -217,7 +237,7 @@ def serve_http(
         # Above `info` no access line is printed, but uvicorn would still build each
         # one's fields (client address, path) for every request: ~1% of a worker's CPU.
         access_log=log_level in ("trace", "debug", "info"),
-        log_config=log_config(),
+        log_config=log_config(log_format, log_level),
         http=CoalescingHttpToolsProtocol,  # one write per response (see one_write.py)
         ws="websockets-sansio",  # honours backpressure, so slow feeds are detected
     )
