@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 import asyncpg
 
 from application.ports import EventStore, RecordedEvent
+from infrastructure.metrics import metrics
 from infrastructure.pool import UNAVAILABLE, DbConnection
 from infrastructure.projections.checkpoints import (
     claim,
@@ -65,9 +66,11 @@ class LeasedFollower(ABC):
                 await self._run_once(stop)
                 failures = 0
             except TRANSIENT as error:
+                metrics().follower_errors.labels(self.name).inc()
                 log.warning("%s: %s; retrying in %.1fs", self.name, error, self._lease_retry)
                 delay = self._lease_retry
             except Exception:  # a bug or a poison event: say so loudly, back off, retry
+                metrics().follower_errors.labels(self.name).inc()
                 failures += 1
                 delay = min(self._lease_retry * 2**failures, MAX_BACKOFF)
                 log.exception("%s failed; retrying in %.0fs", self.name, delay)

@@ -56,11 +56,12 @@ from infrastructure.health import (
     nats_unreachable,
 )
 from infrastructure.log_follower import LeasedFollower
+from infrastructure.metrics import LogState, metrics
 from infrastructure.pool import open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
 from infrastructure.projections.delivery_reports import PostgresDeliveryReports
 from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
-from infrastructure.projections.ops import PostgresOpsViews
+from infrastructure.projections.ops import PostgresOpsViews, open_incident_count
 from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.workspaces import PostgresWorkspaceList
@@ -111,6 +112,8 @@ class Services:
     readiness: Callable[[], Awaitable[list[HealthCheck]]]
     #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
     feeds: LiveFeeds | None = None
+    #: The log's state for a metrics scrape; None: the page has counters only.
+    log_state: Callable[[], Awaitable[LogState]] | None = None
 
 
 def bootstrap(
@@ -126,6 +129,7 @@ def bootstrap(
     readiness: Callable[[], Awaitable[list[HealthCheck]]],
     snapshots: SnapshotStore | None = None,
     feeds: LiveFeeds | None = None,
+    log_state: Callable[[], Awaitable[LogState]] | None = None,
 ) -> Services:
     """The use cases over the given ports, tuned by `settings`."""
     repository = AggregateRepository(
@@ -158,6 +162,7 @@ def bootstrap(
         followers=followers,
         readiness=readiness,
         feeds=feeds,
+        log_state=log_state,
     )
 
 
@@ -291,6 +296,11 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
             checks.append(check_followers(await followers.lags(), nats_ok=nats_ok))
         return checks
 
+    async def log_state() -> LogState:
+        lags, incidents = await asyncio.gather(followers.lags(), open_incident_count(pool))
+        return LogState(lags=lags, open_incidents=incidents)
+
+    metrics().watch_pool(pool)
     services = bootstrap(
         settings,
         store=store,
@@ -305,6 +315,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         feeds=LiveFeeds(
             js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer, store
         ),
+        log_state=log_state,
     )
     return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -40,6 +41,7 @@ from infrastructure.event_store import group_append, one_event_append
 from infrastructure.event_store.append_statements import call_append, call_append_one, result_of
 from infrastructure.event_store.group_commit import GroupCommit
 from infrastructure.event_store.rows import COLUMNS, record_of
+from infrastructure.metrics import metrics
 from infrastructure.pool import DbConnection
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
 from infrastructure.telemetry import current_trace_context, tracing_enabled
@@ -190,6 +192,7 @@ class PostgresEventStore:
             raise ValueError("an append needs at least one event")
         if count > MAX_EVENTS_PER_TRANSACTION:
             raise ValueError(f"an append takes at most {MAX_EVENTS_PER_TRANSACTION} events")
+        started = time.perf_counter()
         if not tracing_enabled():
             # No span of our own (even a no-op one costs ~15 us, a tenth of the client's
             # share of an append); a caller's active span is still recorded.
@@ -202,7 +205,13 @@ class PostgresEventStore:
                     request, request.trace_context or current_trace_context()
                 )
         self._committed()
-        return result_of(request, row)
+        result = result_of(request, row)
+        counted = metrics()
+        counted.append_duration.observe(time.perf_counter() - started)
+        if not result.duplicate:
+            for event in request.events:
+                counted.appended.labels(event.event_type).inc()
+        return result
 
     async def _append_soon(
         self, request: AppendRequest, trace_context: TraceContext | None
@@ -213,6 +222,7 @@ class PostgresEventStore:
 
     async def _append_group(self, group: Sequence[_Pending]) -> list[asyncpg.Record | Exception]:
         """Each append's result row or its own error; see group_append's outcomes."""
+        metrics().append_group.observe(len(group))
         if len(group) == 1:
             try:
                 return [await self._append_now(*group[0])]

@@ -205,6 +205,14 @@ ORDER BY updated_at DESC, id DESC LIMIT $4
 """
 
 
+async def open_incident_count(pool: asyncpg.Pool) -> int:
+    """Incidents open or acknowledged (for the metrics page)."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM vibehq_read.ops_incidents WHERE status <> 'resolved'"
+    )
+    return count
+
+
 class PostgresOpsViews:
     """Implements `application.read_models.OpsViews`."""
 

@@ -28,6 +28,7 @@ from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.docs_page import SwaggerPage
 from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
+from interfaces.http.metrics import MetricsController, count_requests
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
 from interfaces.http.outage import unavailable
@@ -94,12 +95,13 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             TaskController,
             DeliveryReportController,
             OpsController,
+            MetricsController,
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],
         before_request=strict_json_body,
         dependencies=dependencies(lambda: services_of(app.state)),
-        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[count_requests, DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers={**EXCEPTION_HANDLERS, **dict.fromkeys(UNAVAILABLE, unavailable)},
         cors_config=cors(settings),
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration

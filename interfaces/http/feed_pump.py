@@ -21,6 +21,7 @@ from litestar.response import ServerSentEventMessage
 from domain.contracts import FeedLagged
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
+from infrastructure.metrics import metrics
 from interfaces.http.ws_close import FELL_BEHIND, TOKEN_INVALID, short_reason
 
 SEND_TIMEOUT: Final = 1.0
@@ -57,6 +58,8 @@ async def serve_socket(
     pump = asyncio.create_task(_pump(socket, feed, convert))
     listen = asyncio.create_task(_listen(socket, on_receive))
     watch = asyncio.create_task(_until_revoked(still_allowed))
+    clients = metrics().feed_clients.labels("websocket")
+    clients.inc()
     try:
         done, _ = await asyncio.wait({pump, listen, watch}, return_when=asyncio.FIRST_COMPLETED)
         if watch in done:
@@ -70,6 +73,7 @@ async def serve_socket(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await feed.close()
+        clients.dec()
         with contextlib.suppress(Exception):
             await socket.close()
 
@@ -125,6 +129,7 @@ def _seq_of(message: FeedMessage) -> int:
 
 
 async def _lagged(socket: WebSocket[Any, Any, Any], limit: int, last_seq: int) -> None:
+    metrics().feeds_dropped.labels("websocket").inc()
     notice = FeedLagged(
         last_seq=last_seq,
         limit=limit,
@@ -157,6 +162,8 @@ async def sse_messages(
     """The feed as SSE messages, until the client lags, leaves or loses its token."""
     last_seq = 0
     watch = asyncio.create_task(_until_revoked(still_allowed))
+    clients = metrics().feed_clients.labels("sse")
+    clients.inc()
     try:
         while True:
             try:
@@ -166,6 +173,7 @@ async def sse_messages(
                 yield ServerSentEventMessage(data=end.reason, event=end.event)
                 return
             except FellBehind as behind:
+                metrics().feeds_dropped.labels("sse").inc()
                 notice = FeedLagged(
                     last_seq=last_seq,
                     limit=behind.limit,
@@ -181,6 +189,7 @@ async def sse_messages(
             kind = msgspec.json.decode(data)["kind"]
             yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
     finally:
+        clients.dec()
         watch.cancel()
         await feed.close()
 

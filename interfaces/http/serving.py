@@ -33,11 +33,13 @@ import ctypes
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 from unittest import mock
@@ -48,6 +50,7 @@ from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from infrastructure.logs import TEXT_FORMAT, JsonFormatter, LogFormat
+from infrastructure.metrics import MULTIPROCESS_DIR
 from infrastructure.settings import Settings
 from interfaces.composition import open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
@@ -247,18 +250,39 @@ def serve_http(
         if workers == 1:
             uvicorn.Server(config).run()
             return
-        followers = None
-        if settings is not None and settings.background == "on":
-            os.environ["VIBEHQ_BACKGROUND"] = "off"  # for the workers, which inherit it
-            followers = FollowersThread(settings)
-            followers.start()
-        try:
-            reserved = tcp_listener(host, port, reuse_port=REUSE_PORT)
-            config.port = reserved.getsockname()[1]  # port 0: the workers share the one picked
-            # uvicorn's supervisor makes (and remakes) its workers from this name.
-            worker = OwnSocketWorker if REUSE_PORT else SupervisedWorker
-            with mock.patch.object(uvicorn_multiprocess, "Process", worker):
-                Multiprocess(config, sockets=[reserved]).run()
-        finally:
-            if followers is not None:
-                followers.stop()
+        with shared_metrics():
+            _serve_workers(config, settings)
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[None]:
+    """Every process of this serve counts into one folder, so any worker's `/metrics`
+    answers for all of them (unless the operator chose a folder already)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="vibehq-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder  # the workers inherit it
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve_workers(config: uvicorn.Config, settings: Settings | None) -> None:
+    followers = None
+    if settings is not None and settings.background == "on":
+        os.environ["VIBEHQ_BACKGROUND"] = "off"  # for the workers, which inherit it
+        followers = FollowersThread(settings)
+        followers.start()
+    try:
+        reserved = tcp_listener(config.host, config.port, reuse_port=REUSE_PORT)
+        config.port = reserved.getsockname()[1]  # port 0: the workers share the one picked
+        # uvicorn's supervisor makes (and remakes) its workers from this name.
+        worker = OwnSocketWorker if REUSE_PORT else SupervisedWorker
+        with mock.patch.object(uvicorn_multiprocess, "Process", worker):
+            Multiprocess(config, sockets=[reserved]).run()
+    finally:
+        if followers is not None:
+            followers.stop()

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from domain.contracts import FollowerLag
+from infrastructure.metrics import LogState, exposition
 from infrastructure.settings import SETTINGS, load_settings
 from interfaces.cli.main import app
 
@@ -89,3 +93,30 @@ def test_the_check_itself_tells_a_missing_command() -> None:
     assert _is_command(["projections", "rebuild"])
     assert not _is_command(["projections", "rebiuld"])
     assert not _is_command(["projections"])  # a group alone runs nothing
+
+
+def test_the_alert_rules_name_only_metrics_the_service_exposes() -> None:
+    lag = FollowerLag(
+        name="relay",
+        position=0,
+        lag_events=0,
+        lag_seconds=0.0,
+        owner=None,
+        active=True,
+        model_version=1,
+        updated_at=None,
+    )
+    page = exposition(LogState(lags=[lag], open_incidents=0)).decode()
+    exposed = {family.name for family in text_string_to_metric_families(page)}
+    rules = yaml.safe_load((OPS / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(exprs) >= 6
+    named = {
+        re.sub(r"_(total|bucket|count|sum)$", "", name)
+        for expr in exprs
+        for name in re.findall(r"\bvibehq_[a-z_]+", expr)
+    }
+    assert named <= exposed, named - exposed
+    scrape = (OPS / "prometheus" / "scrape.yml").read_text()
+    [command] = re.findall(r"`vibehq ([^`]+)`", scrape)
+    assert _is_command(shlex.split(command))
