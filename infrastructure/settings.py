@@ -7,6 +7,7 @@ README's configuration section (a test keeps them in step).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -240,6 +241,15 @@ def mask_password(url: str) -> str:
     Takes a comma-separated list of URLs too, as NATS does.
     """
     return ",".join(_mask_one(part) for part in url.split(","))
+
+
+_QUERY_TOKEN: Final = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+def mask_query_token(text: str) -> str:
+    """`text` with every `?token=`/`&token=` value replaced by `***` (feeds take the
+    token in the query, since browsers cannot set headers there)."""
+    return _QUERY_TOKEN.sub(r"\1***", text)
 
 
 def _mask_one(url: str) -> str:

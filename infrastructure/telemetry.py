@@ -7,13 +7,17 @@ subscriber that later handles it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import SpanContext, SpanKind
 
 from domain.contracts import TraceContext
 
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 TracingMode = Literal["off", "console", "otlp"]
 
 _enabled = False
+_tracer = trace.get_tracer("vibehq")
 
 
 def tracing_enabled() -> bool:
@@ -62,3 +67,55 @@ def current_trace_context() -> TraceContext | None:
     if traceparent is None:
         return None
     return TraceContext(traceparent=traceparent, tracestate=carrier.get("tracestate") or None)
+
+
+def parent_of(carrier: Mapping[str, str]) -> Context | None:
+    """The trace context in W3C headers (`traceparent`, `tracestate`), or None."""
+    if "traceparent" not in carrier:
+        return None
+    return propagate.extract(dict(carrier))
+
+
+def stored_parent(trace_context: TraceContext | None) -> Context | None:
+    """The context of the span that recorded an event (stored with it), or None."""
+    if trace_context is None:
+        return None
+    carrier = {"traceparent": trace_context.traceparent}
+    if trace_context.tracestate:
+        carrier["tracestate"] = trace_context.tracestate
+    return parent_of(carrier)
+
+
+def span_context_of(trace_context: TraceContext) -> SpanContext:
+    """The span context a stored trace context names (for links)."""
+    return trace.get_current_span(stored_parent(trace_context)).get_span_context()
+
+
+def injected(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` with the current span's `traceparent`/`tracestate` in place of theirs."""
+    carrier = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def consumer_span(
+    name: str, headers: Mapping[str, str], attributes: Mapping[str, str | int]
+) -> Iterator[None]:
+    """A CONSUMER span continuing the trace a message carries (nothing when tracing is
+    off or the message carries none): how a feed delivery joins the request's trace.
+
+    The span is not made current, so it may be held across an async generator's
+    `yield` (an SSE stream) without moving contexts between tasks.
+    """
+    parent = parent_of(headers) if _enabled else None
+    if parent is None:
+        yield
+        return
+    span = _tracer.start_span(
+        name, context=parent, kind=SpanKind.CONSUMER, attributes=dict(attributes)
+    )
+    try:
+        yield
+    finally:
+        span.end()

@@ -37,10 +37,12 @@ from application.ports import (
     RecordedEvent,
 )
 from domain.contracts import TraceContext
+from infrastructure.database_url import server_address
 from infrastructure.event_store import group_append, one_event_append
 from infrastructure.event_store.append_statements import call_append, call_append_one, result_of
 from infrastructure.event_store.group_commit import GroupCommit
 from infrastructure.event_store.rows import COLUMNS, record_of
+from infrastructure.event_store.tracing import statement_span
 from infrastructure.metrics import metrics
 from infrastructure.pool import DbConnection
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
@@ -131,6 +133,7 @@ class PostgresEventStore:
             else None
         )
         self._dsn = dsn
+        self._address = server_address(dsn) if dsn else None
         #: read_log calls in flight, by (after_position, limit); see read_log.
         self._log_reads: dict[tuple[int, int], asyncio.Future[list[RecordedEvent]]] = {}
         self._poll_interval = poll_interval
@@ -230,7 +233,8 @@ class PostgresEventStore:
                 return [error]
         try:
             async with self._pool.acquire() as conn:
-                rows = await group_append.append_group(conn, group)
+                with statement_span(group, self._address):
+                    rows = await group_append.append_group(conn, group)
         except asyncpg.PostgresError as error:
             # The statement rolled back whole; alone, each append meets only its own fate.
             log.debug("group of %d appends failed (%s); sending each alone", len(group), error)
@@ -269,9 +273,10 @@ class PostgresEventStore:
         self, request: AppendRequest, trace_context: TraceContext | None
     ) -> asyncpg.Record:
         async with self._pool.acquire() as conn:
-            if one_event_append.fits(request):
-                return await call_append_one(conn, request, trace_context, self.stream_version)
-            return await call_append(conn, request, trace_context, self.stream_version)
+            with statement_span([(request, trace_context)], self._address):
+                if one_event_append.fits(request):
+                    return await call_append_one(conn, request, trace_context, self.stream_version)
+                return await call_append(conn, request, trace_context, self.stream_version)
 
     async def append_in(self, conn: DbConnection, request: AppendRequest) -> AppendResult:
         """Append inside the caller's transaction, to commit with the caller's own rows.

@@ -21,7 +21,10 @@ from typing import Final
 
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from application.event_codec import to_envelope
 from application.ports import EventStore, RecordedEvent
@@ -32,8 +35,10 @@ from infrastructure.faults import crash_point
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.pool import DbConnection
 from infrastructure.projections.checkpoints import advance
+from infrastructure.telemetry import injected, stored_parent, tracing_enabled
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 RELAY: Final = "relay"
 POSITION_HEADER: Final = "Vibehq-Position"
@@ -90,12 +95,7 @@ class OutboxRelay(LeasedFollower):
         if self._in_doubt:
             batch = [item for item in batch if not await self._already_published(*item)]
             self._in_doubt = False
-        acks = await asyncio.gather(
-            *(
-                self._js.publish(subject, payload, headers=headers, timeout=self._publish_timeout)
-                for _, (subject, payload, headers) in batch
-            )
-        )
+        acks = await asyncio.gather(*(self._publish(event, *message) for event, message in batch))
         duplicates = sum(1 for ack in acks if ack.duplicate)
         self.published += len(acks) - duplicates
         self.duplicates += duplicates
@@ -105,6 +105,33 @@ class OutboxRelay(LeasedFollower):
         last = events[-1]
         await advance(conn, self.name, last.position, len(events), last.recorded_at)
         return last.position
+
+    async def _publish(
+        self, event: RecordedEvent, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> PubAck:
+        """Publish one event; traced, as a child of the span that recorded it, whose
+        trace the message then carries on (its `traceparent` is the publish span's)."""
+        parent = stored_parent(event.trace_context) if tracing_enabled() else None
+        if parent is None:
+            return await self._js.publish(
+                subject, payload, headers=headers, timeout=self._publish_timeout
+            )
+        with tracer.start_as_current_span(
+            f"publish {self._subjects.events_stream}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": subject,
+                "messaging.message.id": str(event.event_id),
+                "messaging.message.body.size": len(payload),
+                "vibehq.position": event.position,
+            },
+        ):
+            return await self._js.publish(
+                subject, payload, headers=injected(headers), timeout=self._publish_timeout
+            )
 
     def _message(self, event: RecordedEvent) -> tuple[str, bytes, dict[str, str]]:
         envelope = to_envelope(event)

@@ -31,6 +31,7 @@ from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.settings import Settings
+from infrastructure.telemetry import consumer_span, setup_tracing
 from interfaces.cli.common import WORKSPACE, fail, resolve_stream, run, run_command, settings
 from interfaces.composition import log_connection, open_engines
 
@@ -98,7 +99,8 @@ async def tail(
                 return shown
             if skip is not None and skip(message):
                 continue
-            render(message)
+            with consumer_span("deliver tail", message.headers, _traced(message)):
+                render(message)
             shown += 1
     finally:
         await feed.close()
@@ -343,13 +345,27 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def _traced(message: FeedMessage) -> dict[str, str | int]:
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": message.subject,
+    }
+
+
 def _follow(config: Settings, **kwargs: Any) -> None:
     async def go() -> int:
+        # With tracing on, each event shown continues the trace of the request behind it.
+        provider = setup_tracing(
+            config.tracing, service_name="vibehq-tail", otlp_endpoint=config.otlp_endpoint
+        )
         engines = await open_engines(config)
         try:
             return await tail(config, engines.nats_url, **kwargs)
         finally:
             await asyncio.to_thread(engines.stop)
+            if provider is not None:
+                provider.shutdown()  # sends what is left
 
     try:
         run(go)

@@ -35,6 +35,7 @@ from interfaces.http.outage import unavailable
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
+from interfaces.http.tracing import server_spans
 from interfaces.http.workspaces import PatchController, WorkspaceController
 from interfaces.http.ws_close import ExplainedRefusals
 
@@ -101,7 +102,11 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
         lifespan=[services_lifespan],
         before_request=strict_json_body,
         dependencies=dependencies(lambda: services_of(app.state)),
-        middleware=[count_requests, DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[
+            *server_spans(settings),
+            count_requests,
+            DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
+        ],
         exception_handlers={**EXCEPTION_HANDLERS, **dict.fromkeys(UNAVAILABLE, unavailable)},
         cors_config=cors(settings),
         logging_config=None,  # the process (CLI, uvicorn) owns logging configuration

@@ -22,6 +22,7 @@ from domain.contracts import FeedLagged
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.metrics import metrics
+from infrastructure.telemetry import consumer_span
 from interfaces.http.ws_close import FELL_BEHIND, TOKEN_INVALID, short_reason
 
 SEND_TIMEOUT: Final = 1.0
@@ -110,7 +111,8 @@ async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) 
         send = asyncio.ensure_future(socket.send_data(data.decode(), mode="text"))
         overflow = asyncio.ensure_future(feed.overflowed.wait())
         try:
-            done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            with consumer_span("deliver websocket", message.headers, _traced(message, "ws")):
+                done, _ = await asyncio.wait({send, overflow}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # cancelled (the client left): leave no task behind
             send.cancel()
             raise
@@ -122,6 +124,17 @@ async def _pump(socket: WebSocket[Any, Any, Any], feed: Feed, convert: Convert) 
             return
         send.result()
         last_seq = _seq_of(message)
+
+
+def _traced(message: FeedMessage, protocol: str) -> dict[str, str | int]:
+    """What a delivery span says (OTel's messaging conventions)."""
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": message.subject,
+        "messaging.message.id": message.headers.get("Nats-Msg-Id", ""),
+        "network.protocol.name": protocol,
+    }
 
 
 def _seq_of(message: FeedMessage) -> int:
@@ -187,7 +200,8 @@ async def sse_messages(
                 continue
             last_seq = message.seq
             kind = msgspec.json.decode(data)["kind"]
-            yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
+            with consumer_span("deliver sse", message.headers, _traced(message, "sse")):
+                yield ServerSentEventMessage(data=data.decode(), event=kind, id=str(message.seq))
     finally:
         clients.dec()
         watch.cancel()

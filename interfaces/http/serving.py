@@ -32,7 +32,6 @@ import copy
 import ctypes
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -51,7 +50,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from infrastructure.logs import TEXT_FORMAT, JsonFormatter, LogFormat
 from infrastructure.metrics import MULTIPROCESS_DIR
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, mask_query_token
 from interfaces.composition import open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.one_write import CoalescingHttpToolsProtocol
@@ -182,9 +181,6 @@ class FollowersThread:
                 await runtime.close()
 
 
-_QUERY_TOKEN: Final = re.compile(r"([?&]token=)[^&\s\"]+")
-
-
 class RedactTokens(logging.Filter):
     """Masks `?token=` values in access-log lines: feeds take the token in the query
     (browsers cannot set headers there), and a log is no place for a credential."""
@@ -192,8 +188,7 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                _QUERY_TOKEN.sub(r"\1***", arg) if isinstance(arg, str) else arg
-                for arg in record.args
+                mask_query_token(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
 
