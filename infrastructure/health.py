@@ -7,14 +7,26 @@ usually starting the service for the first time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
 
 import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import PeerInfo
+from nats.js.errors import NotFoundError
 
 from domain.contracts import FollowerLag, HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
+from infrastructure.fanout.connection import nats_servers, server_name
 from infrastructure.pool import UNAVAILABLE
+
+#: How long a stream may take to answer before it counts as leaderless.
+STREAM_INFO_TIMEOUT: Final = 1.5
+#: A replica not heard from for this long (nanoseconds) counts as gone.
+REPLICA_SILENT_NS: Final = 3_000_000_000
 
 
 async def check_postgres(pool: asyncpg.Pool) -> HealthCheck:
@@ -50,9 +62,11 @@ async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
     return HealthCheck("migrations", True, "schema is current")
 
 
-async def check_nats(client: NatsClient) -> HealthCheck:
+async def check_nats(client: NatsClient, streams: Sequence[str] = ()) -> HealthCheck:
     """NATS carries the live feeds only: without it writes still work, so the service
-    is degraded, not down (the relay catches up when NATS is back)."""
+    is degraded, not down (the relay catches up when NATS is back). So is it when one
+    of `streams` has no leader (a cluster electing one) or fewer current replicas than
+    it is configured with."""
     if not client.is_connected:
         return HealthCheck(
             "nats",
@@ -61,8 +75,9 @@ async def check_nats(client: NatsClient) -> HealthCheck:
             "check VIBEHQ_NATS_URL, or unset it to use the embedded server",
             required=False,
         )
+    js = client.jetstream(timeout=STREAM_INFO_TIMEOUT)
     try:
-        await asyncio.wait_for(client.jetstream().account_info(), 5)
+        await asyncio.wait_for(js.account_info(), 5)
     except Exception as error:  # noqa: BLE001 - any failure means JetStream is not usable
         return HealthCheck(
             "nats",
@@ -71,7 +86,77 @@ async def check_nats(client: NatsClient) -> HealthCheck:
             "start nats-server with -js (JetStream enabled)",
             required=False,
         )
-    return HealthCheck("nats", True, "JetStream ready")
+    states = [await stream_state(js, name) for name in streams]
+    problems = [state.problem for state in states if state.problem]
+    if problems:
+        return HealthCheck(
+            "nats",
+            False,
+            "; ".join(problems) + ": writes work, fan-out waits",
+            "a cluster electing a leader recovers in seconds; otherwise bring the stream's "
+            "servers back (`vibehq doctor` shows each stream)",
+            required=False,
+        )
+    return HealthCheck("nats", True, "JetStream ready" + "".join(f"; {s.summary}" for s in states))
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """A stream's leader and replicas, and what is wrong with them (if anything)."""
+
+    name: str
+    summary: str
+    problem: str = ""
+
+
+async def stream_state(js: JetStreamContext, name: str) -> StreamState:
+    try:
+        info = await asyncio.wait_for(js.stream_info(name), STREAM_INFO_TIMEOUT + 0.5)
+    except NotFoundError:
+        return StreamState(name, f"{name} missing", f"stream {name} does not exist")
+    except Exception as error:  # noqa: BLE001 - no answer: no leader to give one
+        why = str(error) or type(error).__name__
+        return StreamState(name, f"{name} silent", f"stream {name} has no leader ({why})")
+    wanted = info.config.num_replicas or 1
+    cluster = info.cluster
+    if cluster is None or (not cluster.replicas and wanted == 1):
+        leader = cluster.leader if cluster is not None and cluster.leader else "this server"
+        return StreamState(name, f"{name}: leader {leader}, 1 replica, {info.state.messages} msgs")
+    if not cluster.leader:
+        return StreamState(name, f"{name} leaderless", f"stream {name} has no leader")
+    current = 1 + sum(1 for replica in cluster.replicas or [] if _in_touch(replica))
+    summary = (
+        f"{name}: leader {cluster.leader}, {current}/{wanted} replicas current, "
+        f"{info.state.messages} msgs"
+    )
+    if current < wanted:
+        return StreamState(
+            name, summary, f"stream {name} has {current} of {wanted} replicas current"
+        )
+    return StreamState(name, summary)
+
+
+def _in_touch(replica: PeerInfo) -> bool:
+    """A replica that is online and was heard from lately (one a few operations behind
+    under load is still in touch; a dead one stops being heard from)."""
+    return not replica.offline and (
+        bool(replica.current) or (replica.active or 0) < REPLICA_SILENT_NS
+    )
+
+
+def check_fanout(lags: list[FollowerLag], behind: float) -> HealthCheck | None:
+    """Degraded when the relay trails the log by more than `behind` seconds."""
+    relay = next((lag for lag in lags if lag.name == "relay"), None)
+    if relay is None or relay.lag_seconds <= behind:
+        return None
+    return HealthCheck(
+        "fanout",
+        False,
+        f"the relay is {relay.lag_seconds:.0f}s behind the log ({relay.lag_events} events): "
+        "writes work, live feeds lag",
+        "see the relay's log lines and the nats check; it catches up by itself",
+        required=False,
+    )
 
 
 def check_followers(lags: list[FollowerLag], *, nats_ok: bool) -> HealthCheck:
@@ -106,7 +191,9 @@ def check_followers(lags: list[FollowerLag], *, nats_ok: bool) -> HealthCheck:
     )
 
 
-async def check_dependencies(database_url: str, nats_url: str) -> list[HealthCheck]:
+async def check_dependencies(
+    database_url: str, nats_url: str, streams: Sequence[str] = ()
+) -> list[HealthCheck]:
     """Connect to each dependency afresh and check it (`vibehq doctor`)."""
     checks: list[HealthCheck] = []
     try:
@@ -132,7 +219,10 @@ async def check_dependencies(database_url: str, nats_url: str) -> list[HealthChe
         checks.append(HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
     else:
         try:
-            checks.append(await check_nats(client))
+            known = ", ".join(server_name(url) for url in client.servers)
+            server = server_name(client.connected_url)
+            checks.append(HealthCheck("nats", True, f"connected to {server} (servers: {known})"))
+            checks.append(await check_nats(client, streams))
         finally:
             await client.close()
     return checks
@@ -148,7 +238,7 @@ async def _connect_once(nats_url: str, seen: list[Exception] | None = None) -> N
             seen.append(error)
 
     return await nats.connect(
-        nats_url,
+        nats_servers(nats_url),
         connect_timeout=3,
         allow_reconnect=False,
         max_reconnect_attempts=1,

@@ -34,6 +34,8 @@ TRANSIENT = UNAVAILABLE
 
 #: Longest wait between retries after unexpected errors.
 MAX_BACKOFF = 60.0
+#: A follower that ran this long before failing was healthy: its back-off starts over.
+HEALTHY_AFTER = 30.0
 
 
 class LeasedFollower(ABC):
@@ -57,20 +59,39 @@ class LeasedFollower(ABC):
         self._lease_retry = lease_retry
         #: Set while this process holds the lease and follows the log.
         self.active = asyncio.Event()
+        #: When the current outage began (None: no outage), so it is logged once.
+        self._outage_since: float | None = None
+
+    #: Errors that mean "a dependency went away for now": retried every `lease_retry`,
+    #: logged once per outage. Subclasses add their own dependencies' errors.
+    transient: tuple[type[BaseException], ...] = TRANSIENT
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the log until `stop` is set, surviving lost connections."""
         failures = 0
+        clock = asyncio.get_running_loop()
         while not stop.is_set():
+            started = clock.time()
             try:
                 await self._run_once(stop)
                 failures = 0
-            except TRANSIENT as error:
+            except self.transient as error:
                 metrics().follower_errors.labels(self.name).inc()
-                log.warning("%s: %s; retrying in %.1fs", self.name, error, self._lease_retry)
                 delay = self._lease_retry
+                if self._outage_since is None:
+                    self._outage_since = clock.time()
+                    log.warning(
+                        "%s: %s; retrying every %.1fs",
+                        self.name,
+                        error or type(error).__name__,
+                        delay,
+                    )
+                else:
+                    log.debug("%s: still failing: %s", self.name, error)
             except Exception:  # a bug or a poison event: say so loudly, back off, retry
                 metrics().follower_errors.labels(self.name).inc()
+                if clock.time() - started > HEALTHY_AFTER:
+                    failures = 0  # it ran well before this: not the k-th failure in a row
                 failures += 1
                 delay = min(self._lease_retry * 2**failures, MAX_BACKOFF)
                 log.exception("%s failed; retrying in %.0fs", self.name, delay)
@@ -93,6 +114,10 @@ class LeasedFollower(ABC):
             position, model_version = await claim(conn, self.name)
             log.info("%s: active in %s from position %d", self.name, owner_name(), position)
             await self._prepare(conn, model_version)
+            if self._outage_since is not None:
+                lasted = asyncio.get_running_loop().time() - self._outage_since
+                self._outage_since = None
+                log.info("%s: back after %.1fs", self.name, lasted)
             self.active.set()
             await self._follow(conn, stop)
         finally:

@@ -54,6 +54,13 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     content_cache_mb: Annotated[int, Meta(ge=0)] = 64
     background: Literal["on", "off"] = "on"
     nats_prefix: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "vibehq"
+    nats_replicas: Annotated[int, Meta(ge=1, le=5)] = 1
+    nats_storage: Literal["file", "memory"] = "file"
+    nats_cluster: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    nats_tags: Annotated[str, Meta(pattern=r"^[^,\s]+(,[^,\s]+)*$")] | None = None
+    nats_events_hours: Annotated[float, Meta(gt=0)] = 168.0
+    nats_terminal_hours: Annotated[float, Meta(gt=0)] = 24.0
+    fanout_behind: Annotated[float, Meta(gt=0)] = 30.0
     stream_buffer: Annotated[int, Meta(ge=10, le=1_000_000)] = 1000
     follower_batch: Annotated[int, Meta(ge=1, le=10_000)] = 500
     follower_linger: Annotated[float, Meta(ge=0, le=1)] = 0.02
@@ -71,7 +78,8 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     ),
     "VIBEHQ_NATS_URL": (
         "nats_url",
-        "NATS URL (JetStream enabled). Unset: start (or reuse) an embedded nats-server.",
+        "NATS URL (JetStream enabled), or several, comma-separated, for a cluster "
+        "(`nats://n1:4222,nats://n2:4222`). Unset: start (or reuse) an embedded nats-server.",
     ),
     "VIBEHQ_DATA_DIR": ("data_dir", "Folder for the embedded engines' data."),
     "VIBEHQ_HOST": ("host", "Address the HTTP server binds."),
@@ -152,6 +160,32 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_NATS_PREFIX": (
         "nats_prefix",
         "First token of every NATS subject and JetStream stream name.",
+    ),
+    "VIBEHQ_NATS_REPLICAS": (
+        "nats_replicas",
+        "Replicas of each JetStream stream: 1 on a single server (embedded), 3 on a "
+        "cluster. Raised on an existing stream at start; never lowered.",
+    ),
+    "VIBEHQ_NATS_STORAGE": ("nats_storage", "Stream storage: `file` or `memory`."),
+    "VIBEHQ_NATS_CLUSTER": (
+        "nats_cluster",
+        "Place the streams in this JetStream cluster. Unset: the server's own.",
+    ),
+    "VIBEHQ_NATS_TAGS": (
+        "nats_tags",
+        "Place the streams on servers with these tags, comma-separated. Unset: any.",
+    ),
+    "VIBEHQ_NATS_EVENTS_HOURS": (
+        "nats_events_hours",
+        "How long the events stream keeps messages, in hours (feeds resume within it).",
+    ),
+    "VIBEHQ_NATS_TERMINAL_HOURS": (
+        "nats_terminal_hours",
+        "How long the terminal stream keeps output, in hours.",
+    ),
+    "VIBEHQ_FANOUT_BEHIND": (
+        "fanout_behind",
+        "Seconds the relay may trail the log before `/ready` says `degraded` (fan-out behind).",
     ),
     "VIBEHQ_STREAM_BUFFER": (
         "stream_buffer",

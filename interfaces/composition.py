@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 import asyncpg
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from opentelemetry.sdk.trace import TracerProvider
@@ -44,11 +43,13 @@ from infrastructure.embedded.common import EngineError
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
-from infrastructure.fanout.jetstream import ensure_streams
+from infrastructure.fanout.connection import connect_nats
+from infrastructure.fanout.jetstream import ensure_streams, stream_settings
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
 from infrastructure.health import (
+    check_fanout,
     check_followers,
     check_migrations,
     check_nats,
@@ -199,6 +200,7 @@ class Runtime:
             js=self.js,
             subjects=self.subjects,
             max_payload=self.nats.max_payload,
+            streams=stream_settings(self.settings),
             **tuning,
         )
         notary = Notary(
@@ -273,7 +275,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         )
         await store.start()
         await require_nats(engines.nats_url)
-        client = await nats.connect(engines.nats_url, name="vibehq", connect_timeout=5)
+        client = await connect_nats(engines.nats_url, name="vibehq")
     except BaseException:
         await asyncio.to_thread(engines.stop)
         raise
@@ -284,16 +286,26 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         stuck_after=settings.stuck_after,
     )
     subjects = Subjects(settings.nats_prefix)
-    js = client.jetstream()
-    await ensure_streams(js, subjects)  # feeds and terminal writers need them before the relay
+    # Short API timeouts: a stream electing a leader answers in seconds, or not at all.
+    js = client.jetstream(timeout=2.0)
+    # Feeds and terminal writers need the streams before the relay starts.
+    await ensure_streams(js, subjects, stream_settings(settings))
 
     async def readiness() -> list[HealthCheck]:
         checks = list(
-            await asyncio.gather(check_postgres(pool), check_migrations(pool), check_nats(client))
+            await asyncio.gather(
+                check_postgres(pool),
+                check_migrations(pool),
+                check_nats(client, [subjects.events_stream, subjects.terminal_stream]),
+            )
         )
         if checks[0].ok:
             nats_ok = checks[2].ok
-            checks.append(check_followers(await followers.lags(), nats_ok=nats_ok))
+            lags = await followers.lags()
+            checks.append(check_followers(lags, nats_ok=nats_ok))
+            behind = check_fanout(lags, settings.fanout_behind)
+            if behind is not None:
+                checks.append(behind)
         return checks
 
     async def log_state() -> LogState:

@@ -5,6 +5,10 @@ messages land in a bounded queue. A subscriber that falls `limit` messages behin
 is not allowed to slow anyone down: its feed stops, and `next()` raises `FellBehind`
 naming the last sequence it received, so it can reconnect and resume from there
 without gaps.
+
+A `paced` feed (a reader that takes everything, like `vibehq tail`) never falls
+behind: when its buffer is full, its consumer waits, so JetStream's flow control
+holds the rest of the backlog back until the reader catches up.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ class FellBehind(Exception):
 
 
 class Feed:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, paced: bool = False) -> None:
         self._queue: asyncio.Queue[FeedMessage] = asyncio.Queue(maxsize=limit)
         self._limit = limit
+        self._paced = paced
         self._delivered_seq = 0
         self.overflowed = asyncio.Event()
         #: Set whenever a message arrives (consumers may clear it).
@@ -59,10 +64,11 @@ class Feed:
         since: datetime | None = None,
         from_start: bool = False,
         limit: int = 1000,
+        paced: bool = False,
     ) -> Feed:
         """Start delivering after stream sequence `after_seq`, from `since`, from the
         start, or (default) only what is published from now on."""
-        feed = cls(limit)
+        feed = cls(limit, paced=paced)
         config = ConsumerConfig(filter_subjects=subjects, inactive_threshold=30.0)
         if after_seq is not None:
             config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
@@ -93,6 +99,10 @@ class Feed:
             return
         seq = msg.metadata.sequence.stream
         item = FeedMessage(seq, msg.subject, dict(msg.headers or {}), msg.data)
+        if self._paced:
+            await self._queue.put(item)  # holds this consumer (only) until there is room
+            self.activity.set()
+            return
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 import msgspec
+import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
@@ -29,7 +32,7 @@ from opentelemetry.trace import SpanKind
 from application.event_codec import to_envelope
 from application.ports import EventStore, RecordedEvent
 from domain.contracts import EventEnvelope, OmittedPayload
-from infrastructure.fanout.jetstream import ensure_streams
+from infrastructure.fanout.jetstream import StreamSettings, ensure_streams
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.faults import crash_point
 from infrastructure.log_follower import LeasedFollower
@@ -47,9 +50,46 @@ LOG_HEADER: Final = "Vibehq-Log"
 TYPE_HEADER: Final = "Vibehq-Type"
 #: Room left under the broker's max payload for headers and protocol framing.
 HEADROOM: Final = 4096
+#: How long one publish is retried (no responders, no ack) before the batch fails and
+#: the relay starts over: long enough to ride through a leader election in place.
+RETRY_FOR: Final = 60.0
+#: The longest pause between two tries of one publish.
+MAX_PAUSE: Final = 0.25
+
+
+#: What a cluster says while it elects a leader or the client moves to another server.
+PASSING: Final = (
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+    TimeoutError,
+)
+
+
+T = TypeVar("T")
+
+
+async def patiently(operation: Callable[[], Awaitable[T]]) -> T:
+    """`operation()`, tried again (briefly apart) while NATS says something that
+    passes, for up to RETRY_FOR seconds; then its error is raised."""
+    deadline = asyncio.get_running_loop().time() + RETRY_FOR
+    pause = 0.05
+    while True:
+        try:
+            return await operation()
+        except PASSING:
+            if asyncio.get_running_loop().time() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)
 
 
 class OutboxRelay(LeasedFollower):
+    #: NATS going away (or a stream electing a leader) is an outage to wait out.
+    transient = (*LeasedFollower.transient, nats.errors.Error, asyncio.TimeoutError)
+
     def __init__(
         self,
         *,
@@ -61,8 +101,9 @@ class OutboxRelay(LeasedFollower):
         poll_interval: float = 0.5,
         lease_retry: float = 1.0,
         linger: float = 0.0,
-        publish_timeout: float = 5.0,
+        publish_timeout: float = 1.0,
         max_payload: int = 1024 * 1024,
+        streams: StreamSettings | None = None,
     ) -> None:
         super().__init__(
             name=RELAY,
@@ -75,6 +116,7 @@ class OutboxRelay(LeasedFollower):
         )
         self._js = js
         self._subjects = subjects
+        self._streams = streams
         self._publish_timeout = publish_timeout
         self._max_body = max(max_payload - HEADROOM, 1024)
         self._in_doubt = True
@@ -84,7 +126,8 @@ class OutboxRelay(LeasedFollower):
         self.omitted = 0
 
     async def _prepare(self, conn: DbConnection, model_version: int) -> None:
-        await ensure_streams(self._js, self._subjects)
+        # Holding the lease through a NATS hiccup, not letting go and starting over.
+        await patiently(lambda: ensure_streams(self._js, self._subjects, self._streams))
         self._log_id = await conn.fetchval(
             "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
         )
@@ -113,9 +156,7 @@ class OutboxRelay(LeasedFollower):
         trace the message then carries on (its `traceparent` is the publish span's)."""
         parent = stored_parent(event.trace_context) if tracing_enabled() else None
         if parent is None:
-            return await self._js.publish(
-                subject, payload, headers=headers, timeout=self._publish_timeout
-            )
+            return await self._publish_acked(subject, payload, headers)
         with tracer.start_as_current_span(
             f"publish {self._subjects.events_stream}",
             context=parent,
@@ -129,9 +170,16 @@ class OutboxRelay(LeasedFollower):
                 "vibehq.position": event.position,
             },
         ):
-            return await self._js.publish(
-                subject, payload, headers=injected(headers), timeout=self._publish_timeout
+            return await self._publish_acked(subject, payload, injected(headers))
+
+    async def _publish_acked(self, subject: str, payload: bytes, headers: dict[str, str]) -> PubAck:
+        """Publish until acknowledged, riding through a stream leader's election: the
+        same `Nats-Msg-Id` each time, so JetStream keeps one copy whatever got through."""
+        return await patiently(
+            lambda: self._js.publish(
+                subject, payload, headers=headers, timeout=self._publish_timeout
             )
+        )
 
     def _message(self, event: RecordedEvent) -> tuple[str, bytes, dict[str, str]]:
         envelope = to_envelope(event)
@@ -172,7 +220,9 @@ class OutboxRelay(LeasedFollower):
     ) -> bool:
         """After a restart: is this event (or a later one on its subject) in the stream?"""
         try:
-            last = await self._js.get_last_msg(self._subjects.events_stream, message[0])
+            last = await patiently(
+                lambda: self._js.get_last_msg(self._subjects.events_stream, message[0])
+            )
         except NotFoundError:
             return False
         headers = last.headers or {}

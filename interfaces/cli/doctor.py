@@ -8,6 +8,7 @@ import typer
 
 from domain.contracts import HealthCheck
 from infrastructure.embedded.common import EngineError
+from infrastructure.fanout.subjects import Subjects
 from infrastructure.health import check_dependencies
 from infrastructure.settings import Settings, data_folder
 from interfaces.cli.common import run, settings
@@ -29,7 +30,9 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
         say(_line(HealthCheck("engines", False, str(error), "see the message above")))
         return False
     try:
-        checks = await check_dependencies(engines.database_url, engines.nats_url)
+        subjects = Subjects(settings.nats_prefix)
+        streams = [subjects.events_stream, subjects.terminal_stream]
+        checks = await check_dependencies(engines.database_url, engines.nats_url, streams)
     finally:
         engines.stop()
     for check in checks:

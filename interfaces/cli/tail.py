@@ -27,6 +27,7 @@ from domain.contracts import EventEnvelope
 from domain.delivery import Task
 from domain.ops import OpsEvent, SourceHeartbeat
 from domain.workspace import Workspace
+from infrastructure.fanout.connection import connect_nats
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
@@ -66,7 +67,7 @@ async def tail(
     skip: Any = None,
 ) -> int:
     """Print messages until Ctrl-C or `start.count`; returns how many were shown."""
-    client = await nats.connect(nats_url, name="vibehq tail")
+    client = await connect_nats(nats_url, name="vibehq tail")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,6 +81,7 @@ async def tail(
         since=start.since,
         from_start=start.from_start or skip is not None,
         limit=config.stream_buffer,
+        paced=True,  # a backlog of any size is printed, at the terminal's pace
     )
     try:
         while not stop.is_set() and (start.count is None or shown < start.count):

@@ -142,6 +142,46 @@ async def test_tail_terminal_resumes_after_a_sequence_byte_for_byte(
         await drop_streams(engines.nats_url, subjects)
 
 
+async def test_tail_pages_through_a_backlog_larger_than_its_buffer(
+    engines: Engines, prefix: str
+) -> None:
+    """`tail --all` used to give up at once ("fell more than 1000 messages behind")
+    when the stream held more than its buffer."""
+    client = await nats.connect(engines.nats_url)
+    subjects = Subjects(prefix)
+    chunks = 600
+    try:
+        from infrastructure.fanout.jetstream import ensure_streams
+
+        await ensure_streams(client.jetstream(), subjects)
+        terminal = TerminalPublisher(client.jetstream(), subjects)
+        for n in range(chunks):
+            await terminal.write("long", f"line {n}\n")
+    finally:
+        await client.close()
+    env = {
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_NATS_PREFIX": prefix,
+        "VIBEHQ_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
+        "VIBEHQ_STREAM_BUFFER": "50",  # twelve times less than the backlog
+    }
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [VIBEHQ, "tail", "terminal", "long", "--count", str(chunks)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"line {n}" for n in range(chunks)]
+    finally:
+        await drop_streams(engines.nats_url, subjects)
+
+
 def test_tail_exits_cleanly_on_ctrl_c(followed: dict[str, str]) -> None:
     process = subprocess.Popen(
         [VIBEHQ, "tail", "ops"],

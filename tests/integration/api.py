@@ -17,6 +17,7 @@ import nats.js.errors
 import uvicorn
 
 from application.access import Scope, TokenService
+from infrastructure.fanout.connection import nats_servers
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
@@ -86,7 +87,7 @@ async def serve_api(
 
 
 async def drop_streams(nats_url: str, subjects: Subjects) -> None:
-    client = await nats.connect(nats_url)
+    client = await nats.connect(nats_servers(nats_url))
     try:
         for name in (subjects.events_stream, subjects.terminal_stream):
             with contextlib.suppress(nats.js.errors.NotFoundError):

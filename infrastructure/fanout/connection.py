@@ -1,0 +1,72 @@
+"""Connecting to NATS: one server or a cluster's list, reconnecting for as long as it
+takes, and one log line per outage instead of a traceback per attempt.
+
+`VIBEHQ_NATS_URL` may list several servers, comma-separated; any one that answers
+will do for the first connection, and the client moves to another on failure (the
+cluster also tells it about servers the list does not name).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+
+log = logging.getLogger(__name__)
+
+
+def nats_servers(nats_url: str) -> list[str]:
+    """The URLs in a comma-separated list (one URL is a list of one)."""
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
+def server_name(url: Any) -> str:
+    """`host:port` of a server URL nats-py holds (a parsed URL whose user info may hold
+    a token or password: never printed)."""
+    if url is None:
+        return "?"
+    return f"{url.hostname}:{url.port}" if getattr(url, "hostname", None) else "?"
+
+
+class _Outages:
+    """Says when the connection goes and when it comes back, once each."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._since: float | None = None
+        self.client: NatsClient | None = None
+
+    async def disconnected(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+            log.warning("%s: lost NATS; reconnecting (writes go on, feeds wait)", self._name)
+
+    async def reconnected(self) -> None:
+        server = server_name(self.client.connected_url) if self.client else "?"
+        lasted = time.monotonic() - self._since if self._since is not None else 0.0
+        self._since = None
+        log.info("%s: NATS back at %s after %.1fs", self._name, server, lasted)
+
+    async def error(self, error: Exception) -> None:
+        log.debug("%s: NATS: %s", self._name, error)
+
+
+async def connect_nats(nats_url: str, *, name: str, **options: Any) -> NatsClient:
+    """A client that reconnects forever, to any server of the list."""
+    outages = _Outages(name)
+    client = await nats.connect(
+        nats_servers(nats_url),
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=1,
+        max_reconnect_attempts=-1,  # never give up: NATS is a fan-out, not optional
+        disconnected_cb=outages.disconnected,
+        reconnected_cb=outages.reconnected,
+        error_cb=outages.error,
+        **options,
+    )
+    outages.client = client
+    return client
