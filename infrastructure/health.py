@@ -62,11 +62,14 @@ async def check_migrations(pool: asyncpg.Pool) -> HealthCheck:
     return HealthCheck("migrations", True, "schema is current")
 
 
-async def check_nats(client: NatsClient, streams: Sequence[str] = ()) -> HealthCheck:
+async def check_nats(
+    client: NatsClient, streams: Sequence[str] = (), *, describe: bool = False
+) -> HealthCheck:
     """NATS carries the live feeds only: without it writes still work, so the service
     is degraded, not down (the relay catches up when NATS is back). So is it when one
     of `streams` has no leader (a cluster electing one) or fewer current replicas than
-    it is configured with."""
+    it is configured with. With `describe` (doctor, not the public `/ready`), a healthy
+    answer names each stream's leader, replicas and size."""
     if not client.is_connected:
         return HealthCheck(
             "nats",
@@ -97,7 +100,8 @@ async def check_nats(client: NatsClient, streams: Sequence[str] = ()) -> HealthC
             "servers back (`vibehq doctor` shows each stream)",
             required=False,
         )
-    return HealthCheck("nats", True, "JetStream ready" + "".join(f"; {s.summary}" for s in states))
+    described = "".join(f"; {s.summary}" for s in states) if describe else ""
+    return HealthCheck("nats", True, "JetStream ready" + described)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ async def check_dependencies(
             known = ", ".join(server_name(url) for url in client.servers)
             server = server_name(client.connected_url)
             checks.append(HealthCheck("nats", True, f"connected to {server} (servers: {known})"))
-            checks.append(await check_nats(client, streams))
+            checks.append(await check_nats(client, streams, describe=True))
         finally:
             await client.close()
     return checks

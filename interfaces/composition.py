@@ -43,7 +43,7 @@ from infrastructure.embedded.common import EngineError
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
-from infrastructure.fanout.connection import connect_nats
+from infrastructure.fanout.connection import PASSING, connect_nats, patiently
 from infrastructure.fanout.jetstream import ensure_streams, stream_settings
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
@@ -288,8 +288,13 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     subjects = Subjects(settings.nats_prefix)
     # Short API timeouts: a stream electing a leader answers in seconds, or not at all.
     js = client.jetstream(timeout=2.0)
-    # Feeds and terminal writers need the streams before the relay starts.
-    await ensure_streams(js, subjects, stream_settings(settings))
+    # Feeds and terminal writers need the streams before the relay starts. A cluster
+    # electing a leader may not answer for seconds: then start anyway (degraded); the
+    # relay makes the streams when JetStream answers.
+    try:
+        await patiently(lambda: ensure_streams(js, subjects, stream_settings(settings)), within=15)
+    except PASSING as error:
+        log.warning("JetStream is not answering (%s); starting without it for now", error)
 
     async def readiness() -> list[HealthCheck]:
         checks = list(

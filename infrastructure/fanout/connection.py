@@ -8,14 +8,21 @@ cluster also tells it about servers the list does not name).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
 import nats
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NatsClient
 
 log = logging.getLogger(__name__)
+
+#: The longest pause between two tries in `patiently`.
+MAX_PAUSE: Final = 0.25
 
 
 def nats_servers(nats_url: str) -> list[str]:
@@ -70,3 +77,32 @@ async def connect_nats(nats_url: str, *, name: str, **options: Any) -> NatsClien
     )
     outages.client = client
     return client
+
+
+#: What a cluster says while it elects a leader or the client moves to another server.
+PASSING: Final = (
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+    TimeoutError,
+)
+
+
+T = TypeVar("T")
+
+
+async def patiently(operation: Callable[[], Awaitable[T]], *, within: float) -> T:
+    """`operation()`, tried again (briefly apart) while NATS says something that
+    passes, for up to `within` seconds; then its error is raised."""
+    deadline = asyncio.get_running_loop().time() + within
+    pause = 0.05
+    while True:
+        try:
+            return await operation()
+        except PASSING:
+            if asyncio.get_running_loop().time() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Final
 
 import msgspec
 import nats.errors
@@ -32,6 +31,7 @@ from opentelemetry.trace import SpanKind
 from application.event_codec import to_envelope
 from application.ports import EventStore, RecordedEvent
 from domain.contracts import EventEnvelope, OmittedPayload
+from infrastructure.fanout.connection import patiently
 from infrastructure.fanout.jetstream import StreamSettings, ensure_streams
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.faults import crash_point
@@ -53,37 +53,6 @@ HEADROOM: Final = 4096
 #: How long one publish is retried (no responders, no ack) before the batch fails and
 #: the relay starts over: long enough to ride through a leader election in place.
 RETRY_FOR: Final = 60.0
-#: The longest pause between two tries of one publish.
-MAX_PAUSE: Final = 0.25
-
-
-#: What a cluster says while it elects a leader or the client moves to another server.
-PASSING: Final = (
-    nats.errors.NoRespondersError,
-    nats.errors.TimeoutError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.StaleConnectionError,
-    nats.js.errors.ServiceUnavailableError,
-    TimeoutError,
-)
-
-
-T = TypeVar("T")
-
-
-async def patiently(operation: Callable[[], Awaitable[T]]) -> T:
-    """`operation()`, tried again (briefly apart) while NATS says something that
-    passes, for up to RETRY_FOR seconds; then its error is raised."""
-    deadline = asyncio.get_running_loop().time() + RETRY_FOR
-    pause = 0.05
-    while True:
-        try:
-            return await operation()
-        except PASSING:
-            if asyncio.get_running_loop().time() + pause > deadline:
-                raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, MAX_PAUSE)
 
 
 class OutboxRelay(LeasedFollower):
@@ -127,7 +96,9 @@ class OutboxRelay(LeasedFollower):
 
     async def _prepare(self, conn: DbConnection, model_version: int) -> None:
         # Holding the lease through a NATS hiccup, not letting go and starting over.
-        await patiently(lambda: ensure_streams(self._js, self._subjects, self._streams))
+        await patiently(
+            lambda: ensure_streams(self._js, self._subjects, self._streams), within=RETRY_FOR
+        )
         self._log_id = await conn.fetchval(
             "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
         )
@@ -178,7 +149,8 @@ class OutboxRelay(LeasedFollower):
         return await patiently(
             lambda: self._js.publish(
                 subject, payload, headers=headers, timeout=self._publish_timeout
-            )
+            ),
+            within=RETRY_FOR,
         )
 
     def _message(self, event: RecordedEvent) -> tuple[str, bytes, dict[str, str]]:
@@ -221,7 +193,8 @@ class OutboxRelay(LeasedFollower):
         """After a restart: is this event (or a later one on its subject) in the stream?"""
         try:
             last = await patiently(
-                lambda: self._js.get_last_msg(self._subjects.events_stream, message[0])
+                lambda: self._js.get_last_msg(self._subjects.events_stream, message[0]),
+                within=RETRY_FOR,
             )
         except NotFoundError:
             return False

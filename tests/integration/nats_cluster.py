@@ -64,6 +64,7 @@ class NatsCluster:
 
     async def until_ready(self, timeout: float = 30) -> None:
         """Until JetStream answers through the cluster (a meta leader is elected)."""
+
         async def quiet(error: Exception) -> None:
             pass  # nodes still starting refuse connections: expected
 

@@ -149,8 +149,16 @@ async def test_fan_out_survives_losing_the_stream_leader(
     assert kept == 3
 
 
-async def test_start_up_needs_any_one_listed_node(cluster: NatsCluster) -> None:
-    cluster.kill(cluster.names[0])
+async def test_start_up_needs_any_one_listed_node(
+    cluster: NatsCluster, database_url: str, pool: asyncpg.Pool
+) -> None:
+    cluster.kill(cluster.names[0])  # the first one listed
     assert await nats_unreachable(cluster.url) is None
+    async with serve_api(database_url, cluster.url, pool, nats_replicas=3) as api:
+        ready = (await api.client.get("/ready")).json()
+        async with await api.as_("ui-factory", "write") as factory:
+            created = await factory.post("/workspaces", json={"name": "up"})
+    assert created.status_code == 201
+    assert ready["status"] in ("ready", "degraded")  # up; two of three replicas
     everyone_down = ",".join(f"nats://127.0.0.1:{port}" for port in (1, 2))
     assert await nats_unreachable(everyone_down) is not None
