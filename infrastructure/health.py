@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 from domain.contracts import FollowerLag, HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
 from infrastructure.fanout.connection import nats_servers, server_name
-from infrastructure.pool import UNAVAILABLE
+from infrastructure.pool import UNAVAILABLE, open_pool
 
 #: How long a stream may take to answer before it counts as leaderless.
 STREAM_INFO_TIMEOUT: Final = 1.5
@@ -198,38 +198,43 @@ def check_followers(lags: list[FollowerLag], *, nats_ok: bool) -> HealthCheck:
 async def check_dependencies(
     database_url: str, nats_url: str, streams: Sequence[str] = ()
 ) -> list[HealthCheck]:
-    """Connect to each dependency afresh and check it (`vibehq doctor`)."""
-    checks: list[HealthCheck] = []
+    """Connect to each dependency afresh and check it (`vibehq doctor`); both at once,
+    so a verdict takes as long as the slowest, a few seconds at worst."""
+    database, broker = await asyncio.gather(
+        _check_database(database_url), _check_broker(nats_url, streams)
+    )
+    return [*database, *broker]
+
+
+async def _check_database(database_url: str) -> list[HealthCheck]:
     try:
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        pool = await open_pool(database_url, max_size=2)
     except (OSError, asyncpg.PostgresError) as error:
-        checks.append(
-            HealthCheck("postgres", False, f"unreachable: {error}", "check VIBEHQ_DATABASE_URL")
-        )
-    else:
-        try:
-            checks += [await check_postgres(pool), await check_migrations(pool)]
-        finally:
-            await pool.close()
+        why = str(error) or type(error).__name__
+        return [HealthCheck("postgres", False, f"unreachable: {why}", "check VIBEHQ_DATABASE_URL")]
+    try:
+        return [await check_postgres(pool), await check_migrations(pool)]
+    finally:
+        await pool.close()
+
+
+async def _check_broker(nats_url: str, streams: Sequence[str]) -> list[HealthCheck]:
     problem = await nats_unreachable(nats_url)
     if problem is not None:
-        checks.append(
-            HealthCheck("nats", False, f"unreachable: {problem}", "check VIBEHQ_NATS_URL")
-        )
-        return checks
+        return [HealthCheck("nats", False, f"unreachable: {problem}", "check VIBEHQ_NATS_URL")]
     try:
         client = await _connect_once(nats_url)
     except Exception as error:  # noqa: BLE001 - it went away between the two attempts
-        checks.append(HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL"))
-    else:
-        try:
-            known = ", ".join(server_name(url) for url in client.servers)
-            server = server_name(client.connected_url)
-            checks.append(HealthCheck("nats", True, f"connected to {server} (servers: {known})"))
-            checks.append(await check_nats(client, streams, describe=True))
-        finally:
-            await client.close()
-    return checks
+        return [HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL")]
+    try:
+        known = ", ".join(server_name(url) for url in client.servers)
+        server = server_name(client.connected_url)
+        return [
+            HealthCheck("nats", True, f"connected to {server} (servers: {known})"),
+            await check_nats(client, streams, describe=True),
+        ]
+    finally:
+        await client.close()
 
 
 async def _connect_once(nats_url: str, seen: list[Exception] | None = None) -> NatsClient:
@@ -259,6 +264,8 @@ async def nats_unreachable(nats_url: str) -> str | None:
         client = await _connect_once(nats_url, seen)
     except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
         cause = seen[-1] if seen else error  # "connection refused" says more than "no servers"
+        if isinstance(cause, TimeoutError):
+            return "no answer within 3s"
         return str(cause) or type(cause).__name__
     await client.close()
     return None

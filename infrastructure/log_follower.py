@@ -13,11 +13,9 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 
-import asyncpg
-
 from application.ports import EventStore, RecordedEvent
 from infrastructure.metrics import metrics
-from infrastructure.pool import UNAVAILABLE, DbConnection
+from infrastructure.pool import UNAVAILABLE, DbConnection, connect
 from infrastructure.projections.checkpoints import (
     claim,
     owner_name,
@@ -101,7 +99,7 @@ class LeasedFollower(ABC):
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(
+        conn = await connect(
             self._dsn,
             server_settings={
                 **search_path(LIVE_SCHEMA),

@@ -58,7 +58,7 @@ from infrastructure.health import (
 )
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.metrics import LogState, metrics
-from infrastructure.pool import open_pool
+from infrastructure.pool import connect, open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
 from infrastructure.projections.delivery_reports import PostgresDeliveryReports
 from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
@@ -250,7 +250,7 @@ async def require_nats(nats_url: str) -> None:
 
 
 async def run_migrations(database_url: str) -> list[str]:
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         applied = await migrate(conn)
     finally:
@@ -357,7 +357,7 @@ async def log_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection
     """One connection to the event database, for a command that only looks something up."""
     engines = await open_engines(settings)
     try:
-        conn = await asyncpg.connect(engines.database_url)
+        conn = await connect(engines.database_url)
         try:
             yield conn
         finally:
@@ -368,7 +368,7 @@ async def log_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection
 
 async def ensure_read_models(database_url: str) -> None:
     """Create missing read-model tables, so readers work before a runner first starts."""
-    conn = await asyncpg.connect(database_url, server_settings=search_path(LIVE_SCHEMA))
+    conn = await connect(database_url, server_settings=search_path(LIVE_SCHEMA))
     try:
         for projection in all_projections():
             await create_tables(conn, projection)

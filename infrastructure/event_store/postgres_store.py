@@ -44,7 +44,7 @@ from infrastructure.event_store.group_commit import GroupCommit
 from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.event_store.tracing import statement_span
 from infrastructure.metrics import metrics
-from infrastructure.pool import DbConnection
+from infrastructure.pool import DbConnection, connect
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
 from infrastructure.telemetry import current_trace_context, tracing_enabled
 
@@ -151,7 +151,7 @@ class PostgresEventStore:
             log.info("no DSN for LISTEN given; readers poll every %.2fs", self._poll_interval)
             return
         try:
-            self._listener = await asyncpg.connect(self._dsn)
+            self._listener = await connect(self._dsn)
             await self._listener.add_listener(CHANNEL, self._on_notification)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("LISTEN unavailable (%s); readers fall back to polling", error)

@@ -16,10 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-import asyncpg
-
 from application.ports import EventStore
-from infrastructure.pool import DbConnection
+from infrastructure.pool import DbConnection, connect
 from infrastructure.projections.model import LIVE_SCHEMA, Projection, create_tables, search_path
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,7 @@ async def rebuild(
     Returns the checkpoint position the new model was swapped in at.
     """
     schema = shadow_schema(projection)
-    conn = await asyncpg.connect(dsn, server_settings=search_path(schema))
+    conn = await connect(dsn, server_settings=search_path(schema))
     try:
         position = await build(
             conn, store=store, projection=projection, schema=schema, progress=progress
@@ -155,7 +153,7 @@ async def replay(
     """
     schema = replay_schema(projection)
     building = f"{schema}__building"
-    conn = await asyncpg.connect(dsn, server_settings=search_path(building))
+    conn = await connect(dsn, server_settings=search_path(building))
     try:
         last = await build(
             conn,

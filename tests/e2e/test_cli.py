@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from infrastructure.embedded.engines import Engines
 from tests.conftest import ROOT
@@ -155,3 +160,56 @@ def test_an_unreachable_nats_is_one_line_in_seconds_not_a_two_minute_hang(
             [line] = [x for x in result.stderr.splitlines() if x.startswith("vibehq: ")]
             assert line.startswith("vibehq: NATS at nats://127.0.0.1:2 is unreachable (")
             assert "Connect call failed" in line
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word (a black-holing
+    firewall, a hung server): what makes a client without timeouts wait forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_servers_that_never_answer_get_a_verdict_in_seconds(silent_server: int) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": f"postgresql://u:p@127.0.0.1:{silent_server}/x",
+        "VIBEHQ_NATS_URL": f"nats://127.0.0.1:{silent_server}",
+    }
+    began = time.monotonic()
+    doctor = vibehq("doctor", env=env)
+    took = time.monotonic() - began
+    assert doctor.returncode == 1
+    assert took < 15, f"doctor took {took:.0f}s"  # both checked at once, 5 s timeouts
+    assert "did not answer within 5s" in doctor.stdout
+    assert "[FAIL] nats        unreachable: no answer within 3s" in doctor.stdout
+    serve = vibehq("serve", "--port", "0", env=env)
+    assert serve.returncode == 1
+    [line] = [x for x in serve.stderr.splitlines() if x.startswith("vibehq: ")]
+    assert line == (
+        f"vibehq: PostgreSQL at 127.0.0.1:{silent_server} did not answer within 5s; "
+        "check VIBEHQ_DATABASE_URL and the network"
+    )
+
+
+def test_sigterm_stops_serve_while_it_is_still_starting(silent_server: int) -> None:
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": f"postgresql://u:p@127.0.0.1:{silent_server}/x",
+        "VIBEHQ_NATS_URL": f"nats://127.0.0.1:{silent_server}",
+    }
+    process = subprocess.Popen(
+        [VIBEHQ, "serve", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)  # waiting for a database that does not answer
+    assert process.poll() is None
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(10)
+    assert time.monotonic() - sent < 3
