@@ -705,6 +705,22 @@ class TerminalOutput(_StreamMessage, frozen=True, tag="terminal_output"):
     at: datetime
 
 
+class TerminalChunk(_Contract, frozen=True):
+    """`POST /terminal/{session}/output`: the session's next output, numbered by its
+    writer (1, 2, 3...), so a retried chunk is recognised and a lost one noticed."""
+
+    seq: Positive
+    data: Annotated[str, Meta(max_length=262_144)]
+
+
+class TerminalAccepted(_Contract, frozen=True):
+    """Where a chunk stands: published now, or already (`duplicate`: a retry)."""
+
+    session_id: str
+    seq: Positive
+    duplicate: bool = False
+
+
 class TerminalInput(_StreamMessage, frozen=True, tag="terminal_input"):
     """Keystrokes sent to an agent's terminal; `actor` is who typed (set by the server)."""
 

@@ -35,6 +35,7 @@ from interfaces.http.outage import unavailable
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
+from interfaces.http.terminal import TerminalController
 from interfaces.http.tracing import server_spans
 from interfaces.http.workspaces import PatchController, WorkspaceController
 from interfaces.http.ws_close import ExplainedRefusals
@@ -97,6 +98,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             DeliveryReportController,
             OpsController,
             MetricsController,
+            TerminalController,
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],
