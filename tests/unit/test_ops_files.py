@@ -6,11 +6,15 @@ fails at 3 a.m.; here it fails the build instead.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import setuptools
 import typer.main
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -120,3 +124,79 @@ def test_the_alert_rules_name_only_metrics_the_service_exposes() -> None:
     scrape = (OPS / "prometheus" / "scrape.yml").read_text()
     [command] = re.findall(r"`vibehq ([^`]+)`", scrape)
     assert _is_command(shlex.split(command))
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((OPS / "compose" / "compose.yaml").read_text())
+    return loaded
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None, url
+    assert parts.port is not None, url
+    return parts.hostname, parts.port
+
+
+def test_the_compose_file_names_real_commands_settings_services_and_ports() -> None:
+    services = _compose()["services"]
+    ours = {name: s for name, s in services.items() if s.get("image") == "core-vibe-hq"}
+    assert sorted(ours) == ["serve-1", "serve-2", "worker-1", "worker-2"]
+    postgres = services["postgres"]["environment"]
+    for name, service in ours.items():
+        assert _is_command(service["command"]), name
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert set(env) <= set(SETTINGS), set(env) - set(SETTINGS)
+        settings = load_settings(env)  # every value loads
+        assert settings.nats_replicas == 3
+        db = urlsplit(env["VIBEHQ_DATABASE_URL"])
+        assert (db.hostname, db.port, db.username, db.password, db.path) == (
+            "postgres",
+            5432,
+            postgres["POSTGRES_USER"],
+            postgres["POSTGRES_PASSWORD"],
+            "/" + postgres["POSTGRES_DB"],
+        )
+        nats_nodes = [_host_port(url) for url in env["VIBEHQ_NATS_URL"].split(",")]
+        assert nats_nodes == [("nats-1", 4222), ("nats-2", 4222), ("nats-3", 4222)]
+        assert _host_port(env["VIBEHQ_OTLP_ENDPOINT"]) == ("otel-collector", 4318)
+        for published in service.get("ports", []):
+            assert published.split(":")[1] == env["VIBEHQ_PORT"], name
+    for node in ("nats-1", "nats-2", "nats-3"):
+        args = services[node]["command"]
+        assert "--jetstream" in args
+        routes = args[args.index("--routes") + 1].split(",")
+        assert [_host_port(r) for r in routes] == [(f"nats-{i}", 6222) for i in (1, 2, 3)]
+        assert args[args.index("--cluster") + 1].endswith(":6222")
+    collector = yaml.safe_load((OPS / "compose" / "otel-collector.yaml").read_text())
+    receiving = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert receiving.endswith(":4318")
+    [exporter] = collector["exporters"].values()
+    assert exporter["endpoint"].split(":")[0] in services
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+
+
+def test_the_image_runs_a_real_command_unprivileged_on_the_port_it_checks() -> None:
+    text = (OPS / "Dockerfile").read_text()
+    final = text[text.rindex("\nFROM ") :]  # the image that ships
+    assert re.search(r'^ENTRYPOINT \["vibehq"\]$', final, re.M)
+    [command] = re.findall(r"^CMD (\[.*\])$", final, re.M)
+    assert _is_command(json.loads(command))
+    [user] = re.findall(r"^USER (\S+)$", final, re.M)
+    assert user not in ("root", "0")
+    env = dict(re.findall(r"(VIBEHQ_[A-Z_]+)=(\S+)", final))
+    assert set(env) <= set(SETTINGS)
+    load_settings(env)
+    [exposed] = re.findall(r"^EXPOSE (\d+)$", final, re.M)
+    assert exposed == env["VIBEHQ_PORT"]
+    assert f"127.0.0.1:{exposed}/health" in final
+    for copied in re.findall(r"^COPY (\w+) ", text, re.M):
+        assert (OPS.parent / copied).is_dir(), copied
+
+
+def test_the_wheel_holds_the_service_without_tests_or_benchmarks() -> None:
+    config = tomllib.loads((OPS.parent / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packaged = setuptools.find_packages(where=str(OPS.parent), include=include)
+    tops = {name.split(".")[0] for name in packaged}
+    assert tops == {"domain", "application", "infrastructure", "interfaces"}
