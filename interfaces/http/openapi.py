@@ -6,15 +6,29 @@ from the token middleware and guards, 404 for a path naming something, 415/422 f
 the strict body decoder, 422 from parameter validation, 503 when the database is
 away or the log contended. Every error is `application/problem+json` with the
 `Problem` schema, including Litestar's own 400. `/health` and `/ready` are public.
+
+So that generated clients work as written: a tagged union (the patch operations) says
+which tag value means which schema (`discriminator` with a `mapping`), a tag property
+has its one value as default (a generated `WriteFile(path=..., content=...)` needs no
+`op`), and the main request bodies carry examples.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
-from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference
+from litestar.openapi.spec import (
+    Discriminator,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    Schema,
+)
 
 from interfaces.http.problems import MEDIA_TYPE
 
@@ -78,7 +92,90 @@ def complete(openapi: OpenAPI) -> OpenAPI:
             operation.responses = dict(sorted(responses.items()))
             if path in PUBLIC:
                 operation.security = []
+    schemas = openapi.components.schemas if openapi.components else None
+    if schemas:
+        _describe_tags(schemas)
+        for name, example in EXAMPLES.items():
+            if isinstance(schemas.get(name), Schema):
+                schemas[name].examples = [example]
     return openapi
+
+
+#: Tag properties of tagged unions (msgspec's `tag_field`s).
+TAGS: Final = ("op", "kind")
+
+EXAMPLES: Final[dict[str, object]] = {
+    "NewWorkspace": {"name": "shop", "files": [{"path": "app.py", "content": "x = 1\n"}]},
+    "PatchRequest": {
+        "base_version": 2,
+        "task_id": "T-1",
+        "operations": [
+            {
+                "op": "edit_file",
+                "path": "app.py",
+                "edits": [{"search": "x = 1", "replace": "x = 2"}],
+            },
+            {"op": "create_file", "path": "README.md", "content": "# Shop\n"},
+        ],
+        "message": "x is 2",
+    },
+    "ChecksRequest": {
+        "checks": [{"name": "unit", "status": "passed", "duration_ms": 5400, "summary": "41"}]
+    },
+    "DeliveryRequest": {
+        "summary": "x is 2 now",
+        "workspace_id": "3f2c1a9e-8d4b-4c6e-9a1f-2b7d5e8c0a11",
+        "final_version": 3,
+        "artefacts": ["README.md"],
+    },
+}
+
+
+def _tag_of(schema: Schema) -> tuple[str, str] | None:
+    """(tag property, its value) of a tagged union's member schema."""
+    for name in TAGS:
+        prop = (schema.properties or {}).get(name)
+        if isinstance(prop, Schema) and isinstance(prop.const, str):
+            return name, prop.const
+    return None
+
+
+def _describe_tags(schemas: Mapping[str, Schema | Reference]) -> None:
+    for schema in schemas.values():
+        if isinstance(schema, Schema) and (tag := _tag_of(schema)) is not None:
+            prop = (schema.properties or {})[tag[0]]
+            assert isinstance(prop, Schema)
+            prop.default = tag[1]
+    for schema in schemas.values():
+        _map_unions(schema, schemas)
+
+
+def _map_unions(node: object, schemas: Mapping[str, Schema | Reference]) -> None:
+    """Give every `oneOf` of tagged schemas a discriminator mapping, wherever it is."""
+    if not isinstance(node, Schema):
+        return
+    if node.one_of and all(isinstance(m, Reference) for m in node.one_of):
+        tags: dict[str, str] = {}
+        names: set[str] = set()
+        for member in node.one_of:
+            assert isinstance(member, Reference)
+            target = schemas.get(member.ref.rsplit("/", 1)[-1])
+            tag = _tag_of(target) if isinstance(target, Schema) else None
+            if tag is None:
+                break
+            names.add(tag[0])
+            tags[tag[1]] = member.ref
+        else:
+            if len(names) == 1:
+                node.discriminator = Discriminator(property_name=names.pop(), mapping=tags)
+    for child in (
+        *(node.properties or {}).values(),
+        node.items,
+        *(node.one_of or []),
+        *(node.any_of or []),
+        *(node.all_of or []),
+    ):
+        _map_unions(child, schemas)
 
 
 def document_every_status(app: Litestar) -> None:

@@ -134,7 +134,7 @@ async def resolve(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
 #: POSTs that record nothing in the log, and what makes their retries safe instead.
 NOT_RECORDED = {
     "/terminal/{session_id}/output": "the writer's sequence number (terminal output is "
-    "fan-out, not a fact: tests/integration/test_streams.py)",
+    "fan-out, not a fact: tests/integration/test_terminal_writes.py)",
 }
 
 RECORDING_POSTS: dict[str, Setup] = {

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -369,37 +368,3 @@ async def test_a_workspace_feed_ends_when_the_readers_grant_is_revoked(
     assert closed.rcvd.code == 4003
     assert "ui-factory revoked viewer's grant" in closed.rcvd.reason
     assert "event: revoked" in lines
-
-
-async def test_a_runner_writes_its_terminal_over_http_in_order_once(
-    api: Api, engines: Engines
-) -> None:
-    session = f"agent-{uuid.uuid4().hex[:8]}"
-    viewer = await api.token("pair-programmer", "read")
-    async with (
-        await api.as_("agent-runner", "write") as runner,
-        await api.as_("other-runner", "write") as other,
-        await api.as_("watcher", "read") as reader,
-    ):
-        url = f"/terminal/{session}/output"
-        first = await runner.post(url, json={"seq": 1, "data": "$ make\r\n"})
-        again = await runner.post(url, json={"seq": 1, "data": "$ make\r\n"})  # a retry
-        second = await runner.post(url, json={"seq": 2, "data": "ok\r\n"})
-        skipped = await runner.post(url, json={"seq": 4, "data": "lost?"})
-        intruder = await other.post(url, json={"seq": 3, "data": "rm -rf /"})
-        watcher = await reader.post(url, json={"seq": 3, "data": "hi"})
-        bad = await runner.post(url, json={"seq": 0, "data": ""})
-        async with connect(f"{api.ws_base}/ws/terminal/{session}?token={viewer}") as socket:
-            shown = await receive(socket, 2)
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(socket.recv(), 0.5)  # the retry was not published
-    assert (first.status_code, first.json()["duplicate"]) == (202, False)
-    assert (again.status_code, again.json()["duplicate"]) == (202, True)
-    assert second.status_code == 202
-    assert skipped.status_code == 409
-    assert "send 3 first" in skipped.json()["detail"]
-    assert intruder.status_code == 403
-    assert "agent-runner writes it" in intruder.json()["detail"]
-    assert watcher.status_code == 403  # a read token watches, never writes
-    assert (bad.status_code, bad.json()["field"]) == (422, "seq")
-    assert [(m["seq"], m["data"]) for m in shown] == [(1, "$ make\r\n"), (2, "ok\r\n")]
