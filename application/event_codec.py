@@ -40,6 +40,7 @@ from domain.contracts import (
 )
 from domain.delivery import TASK_EVENTS
 from domain.ops import OPS_EVENTS
+from domain.secrets import SECRET_EVENTS, Grant, SealedVersion
 from domain.workspace import WORKSPACE_EVENTS, Workspace
 
 AnyEvent = DomainEventProtocol[UUID]
@@ -60,7 +61,7 @@ def event_types(*classes: type) -> frozenset[str]:
 
 #: Every event class this build records, by name: each context lists its own.
 EVENT_CLASSES: Final[dict[str, type]] = {
-    event_type(cls): cls for cls in (*WORKSPACE_EVENTS, *TASK_EVENTS, *OPS_EVENTS)
+    event_type(cls): cls for cls in (*WORKSPACE_EVENTS, *TASK_EVENTS, *OPS_EVENTS, *SECRET_EVENTS)
 }
 
 
@@ -90,6 +91,8 @@ EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (
     CheckRun,
     Cost,
     Tolerance,
+    SealedVersion,
+    Grant,
 )
 
 

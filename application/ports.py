@@ -206,3 +206,34 @@ class Clock(Protocol):
     """Where "now" comes from, so that tests can pin it."""
 
     def now(self) -> datetime: ...
+
+
+class SealedValue(Struct, frozen=True):
+    """A value sealed under its own data key (whose wrapped form the vault keeps)."""
+
+    key_id: UUID
+    ciphertext: bytes
+    nonce: bytes
+
+
+class KeyGone(LookupError):
+    """A secret version's data key is gone (shredded): its value can never be opened."""
+
+
+class SecretVault(Protocol):
+    """Envelope encryption of secret values; data keys are kept (and shredded) here,
+    never in the log."""
+
+    def fingerprint(self, value: bytes) -> str: ...
+
+    async def seal(self, secret_id: UUID, version: int, name: str, value: bytes) -> SealedValue:
+        """Seal `value` under a fresh data key bound to (secret, version, name)."""
+        ...
+
+    async def open(self, secret_id: UUID, version: int, name: str, sealed: SealedValue) -> bytes:
+        """The value; raises KeyGone when shredded, InvalidTag when moved or altered."""
+        ...
+
+    async def shred(self, secret_id: UUID) -> int:
+        """Delete the secret's data keys; how many there were."""
+        ...

@@ -988,3 +988,113 @@ PUBLISHED_SCHEMAS: Final[dict[str, Any]] = {
     "export-line": ExportLine,
     "problem": Problem,
 }
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+SecretKind = Literal["api_key", "token", "password", "ssh_key", "certificate", "other"]
+SecretName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$",
+        description="Lower-case letters, digits, `.`, `_`, `-`; e.g. `openai-prod`.",
+        examples=["openai-prod"],
+    ),
+]
+#: What a principal may use a secret for: `env:NAME`, `file:PATH`, `provider:ID`, `git`.
+Purpose = Annotated[
+    str,
+    Meta(
+        pattern=r"^(env:[A-Z_][A-Z0-9_]{0,127}|file:[^\s]{1,512}|provider:[a-z0-9._-]{1,64}|git)$",
+        examples=["env:OPENAI_API_KEY"],
+    ),
+]
+SecretValue = Annotated[str, Meta(min_length=1, max_length=65_536)]
+
+
+class NewSecret(_Contract, frozen=True):
+    """`POST /secrets`: a secret and its first value. Values only ever flow in."""
+
+    name: SecretName
+    value: SecretValue
+    kind: SecretKind = "api_key"
+
+
+class SecretValueRequest(_Contract, frozen=True):
+    """`POST /secrets/{name}/versions`: the secret's next value (rotation)."""
+
+    value: SecretValue
+
+
+class SecretGrantRequest(_Contract, frozen=True):
+    """`POST /secrets/{name}/grants`: let `principal` use the secret for `purpose`."""
+
+    principal: Identifier
+    purpose: Purpose
+    expires_at: datetime | None = None
+
+
+class ResolveRequest(_Contract, frozen=True):
+    """`POST /secrets/{name}/resolve`: a service asks for the value, for a purpose."""
+
+    purpose: Purpose
+
+
+class ShredRequest(_Contract, frozen=True):
+    """`POST /secrets/{name}/shred`: `confirm` must repeat the secret's name."""
+
+    confirm: str
+
+
+class SecretVersionInfo(_Contract, frozen=True):
+    version: Positive
+    #: HMAC of the value under a key of the service's: compare, never reverse.
+    fingerprint: str
+    added_by: str
+    added_at: datetime
+
+
+class SecretGrantInfo(_Contract, frozen=True):
+    principal: str
+    purpose: str
+    expires_at: datetime | None
+    granted_by: str
+
+
+class SecretInfo(_Contract, frozen=True):
+    """A secret's metadata: never its value."""
+
+    name: str
+    kind: SecretKind
+    owner: str
+    created_at: datetime
+    versions: list[SecretVersionInfo]
+    grants: list[SecretGrantInfo]
+    shredded: bool
+    position: NonNegative = 0
+    duplicate: bool = False
+
+
+class SecretRelease(_Contract, frozen=True):
+    """One request for a secret's value: released (with its version) or denied (why)."""
+
+    at: datetime
+    principal: str
+    purpose: str
+    outcome: Literal["released", "denied"]
+    version: NonNegative = 0
+    reason: str = ""
+    position: NonNegative = 0
+
+
+class SecretReleases(_Contract, frozen=True):
+    name: str
+    items: list[SecretRelease]
+
+
+class ResolvedSecret(_Contract, frozen=True):
+    """The one answer that carries a value: to a granted service, after recording it."""
+
+    name: str
+    version: Positive
+    value: str

@@ -65,6 +65,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     follower_batch: Annotated[int, Meta(ge=1, le=10_000)] = 500
     follower_linger: Annotated[float, Meta(ge=0, le=1)] = 0.02
     signing_key: str | None = None
+    master_key: str | None = None
     verify_key: str | None = None
     checkpoint_every: Annotated[int, Meta(ge=1)] = 1000
     checkpoint_seconds: Annotated[float, Meta(ge=0)] = 10.0
@@ -206,6 +207,11 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "Ed25519 private seed (32 bytes, base64) that signs log checkpoints. Unset: a key "
         "created once in the data folder (`signing-key`).",
     ),
+    "VIBEHQ_MASTER_KEY": (
+        "master_key",
+        "32-byte key (base64) that wraps the secrets' data keys. Unset: a key ring "
+        "created once in the data folder (`master-keys`, mode 0600).",
+    ),
     "VIBEHQ_VERIFY_KEY": (
         "verify_key",
         "Ed25519 public key (base64) `vibehq audit verify` trusts. Unset: the signing key's.",
@@ -221,7 +227,7 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
 }
 
 #: Settings whose values are secrets: shown as set/unset, never printed.
-SECRET_FIELDS: Final = frozenset({"signing_key"})
+SECRET_FIELDS: Final = frozenset({"signing_key", "master_key"})
 #: Settings that are URLs and may carry a password: printed with it masked.
 URL_FIELDS: Final = frozenset({"database_url", "nats_url", "otlp_endpoint"})
 _MIB: Final = 1024 * 1024

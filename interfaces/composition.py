@@ -30,8 +30,9 @@ from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
-from application.ports import BlobStore, EventStore, SnapshotStore
+from application.ports import BlobStore, EventStore, SecretVault, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
+from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
 from domain.contracts import HealthCheck
@@ -66,6 +67,8 @@ from infrastructure.projections.ops import PostgresOpsViews, open_incident_count
 from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.workspaces import PostgresWorkspaceList
+from infrastructure.secrets.keys import key_ring
+from infrastructure.secrets.vault import PostgresVault
 from infrastructure.settings import Settings, data_folder, mask_password, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
@@ -101,6 +104,7 @@ class Services:
     patches: PatchManager
     access: WorkspaceAccessManager
     task_access: TaskAccessManager
+    secrets: SecretService
     previews: PatchPreviewer
     queries: WorkspaceQueries
     delivery: DeliveryService
@@ -131,6 +135,7 @@ def bootstrap(
     snapshots: SnapshotStore | None = None,
     feeds: LiveFeeds | None = None,
     log_state: Callable[[], Awaitable[LogState]] | None = None,
+    vault: SecretVault,
 ) -> Services:
     """The use cases over the given ports, tuned by `settings`."""
     repository = AggregateRepository(
@@ -152,6 +157,7 @@ def bootstrap(
         ),
         access=WorkspaceAccessManager(store, repository, ops),
         task_access=TaskAccessManager(store, repository, ops),
+        secrets=SecretService(store, repository, vault),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),
@@ -333,6 +339,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
             js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer, store
         ),
         log_state=log_state,
+        vault=PostgresVault(pool, key_ring(settings)),
     )
     return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
 

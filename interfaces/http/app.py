@@ -33,6 +33,7 @@ from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
 from interfaces.http.outage import unavailable
 from interfaces.http.problems import EXCEPTION_HANDLERS
+from interfaces.http.secrets import SecretController
 from interfaces.http.streams import STREAM_HANDLERS
 from interfaces.http.tasks import DeliveryReportController, TaskController
 from interfaces.http.terminal import TerminalController
@@ -99,6 +100,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             OpsController,
             MetricsController,
             TerminalController,
+            SecretController,
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],

@@ -20,6 +20,7 @@ from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
+from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
 from domain.errors import Busy
@@ -30,6 +31,7 @@ from interfaces.composition import LiveFeeds, Services
 Patches: TypeAlias = NamedDependency[SkipValidation[PatchManager]]
 Access: TypeAlias = NamedDependency[SkipValidation[WorkspaceAccessManager]]
 TaskAccess: TypeAlias = NamedDependency[SkipValidation[TaskAccessManager]]
+SecretsDep: TypeAlias = NamedDependency[SkipValidation[SecretService]]
 Previews: TypeAlias = NamedDependency[SkipValidation[PatchPreviewer]]
 Queries: TypeAlias = NamedDependency[SkipValidation[WorkspaceQueries]]
 Delivery: TypeAlias = NamedDependency[SkipValidation[DeliveryService]]
@@ -69,6 +71,7 @@ def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
         "patches": provide(lambda s: s.patches),
         "access": provide(lambda s: s.access),
         "task_access": provide(lambda s: s.task_access),
+        "secrets": provide(lambda s: s.secrets),
         "previews": provide(lambda s: s.previews),
         "queries": provide(lambda s: s.queries),
         "delivery": provide(lambda s: s.delivery),

@@ -131,11 +131,38 @@ async def resolve(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     return f"/ops/incidents/{await _incident(client)}/resolve", {"note": "fixed"}
 
 
-#: POSTs that record nothing in the log, and what makes their retries safe instead.
+#: POSTs outside the Idempotency-Key convention, and why.
 NOT_RECORDED = {
     "/terminal/{session_id}/output": "the writer's sequence number (terminal output is "
     "fan-out, not a fact: tests/integration/test_terminal_writes.py)",
+    "/secrets/{name}/resolve": "every release is recorded, a retry too: it is a new "
+    "release of the value (tests/integration/test_secrets.py)",
 }
+
+
+async def _secret(client: httpx.AsyncClient) -> str:
+    name = f"s-{uuid.uuid4().hex[:10]}"
+    created = await client.post("/secrets", json={"name": name, "value": "v" * 24})
+    assert created.status_code == 201, created.text
+    return name
+
+
+async def create_secret(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return "/secrets", {"name": f"s-{uuid.uuid4().hex[:10]}", "value": "w" * 24}
+
+
+async def rotate_secret(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/secrets/{await _secret(client)}/versions", {"value": "z" * 24}
+
+
+async def grant_secret(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    return f"/secrets/{await _secret(client)}/grants", {"principal": "llm-router", "purpose": "git"}
+
+
+async def shred_secret(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    name = await _secret(client)
+    return f"/secrets/{name}/shred", {"confirm": name}
+
 
 RECORDING_POSTS: dict[str, Setup] = {
     "/workspaces": create_workspace,
@@ -146,6 +173,10 @@ RECORDING_POSTS: dict[str, Setup] = {
     "/tasks/{task_id}/checks": report_checks,
     "/tasks/{task_id}/deliver": deliver,
     "/tasks/{task_id}/grants": grant_task,
+    "/secrets": create_secret,
+    "/secrets/{name}/versions": rotate_secret,
+    "/secrets/{name}/grants": grant_secret,
+    "/secrets/{name}/shred": shred_secret,
     "/ops/events": ops_event,
     "/ops/heartbeats": heartbeat,
     "/ops/incidents": open_incident,

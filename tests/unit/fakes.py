@@ -3,6 +3,9 @@ app (tests/unit/test_http_on_fakes.py) run on them, without PostgreSQL or NATS."
 
 from __future__ import annotations
 
+import hashlib
+import os
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
@@ -17,7 +20,9 @@ from application.ports import (
     AppendResult,
     ConcurrencyConflict,
     IdempotencyKeyReused,
+    KeyGone,
     RecordedEvent,
+    SealedValue,
     StoredSnapshot,
 )
 from application.workspace_queries import WorkspaceQueries
@@ -283,3 +288,30 @@ class QuietOpsViews:
 
     async def incident(self, incident_id: UUID) -> IncidentView | None:
         return None
+
+
+class InMemoryVault:
+    """Keeps values by key id, "sealed" as random bytes: the application's view of a
+    vault (seal, open, shred), without the cryptography (tested on its own)."""
+
+    def __init__(self) -> None:
+        self.values: dict[UUID, tuple[UUID, bytes]] = {}
+
+    def fingerprint(self, value: bytes) -> str:
+        return hashlib.sha256(b"fake" + value).hexdigest()[:32]
+
+    async def seal(self, secret_id: UUID, version: int, name: str, value: bytes) -> SealedValue:
+        key_id = uuid.uuid4()
+        self.values[key_id] = (secret_id, value)
+        return SealedValue(key_id=key_id, ciphertext=os.urandom(len(value)), nonce=b"n" * 12)
+
+    async def open(self, secret_id: UUID, version: int, name: str, sealed: SealedValue) -> bytes:
+        if sealed.key_id not in self.values:
+            raise KeyGone(name)
+        return self.values[sealed.key_id][1]
+
+    async def shred(self, secret_id: UUID) -> int:
+        gone = [k for k, (owner, _) in self.values.items() if owner == secret_id]
+        for key_id in gone:
+            del self.values[key_id]
+        return len(gone)

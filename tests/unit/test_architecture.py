@@ -11,6 +11,7 @@ from pathlib import Path
 from application.event_codec import EVENT_CLASSES
 from domain.delivery import TASK_EVENTS
 from domain.ops import OPS_EVENTS
+from domain.secrets import SECRET_EVENTS
 from domain.workspace import WORKSPACE_EVENTS
 from tests.conftest import ROOT
 
@@ -58,7 +59,8 @@ def test_readers_decode_typed_events_instead_of_reading_payload_keys() -> None:
 def test_every_context_lists_its_events_and_the_names_come_from_the_classes() -> None:
     for name, cls in EVENT_CLASSES.items():
         assert name == cls.__qualname__
-    assert len(EVENT_CLASSES) == len(WORKSPACE_EVENTS) + len(TASK_EVENTS) + len(OPS_EVENTS)
+    contexts = (WORKSPACE_EVENTS, TASK_EVENTS, OPS_EVENTS, SECRET_EVENTS)
+    assert len(EVENT_CLASSES) == sum(len(events) for events in contexts)
 
 
 def test_no_two_classes_share_a_name() -> None:

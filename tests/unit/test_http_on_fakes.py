@@ -25,6 +25,7 @@ from tests.unit.fakes import (
     InMemoryBlobStore,
     InMemoryEventStore,
     InMemoryTokenStore,
+    InMemoryVault,
     LogWorkspaceList,
     QuietOpsViews,
 )
@@ -55,6 +56,7 @@ class Harness:
             workspace_list=LogWorkspaceList(self.store),
             followers=CaughtUpFollowers(),
             readiness=readiness,
+            vault=InMemoryVault(),
         )
         self.services = services
 

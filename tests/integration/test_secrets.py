@@ -1,0 +1,151 @@
+"""Secrets against real PostgreSQL and real cryptography: sealed at rest, released only
+to a granted service and recorded first, rotated, bound to their place, shredded."""
+
+from __future__ import annotations
+
+import base64
+import secrets as random_secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from cryptography.exceptions import InvalidTag
+
+from application.ports import SealedValue
+from domain.secrets import secret_stream_id
+from infrastructure.embedded.engines import Engines
+from infrastructure.secrets.keys import LocalKeyRing
+from infrastructure.secrets.vault import PostgresVault
+from tests.integration.api import Api, serve_api
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest_asyncio.fixture
+async def api(database_url: str, engines: Engines, pool: asyncpg.Pool) -> AsyncIterator[Api]:
+    async with serve_api(database_url, engines.nats_url, pool) as served:
+        yield served
+
+
+async def service(api: Api, actor: str) -> httpx.AsyncClient:
+    issued = await api.tokens.issue(
+        actor=actor, kind="service", scopes=["read"], name="", now=datetime.now(UTC)
+    )
+    return httpx.AsyncClient(
+        base_url=str(api.client.base_url),
+        headers={"Authorization": f"Bearer {issued.secret}"},
+        timeout=30,
+    )
+
+
+def renderings(value: str) -> list[bytes]:
+    raw = value.encode()
+    return [raw, base64.b64encode(raw), raw.hex().encode(), base64.urlsafe_b64encode(raw)]
+
+
+async def test_a_secret_is_released_only_to_its_grantee_and_never_stored_in_clear(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    first, second = (f"sk-{random_secrets.token_urlsafe(32)}" for _ in range(2))
+    async with (
+        await api.as_("ui-factory", "write") as owner,
+        await service(api, "llm-router") as router,
+        await service(api, "agent-runner") as stranger,
+    ):
+        created = await owner.post("/secrets", json={"name": "openai-prod", "value": first})
+        assert created.status_code == 201, created.text
+        grant = {"principal": "llm-router", "purpose": "provider:openai"}
+        assert (await owner.post("/secrets/openai-prod/grants", json=grant)).status_code == 200
+        resolve = {"purpose": "provider:openai"}
+        released = await router.post("/secrets/openai-prod/resolve", json=resolve)
+        assert released.status_code == 200, released.text
+        assert (released.json()["value"], released.json()["version"]) == (first, 1)
+        assert released.headers["cache-control"] == "no-store"
+        # Anyone else, or the grantee for another purpose, or the owner itself: refused.
+        other = await stranger.post("/secrets/openai-prod/resolve", json=resolve)
+        wrong = await router.post("/secrets/openai-prod/resolve", json={"purpose": "git"})
+        not_a_service = await owner.post("/secrets/openai-prod/resolve", json=resolve)
+        assert [r.status_code for r in (other, wrong, not_a_service)] == [403, 403, 403]
+        # Rotation: the next resolve gets the new value.
+        rotated = await owner.post("/secrets/openai-prod/versions", json={"value": second})
+        assert rotated.status_code == 201, rotated.text
+        again = await router.post("/secrets/openai-prod/resolve", json=resolve)
+        assert (again.json()["value"], again.json()["version"]) == (second, 2)
+        info = await owner.get("/secrets/openai-prod")
+        history = await owner.get("/secrets/openai-prod/releases")
+        peeking = await stranger.get("/secrets/openai-prod/releases")
+    assert peeking.status_code == 403
+    assert [v["version"] for v in info.json()["versions"]] == [1, 2]
+    assert [(r["principal"], r["outcome"]) for r in history.json()["items"]] == [
+        ("llm-router", "released"),
+        ("agent-runner", "denied"),
+        ("llm-router", "denied"),
+        ("ui-factory", "denied"),
+        ("llm-router", "released"),
+    ]
+    # Neither the log nor any answer but the resolves holds a value, in any rendering.
+    stored = b"".join(row["state"] for row in await pool.fetch("SELECT state FROM vibehq_events"))
+    keys = b"".join(
+        row["wrapped"] for row in await pool.fetch("SELECT wrapped FROM vibehq_secret_keys")
+    )
+    answers = (created.text + info.text + history.text + rotated.text).encode()
+    for value in (first, second):
+        for rendering in renderings(value):
+            assert rendering not in stored
+            assert rendering not in keys
+            assert rendering not in answers
+
+
+async def test_shredding_makes_every_version_unreadable_and_keeps_the_log(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    async with (
+        await api.as_("ui-factory", "write") as owner,
+        await service(api, "agent-runner") as runner,
+    ):
+        await owner.post("/secrets", json={"name": "github-bot", "value": "ghp_" + "x" * 36})
+        await owner.post("/secrets/github-bot/versions", json={"value": "ghp_" + "y" * 36})
+        grant = {"principal": "agent-runner", "purpose": "git"}
+        await owner.post("/secrets/github-bot/grants", json=grant)
+        events_before = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+        mistyped = await owner.post("/secrets/github-bot/shred", json={"confirm": "github"})
+        shredded = await owner.post("/secrets/github-bot/shred", json={"confirm": "github-bot"})
+        gone = await runner.post("/secrets/github-bot/resolve", json={"purpose": "git"})
+    assert (mistyped.status_code, mistyped.json()["field"]) == (422, "confirm")
+    assert shredded.status_code == 200, shredded.text
+    assert shredded.json()["shredded"] is True
+    assert gone.status_code == 403  # shredded: nothing to release
+    assert "shredded" in gone.json()["detail"]
+    secret_id = secret_stream_id("github-bot")
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM vibehq_secret_keys WHERE secret_id = $1", secret_id
+        )
+        == 0
+    )
+    # The log keeps every event (the sealed versions included), plus the shredding.
+    assert await pool.fetchval("SELECT count(*) FROM vibehq_events") >= events_before + 1
+
+
+async def test_a_sealed_value_opens_only_where_it_was_sealed(pool: asyncpg.Pool) -> None:
+    vault = PostgresVault(pool, LocalKeyRing({1: bytes(range(32))}))
+    a, b = secret_stream_id(f"a-{uuid4().hex}"), secret_stream_id(f"b-{uuid4().hex}")
+    sealed = await vault.seal(a, 1, "a", b"value-of-a")
+    assert await vault.open(a, 1, "a", sealed) == b"value-of-a"
+    for secret_id, version, name in ((b, 1, "a"), (a, 2, "a"), (a, 1, "b")):
+        with pytest.raises(InvalidTag):  # another secret, version or name: it fails
+            await vault.open(secret_id, version, name, sealed)
+    tampered = SealedValue(
+        key_id=sealed.key_id,
+        ciphertext=bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:],
+        nonce=sealed.nonce,
+    )
+    with pytest.raises(InvalidTag):
+        await vault.open(a, 1, "a", tampered)
+    # A rotated ring still opens what older master keys wrapped.
+    rotated = PostgresVault(pool, LocalKeyRing({1: bytes(range(32)), 2: bytes(32)}))
+    assert await rotated.open(a, 1, "a", sealed) == b"value-of-a"
