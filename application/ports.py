@@ -220,6 +220,13 @@ class KeyGone(LookupError):
     """A secret version's data key is gone (shredded): its value can never be opened."""
 
 
+class Masks(Protocol):
+    """What masks secret values in the process's output (infrastructure/secrets/
+    redaction.py): every value the process holds is added as it is seen."""
+
+    def add(self, name: str, value: str) -> None: ...
+
+
 class SecretVault(Protocol):
     """Envelope encryption of secret values; data keys are kept (and shredded) here,
     never in the log."""

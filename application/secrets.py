@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.commands import execute, recorded, scoped
 from application.event_codec import EventCodec, event_types
-from application.ports import EventStore, KeyGone, SealedValue, SecretVault
+from application.ports import EventStore, KeyGone, Masks, SealedValue, SecretVault
 from domain.contracts import (
     NewSecret,
     ResolvedSecret,
@@ -75,18 +75,21 @@ class SecretService:
         *,
         codec: EventCodec | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        masks: Masks | None = None,
     ) -> None:
         self._store = store
         self._repository = repository
         self._vault = vault
         self._codec = codec or EventCodec()
         self._now = now
+        self._masks = masks
 
     async def create(self, request: NewSecret, context: CommandContext) -> SecretInfo:
         context = scoped(context, f"secret:{request.name}", request)
         secret_id = secret_stream_id(request.name)
         if context.idempotency_key is None and await self._store.stream_version(secret_id):
             raise SecretExists(request.name)
+        self._hold(request.name, request.value)
         sealed = await self._vault.seal(secret_id, 1, request.name, request.value.encode())
         fingerprint = self._vault.fingerprint(request.value.encode())
 
@@ -108,6 +111,7 @@ class SecretService:
         self, name: str, request: SecretValueRequest, context: CommandContext
     ) -> SecretInfo:
         secret = await self._owned(name, context)
+        self._hold(name, request.value)
         value = request.value.encode()
         sealed = await self._vault.seal(secret.id, secret.next_version, name, value)
         fingerprint = self._vault.fingerprint(value)
@@ -188,6 +192,7 @@ class SecretService:
             value = await self._vault.open(secret.id, version.version, name, sealed)
         except KeyGone:
             raise SecretShredded(name) from None
+        self._hold(name, value.decode())
         return ResolvedSecret(name=name, version=version.version, value=value.decode())
 
     async def shred(self, name: str, confirm: str, context: CommandContext) -> SecretInfo:
@@ -205,6 +210,11 @@ class SecretService:
         return await self._change(name, lambda s: s.shred(context.actor), context)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _hold(self, name: str, value: str) -> None:
+        """This process now holds `value`: mask it in everything it outputs from now."""
+        if self._masks is not None:
+            self._masks.add(name, value)
 
     async def _load(self, name: str) -> Secret:
         try:

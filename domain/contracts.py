@@ -1009,7 +1009,9 @@ Purpose = Annotated[
         examples=["env:OPENAI_API_KEY"],
     ),
 ]
-SecretValue = Annotated[str, Meta(min_length=1, max_length=65_536)]
+#: At least 8 characters: shorter values cannot be masked in output without masking
+#: ordinary text (infrastructure/secrets/redaction.py).
+SecretValue = Annotated[str, Meta(min_length=8, max_length=65_536)]
 
 
 class NewSecret(_Contract, frozen=True):

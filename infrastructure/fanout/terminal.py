@@ -24,6 +24,7 @@ from nats.js.errors import NotFoundError
 from domain.contracts import TerminalAccepted, TerminalChunk, TerminalOutput
 from domain.errors import Forbidden, Refused
 from infrastructure.fanout.subjects import Subjects
+from infrastructure.secrets.redaction import REDACTOR, Redactor, StreamRedactor
 
 SEQ_HEADER: Final = "Vibehq-Seq"
 #: Who wrote a chunk; the session's first writer owns it.
@@ -47,9 +48,15 @@ class OutOfOrder(Refused):
 
 
 class TerminalPublisher:
-    def __init__(self, js: JetStreamContext, subjects: Subjects) -> None:
+    def __init__(
+        self, js: JetStreamContext, subjects: Subjects, redactor: Redactor = REDACTOR
+    ) -> None:
         self._js = js
         self._subjects = subjects
+        self._redactor = redactor
+        #: Per session: masks secret values before output is published, even when a
+        #: value arrives split across chunks (the start of one waits for the next chunk).
+        self._masks: dict[str, StreamRedactor] = {}
         self._next: dict[str, int] = {}
         self._writers: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -63,7 +70,7 @@ class TerminalPublisher:
             output = TerminalOutput(
                 session_id=session_id,
                 seq=self._next[session_id],
-                data=data,
+                data=self._masked(session_id, data),
                 at=datetime.now(UTC),
             )
             await self._js.publish(
@@ -102,7 +109,10 @@ class TerminalPublisher:
             if chunk.seq > expected:
                 raise OutOfOrder(session_id, chunk.seq, expected)
             output = TerminalOutput(
-                session_id=session_id, seq=chunk.seq, data=chunk.data, at=datetime.now(UTC)
+                session_id=session_id,
+                seq=chunk.seq,
+                data=self._masked(session_id, chunk.data),
+                at=datetime.now(UTC),
             )
             ack = await self._js.publish(
                 subject,
@@ -118,6 +128,12 @@ class TerminalPublisher:
             return TerminalAccepted(
                 session_id=session_id, seq=chunk.seq, duplicate=bool(ack.duplicate)
             )
+
+    def _masked(self, session_id: str, data: str) -> str:
+        mask = self._masks.get(session_id)
+        if mask is None:
+            mask = self._masks[session_id] = self._redactor.stream()
+        return mask.feed(data)
 
     async def _last_seq(self, subject: str) -> int:
         return (await self._last(subject))[0] - 1

@@ -50,6 +50,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from infrastructure.logs import TEXT_FORMAT, JsonFormatter, LogFormat
 from infrastructure.metrics import MULTIPROCESS_DIR
+from infrastructure.secrets.redaction import RedactSecrets
 from infrastructure.settings import Settings, mask_query_token
 from interfaces.composition import open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
@@ -198,7 +199,9 @@ def log_config(log_format: LogFormat = "text", log_level: str = "info") -> dict[
     loggers in `log_format` too (in every worker: it is applied in each process)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
-    config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    config["filters"]["redact_secrets"] = {"()": RedactSecrets}
+    config["handlers"]["access"]["filters"] = ["redact_tokens", "redact_secrets"]
+    config["handlers"]["default"]["filters"] = ["redact_secrets"]
     if log_format == "json":
         config["formatters"]["default"] = {"()": JsonFormatter}
         config["formatters"]["access"] = {"()": JsonFormatter}
@@ -209,6 +212,7 @@ def log_config(log_format: LogFormat = "text", log_level: str = "info") -> dict[
         "class": "logging.StreamHandler",
         "formatter": "application",
         "stream": "ext://sys.stderr",
+        "filters": ["redact_secrets"],
     }
     config["root"] = {"handlers": ["application"], "level": log_level.upper()}
     return config

@@ -3,7 +3,10 @@ to a granted service and recorded first, rotated, bound to their place, shredded
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import logging
 import secrets as random_secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,11 +17,13 @@ import httpx
 import pytest
 import pytest_asyncio
 from cryptography.exceptions import InvalidTag
+from websockets.asyncio.client import connect
 
 from application.ports import SealedValue
 from domain.secrets import secret_stream_id
 from infrastructure.embedded.engines import Engines
 from infrastructure.secrets.keys import LocalKeyRing
+from infrastructure.secrets.redaction import RedactSecrets
 from infrastructure.secrets.vault import PostgresVault
 from tests.integration.api import Api, serve_api
 
@@ -149,3 +154,39 @@ async def test_a_sealed_value_opens_only_where_it_was_sealed(pool: asyncpg.Pool)
     # A rotated ring still opens what older master keys wrapped.
     rotated = PostgresVault(pool, LocalKeyRing({1: bytes(range(32)), 2: bytes(32)}))
     assert await rotated.open(a, 1, "a", sealed) == b"value-of-a"
+
+
+async def test_a_value_printed_in_a_terminal_reaches_no_viewer(api: Api) -> None:
+    value = f"sk-{random_secrets.token_urlsafe(30)}"
+    session = f"agent-{uuid4().hex[:8]}"
+    async with (
+        await api.as_("ui-factory", "write") as owner,
+        await api.as_("agent-runner", "write") as runner,
+    ):
+        created = await owner.post("/secrets", json={"name": "canary-key", "value": value})
+        assert created.status_code == 201, created.text
+        encoded = base64.b64encode(value.encode()).decode()
+        chunks = [
+            f"$ echo $OPENAI_API_KEY\r\n{value[:9]}",  # the value split across chunks
+            f"{value[9:]}\r\n$ echo -n $OPENAI_API_KEY | base64\r\n{encoded}\r\n",
+            "$ ",
+        ]
+        for seq, data in enumerate(chunks, start=1):
+            written = await runner.post(
+                f"/terminal/{session}/output", json={"seq": seq, "data": data}
+            )
+            assert written.status_code == 202, written.text
+        viewer = await api.token("pair-programmer", "read")
+        async with connect(f"{api.ws_base}/ws/terminal/{session}?token={viewer}") as socket:
+            frames = [json.loads(await asyncio.wait_for(socket.recv(), 10)) for _ in chunks]
+    shown = "".join(frame["data"] for frame in frames)
+    assert shown.count("[REDACTED:canary-key]") == 2
+    assert "$ echo -n $OPENAI_API_KEY | base64" in shown
+    for rendering in renderings(value):
+        assert rendering.decode() not in shown
+    # And a log line of this process that quotes it is masked before it is written.
+    record = logging.LogRecord(
+        "vibehq.test", logging.WARNING, __file__, 1, "got %s", (value,), None
+    )
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "got [REDACTED:canary-key]"

@@ -1,0 +1,182 @@
+"""`vibehq secrets`: store, rotate, grant and shred secrets; see who had them released.
+
+Values come from standard input or a named environment variable, never from the
+command line (argv is visible to every user of the machine and kept in shell
+history). The operator at the shell reaches the database directly, as an admin.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Final, TypeVar
+from uuid import uuid4
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from application.aggregates import CommandContext
+from application.secrets import SecretService
+from domain.contracts import NewSecret, SecretGrantRequest, SecretInfo, SecretValueRequest
+from domain.decoding import ContractViolation, convert
+from domain.secrets import secret_stream_id
+from infrastructure.settings import Settings
+from interfaces.cli.common import (
+    CommandError,
+    fail,
+    parsed,
+    run_command,
+    runtime_for,
+    settings,
+)
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+secrets_app = typer.Typer(
+    help="Secrets: sealed at rest, released only to granted services, audited (docs/secrets.md).",
+    no_args_is_help=True,
+)
+
+FROM_ENV_HELP: Final = "Read the value from this environment variable instead of stdin."
+OPERATOR: Final = "operator"
+
+
+def _context(actor: str) -> CommandContext:
+    return CommandContext(actor=actor, correlation_id=uuid4(), admin=True)
+
+
+def _value(from_env: str | None) -> str:
+    """The value, from the named variable or stdin; never echoed."""
+    if from_env is not None:
+        value = os.environ.get(from_env)
+        if not value:
+            fail(f"the environment variable {from_env} is not set", 2)
+        return value
+    if sys.stdin.isatty():
+        typer.echo("value (end with Ctrl-D): ", err=True, nl=False)
+    value = sys.stdin.read().rstrip("\n")
+    if not value:
+        fail("no value on stdin; pipe one in, or use --from-env VAR", 2)
+    return value
+
+
+def _checked(build: type[C], **fields: object) -> C:
+    try:
+        return convert(fields, build)
+    except ContractViolation as error:
+        fail(f"{error.field}: {error}", 2)
+
+
+def _show(info: SecretInfo) -> None:
+    console = Console(soft_wrap=True)
+    state = "shredded" if info.shredded else f"{len(info.versions)} version(s)"
+    console.print(f"{info.name} ({info.kind}) owned by {info.owner}: {state}", highlight=False)
+    for version in info.versions:
+        console.print(
+            f"  v{version.version}  fingerprint {version.fingerprint[:16]}  "
+            f"by {version.added_by} at {version.added_at:%Y-%m-%d %H:%M:%S}",
+            highlight=False,
+        )
+    for grant in info.grants:
+        until = f" until {grant.expires_at.isoformat()}" if grant.expires_at else ""
+        console.print(f"  granted to {grant.principal} for {grant.purpose}{until}", highlight=False)
+
+
+@secrets_app.command("set")
+def secrets_set(
+    name: Annotated[str, typer.Argument(help="The secret's name, e.g. openai-prod.")],
+    kind: Annotated[str, typer.Option(help="api_key, token, password, ssh_key, ...")] = "api_key",
+    from_env: Annotated[str | None, typer.Option("--from-env", help=FROM_ENV_HELP)] = None,
+    actor: Annotated[str, typer.Option(help="Who owns it (recorded).")] = OPERATOR,
+) -> None:
+    """Store a new secret, or rotate an existing one to a new value (stdin or --from-env)."""
+    config = settings()
+    value = _value(from_env)
+
+    async def go() -> SecretInfo:
+        async with runtime_for(config) as runtime:
+            service = runtime.services.secrets
+            if await runtime.store.stream_version(secret_stream_id(name)):
+                rotation = _checked(SecretValueRequest, value=value)
+                return await service.add_version(name, rotation, _context(actor))
+            first = _checked(NewSecret, name=name, value=value, kind=kind)
+            return await service.create(first, _context(actor))
+
+    _show(run_command(go))
+
+
+@secrets_app.command("show")
+def secrets_show(name: Annotated[str, typer.Argument(help="The secret's name.")]) -> None:
+    """Its versions (fingerprints, never values) and grants."""
+    config = settings()
+    _show(run_command(lambda: _with(config, lambda s: s.info(name, _context(OPERATOR)))))
+
+
+@secrets_app.command("grant")
+def secrets_grant(
+    name: Annotated[str, typer.Argument(help="The secret's name.")],
+    to: Annotated[str, typer.Option("--to", help="The principal, e.g. llm-router.")],
+    purpose: Annotated[str, typer.Option(help="env:NAME, file:PATH, provider:ID or git.")],
+    until: Annotated[datetime | None, typer.Option(help="Expires at (ISO 8601).")] = None,
+) -> None:
+    """Let a principal use the secret for one purpose."""
+    config = settings()
+    request = parsed(lambda: _grant(to, purpose, until))
+    _show(run_command(lambda: _with(config, lambda s: s.grant(name, request, _context(OPERATOR)))))
+
+
+@secrets_app.command("revoke")
+def secrets_revoke(
+    name: Annotated[str, typer.Argument(help="The secret's name.")],
+    principal: Annotated[str, typer.Argument(help="Whose grant to take away.")],
+) -> None:
+    """Take a principal's grant away."""
+    config = settings()
+    _show(
+        run_command(lambda: _with(config, lambda s: s.revoke(name, principal, _context(OPERATOR))))
+    )
+
+
+@secrets_app.command("reads")
+def secrets_reads(name: Annotated[str, typer.Argument(help="The secret's name.")]) -> None:
+    """Who had the value released, or was refused, when and for what."""
+    config = settings()
+    releases = run_command(lambda: _with(config, lambda s: s.releases(name, _context(OPERATOR))))
+    table = Table("at", "principal", "purpose", "outcome", "version / reason")
+    for item in releases.items:
+        table.add_row(
+            f"{item.at:%Y-%m-%d %H:%M:%S}",
+            item.principal,
+            item.purpose,
+            item.outcome,
+            str(item.version) if item.outcome == "released" else item.reason,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@secrets_app.command("shred")
+def secrets_shred(
+    name: Annotated[str, typer.Argument(help="The secret's name.")],
+    confirm: Annotated[str, typer.Option(help="The secret's name again.")],
+) -> None:
+    """Destroy its keys: every version becomes unreadable, for good (the log stays)."""
+    config = settings()
+    _show(run_command(lambda: _with(config, lambda s: s.shred(name, confirm, _context(OPERATOR)))))
+
+
+def _grant(to: str, purpose: str, until: datetime | None) -> SecretGrantRequest:
+    try:
+        return convert(
+            {"principal": to, "purpose": purpose, "expires_at": until}, SecretGrantRequest
+        )
+    except ContractViolation as error:
+        raise CommandError(f"{error.field}: {error}") from None
+
+
+async def _with(config: Settings, use: Callable[[SecretService], Awaitable[T]]) -> T:
+    async with runtime_for(config) as runtime:
+        return await use(runtime.services.secrets)
