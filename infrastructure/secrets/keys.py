@@ -46,12 +46,17 @@ class KeyWrap(Protocol):
 
 
 class LocalKeyRing:
-    """Master keys held by this process (from the environment or the data folder)."""
+    """Master keys held by this process (from the environment or the data folder).
 
-    def __init__(self, keys: dict[int, bytes]) -> None:
+    Loaded from a ring file, it reads the file again when asked for a version it does
+    not know: another process rotated the key and re-wrapped data keys, and reads go on.
+    """
+
+    def __init__(self, keys: dict[int, bytes], path: Path | None = None) -> None:
         if not keys:
             raise MasterKeyError("no master key")
         self._keys = dict(keys)
+        self._path = path
         # Fingerprints stay comparable across rotations: keyed by the first master key.
         first = self._keys[min(self._keys)]
         self._fingerprint_key = hmac.new(first, b"vibehq secret fingerprint", "sha256").digest()
@@ -71,6 +76,9 @@ class LocalKeyRing:
 
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
         master = self._keys.get(version)
+        if master is None and self._path is not None:
+            self._keys.update(read_ring(self._path))  # rotated meanwhile, elsewhere
+            master = self._keys.get(version)
         if master is None:
             raise MasterKeyError(f"master key version {version} is not in the key ring")
         return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
@@ -82,11 +90,45 @@ class LocalKeyRing:
 def key_ring(settings: Settings) -> LocalKeyRing:
     """The settings' master key, or the data folder's ring (made on first use)."""
     if settings.master_key:
-        return LocalKeyRing({1: _decode(settings.master_key, "VIBEHQ_MASTER_KEY")})
-    path = data_folder(settings) / KEY_FILE
+        return LocalKeyRing(_from_setting(settings.master_key))
+    path = ring_file(settings)
     if not path.exists():
         add_master_key(path)
-    return LocalKeyRing(read_ring(path))
+    return LocalKeyRing(read_ring(path), path)
+
+
+def ring_file(settings: Settings) -> Path:
+    return data_folder(settings) / KEY_FILE
+
+
+def _from_setting(value: str) -> dict[int, bytes]:
+    """`KEY` (version 1), or `1:KEY,2:KEY` for a ring given in the environment."""
+    if ":" not in value:
+        return {1: _decode(value, "VIBEHQ_MASTER_KEY")}
+    keys: dict[int, bytes] = {}
+    for part in value.split(","):
+        version, _, encoded = part.partition(":")
+        if not version.strip().isdigit():
+            raise MasterKeyError("VIBEHQ_MASTER_KEY entries must be VERSION:BASE64")
+        keys[int(version)] = _decode(encoded.strip(), f"VIBEHQ_MASTER_KEY version {version}")
+    return keys
+
+
+def remove_master_key(path: Path, version: int) -> None:
+    """Drop a version from the ring file (the caller checked nothing uses it)."""
+    keys = read_ring(path)
+    if version not in keys:
+        raise MasterKeyError(f"master key version {version} is not in {path}")
+    if version == max(keys):
+        raise MasterKeyError(f"master key version {version} is the current one")
+    lines = [
+        f"{v}:{base64.b64encode(k).decode()}\n" for v, k in sorted(keys.items()) if v != version
+    ]
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.writelines(lines)
+    temporary.replace(path)
 
 
 def read_ring(path: Path) -> dict[int, bytes]:

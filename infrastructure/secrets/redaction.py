@@ -94,8 +94,7 @@ class Redactor:
     def _matches(self, text: str) -> list[tuple[int, int, str]]:
         automaton = self._built()
         found = [
-            (end - len(form) + 1, end + 1, self._names[form])
-            for end, form in automaton.iter(text)
+            (end - len(form) + 1, end + 1, self._names[form]) for end, form in automaton.iter(text)
         ]
         return _merge(found)
 

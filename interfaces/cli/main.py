@@ -13,7 +13,7 @@ import typer
 from interfaces.cli import audit, doctor, engines, followers, inspect, service, tail, transfer
 from interfaces.cli.patch import patch_app
 from interfaces.cli.schema_export import schema_app
-from interfaces.cli.secrets import secrets_app
+from interfaces.cli.secrets import master_key_app, secrets_app
 from interfaces.cli.tokens import tokens_app
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(transfer.events_app, name="events")
 app.add_typer(tail.tail_app, name="tail")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(master_key_app, name="master-key")
 
 
 def main() -> None:

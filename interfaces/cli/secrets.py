@@ -7,13 +7,17 @@ history). The operator at the shell reaches the database directly, as an admin.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Final, TypeVar
 from uuid import uuid4
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,15 +27,27 @@ from application.secrets import SecretService
 from domain.contracts import NewSecret, SecretGrantRequest, SecretInfo, SecretValueRequest
 from domain.decoding import ContractViolation, convert
 from domain.secrets import secret_stream_id
+from infrastructure.pool import open_pool
+from infrastructure.secrets.keys import (
+    LocalKeyRing,
+    MasterKeyError,
+    add_master_key,
+    key_ring,
+    remove_master_key,
+    ring_file,
+)
+from infrastructure.secrets.rewrap import key_usage, retirable, rewrap
 from infrastructure.settings import Settings
 from interfaces.cli.common import (
     CommandError,
     fail,
     parsed,
+    progress_bar,
     run_command,
     runtime_for,
     settings,
 )
+from interfaces.composition import open_engines, run_migrations
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -180,3 +196,91 @@ def _grant(to: str, purpose: str, until: datetime | None) -> SecretGrantRequest:
 async def _with(config: Settings, use: Callable[[SecretService], Awaitable[T]]) -> T:
     async with runtime_for(config) as runtime:
         return await use(runtime.services.secrets)
+
+
+master_key_app = typer.Typer(
+    help="The master keys that wrap the secrets' data keys: rotate without downtime.",
+    no_args_is_help=True,
+)
+
+
+@asynccontextmanager
+async def _keys(config: Settings) -> AsyncIterator[tuple[asyncpg.Pool, LocalKeyRing]]:
+    engines = await open_engines(config)
+    try:
+        await run_migrations(engines.database_url)
+        pool = await open_pool(engines.database_url, max_size=2)
+        try:
+            yield pool, key_ring(config)
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(engines.stop)
+
+
+def _ring_path(config: Settings) -> Path:
+    if config.master_key:
+        fail(
+            "VIBEHQ_MASTER_KEY is set: rotate by giving it `1:OLD,2:NEW`, then run "
+            "`vibehq master-key rewrap`",
+            2,
+        )
+    return ring_file(config)
+
+
+@master_key_app.command("status")
+def master_key_status() -> None:
+    """The current master key version, and how many data keys each version wraps."""
+    config = settings()
+
+    async def go() -> tuple[int, dict[int, int]]:
+        async with _keys(config) as (pool, ring):
+            return ring.current, await key_usage(pool)
+
+    current, usage = run_command(go)
+    typer.echo(f"current master key: version {current}")
+    for version, keys in usage.items():
+        typer.echo(f"  version {version}: {keys} data key(s)")
+
+
+@master_key_app.command("rotate")
+def master_key_rotate() -> None:
+    """Add a new master key version: new data keys are wrapped with it from now on."""
+    config = settings()
+    version = add_master_key(_ring_path(config))
+    typer.echo(f"master key version {version} is current; run `vibehq master-key rewrap`")
+
+
+@master_key_app.command("rewrap")
+def master_key_rewrap(
+    batch: Annotated[int, typer.Option(help="Data keys per transaction.", min=1)] = 500,
+) -> None:
+    """Re-wrap every data key with the current master key (reads go on meanwhile)."""
+    config = settings()
+    console = Console(stderr=True)
+
+    async def go() -> int:
+        async with _keys(config) as (pool, ring):
+            total = sum(n for v, n in (await key_usage(pool)).items() if v < ring.current)
+            with progress_bar(console, "re-wrapping data keys", total) as update:
+                return await rewrap(pool, ring, batch=batch, progress=update)
+
+    typer.echo(f"re-wrapped {run_command(go)} data key(s)")
+
+
+@master_key_app.command("retire")
+def master_key_retire(version: Annotated[int, typer.Argument(help="The version to drop.")]) -> None:
+    """Drop an old master key version; refused while any data key still uses it."""
+    config = settings()
+    path = _ring_path(config)
+
+    async def go() -> None:
+        async with _keys(config) as (pool, _):
+            await retirable(pool, version)
+
+    try:
+        run_command(go)
+        remove_master_key(path, version)
+    except MasterKeyError as error:
+        fail(str(error))
+    typer.echo(f"master key version {version} retired")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets as random_secrets
 import subprocess
+from pathlib import Path
 
 from infrastructure.embedded.engines import Engines
 from tests.conftest import ROOT
@@ -56,3 +57,26 @@ def test_secrets_from_the_shell_never_echo_a_value(engines: Engines, database_ur
     for result in (made, piped, granted, bad, reads, missing, wrong, shredded):
         assert value not in result.stdout + result.stderr
         assert rotated not in result.stdout + result.stderr
+
+
+def test_master_key_rotation_from_the_shell(
+    engines: Engines, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_DATA_DIR": str(tmp_path),  # the key ring lives in the data folder
+        "TOKEN": f"tok_{random_secrets.token_urlsafe(24)}",
+    }
+    assert vibehq("secrets", "set", "npm-token", "--from-env", "TOKEN", env=env).returncode == 0
+    assert "version 1: 1 data key(s)" in vibehq("master-key", "status", env=env).stdout
+    rotated = vibehq("master-key", "rotate", env=env)
+    assert "master key version 2 is current" in rotated.stdout
+    early = vibehq("master-key", "retire", "1", env=env)
+    assert early.returncode == 1
+    assert "still wrapped by master key version 1" in early.stderr
+    assert "re-wrapped 1 data key(s)" in vibehq("master-key", "rewrap", env=env).stdout
+    assert vibehq("master-key", "retire", "1", env=env).returncode == 0
+    status = vibehq("master-key", "status", env=env).stdout
+    assert "current master key: version 2" in status
+    assert "version 2: 1 data key(s)" in status
