@@ -15,6 +15,7 @@ from msgspec import Struct
 
 from domain.contracts import TraceContext
 from domain.errors import Invalid
+from domain.limits import LimitCheck, LimitDecision
 
 #: Largest number of events one transaction may append; positions reserve 16 bits for it.
 MAX_EVENTS_PER_TRANSACTION = 65_535
@@ -244,3 +245,9 @@ class SecretVault(Protocol):
     async def shred(self, secret_id: UUID) -> int:
         """Delete the secret's data keys; how many there were."""
         ...
+
+
+class RateLimiter(Protocol):
+    """Decides rate limits and quotas for a request, all of its checks together."""
+
+    async def check(self, checks: Sequence[LimitCheck]) -> LimitDecision: ...

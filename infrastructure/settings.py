@@ -43,6 +43,8 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     auth: Literal["on", "off"] = "on"
+    limit_writes: Annotated[int, Meta(ge=0)] = 1200
+    limit_workspaces: Annotated[int, Meta(ge=0)] = 1000
     cors_origins: Annotated[str, Meta(pattern=r"^(\*|[^,\s]+(,[^,\s]+)*)$")] | None = None
     max_file_bytes: Annotated[int, Meta(ge=1)] = 10 * 1024 * 1024
     max_operations: Annotated[int, Meta(ge=1)] = 1000
@@ -111,6 +113,14 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
     "VIBEHQ_AUTH": (
         "auth",
         "`on`: bearer tokens required. `off`: no auth, for local demos only.",
+    ),
+    "VIBEHQ_LIMIT_WRITES": (
+        "limit_writes",
+        "Recording writes per actor per minute (bursts of a minute's worth); `0`: no limit.",
+    ),
+    "VIBEHQ_LIMIT_WORKSPACES": (
+        "limit_workspaces",
+        "Workspaces an actor may create per UTC day; `0`: no limit.",
     ),
     "VIBEHQ_CORS_ORIGINS": (
         "cors_origins",

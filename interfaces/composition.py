@@ -30,7 +30,7 @@ from application.delivery import DeliveryService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
-from application.ports import BlobStore, EventStore, SecretVault, SnapshotStore
+from application.ports import BlobStore, EventStore, RateLimiter, SecretVault, SnapshotStore
 from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
 from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
@@ -57,6 +57,7 @@ from infrastructure.health import (
     check_postgres,
     nats_unreachable,
 )
+from infrastructure.limits import PostgresRateLimiter
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.metrics import LogState, metrics
 from infrastructure.pool import connect, open_pool
@@ -118,6 +119,8 @@ class Services:
     readiness: Callable[[], Awaitable[list[HealthCheck]]]
     #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
     feeds: LiveFeeds | None = None
+    #: Rate limits (PostgreSQL); None: none (the fakes' app).
+    limiter: RateLimiter | None = None
     #: The log's state for a metrics scrape; None: the page has counters only.
     log_state: Callable[[], Awaitable[LogState]] | None = None
 
@@ -137,6 +140,7 @@ def bootstrap(
     feeds: LiveFeeds | None = None,
     log_state: Callable[[], Awaitable[LogState]] | None = None,
     vault: SecretVault,
+    limiter: RateLimiter | None = None,
 ) -> Services:
     """The use cases over the given ports, tuned by `settings`."""
     repository = AggregateRepository(
@@ -171,6 +175,7 @@ def bootstrap(
         readiness=readiness,
         feeds=feeds,
         log_state=log_state,
+        limiter=limiter,
     )
 
 
@@ -341,6 +346,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         ),
         log_state=log_state,
         vault=PostgresVault(pool, key_ring(settings)),
+        limiter=PostgresRateLimiter(pool),
     )
     return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
 

@@ -28,6 +28,7 @@ from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.docs_page import SwaggerPage
 from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
+from interfaces.http.limits import limit_headers, policies
 from interfaces.http.metrics import MetricsController, count_requests
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
@@ -85,6 +86,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             app.state.auth_enabled = settings.auth == "on"
             app.state.token_cache = TokenCache()
             app.state.failed_auth = FailedAuthLimit()
+            app.state.limit_policies = policies(settings)
             freeze_startup_objects()
             yield
 
@@ -109,6 +111,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
         middleware=[
             *server_spans(settings),
             count_requests,
+            limit_headers,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers={**EXCEPTION_HANDLERS, **dict.fromkeys(UNAVAILABLE, unavailable)},

@@ -26,6 +26,7 @@ from domain.contracts import (
 from infrastructure.projections.ops import OpsProjection
 from interfaces.http.auth import requires
 from interfaces.http.dependencies import FollowersDep, Ops, OpsViewsDep
+from interfaces.http.limits import limited
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -43,7 +44,7 @@ class OpsController(Controller):
 
     @post(
         "/events",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Record an ops event; error and critical ones open an incident",
         responses={422: spec("Invalid event."), **AUTH},
     )
@@ -60,7 +61,7 @@ class OpsController(Controller):
 
     @post(
         "/heartbeats",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Say a service or factory is alive (it goes stale after 3 missed intervals)",
         responses={422: spec("Invalid heartbeat."), **AUTH},
     )

@@ -34,6 +34,7 @@ from domain.decoding import ContractViolation
 from infrastructure.projections.delivery import DeliveryProjection
 from interfaces.http.auth import requires
 from interfaces.http.dependencies import Delivery, FollowersDep, Reports, TaskAccess
+from interfaces.http.limits import limited
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -58,7 +59,7 @@ class TaskController(Controller):
 
     @post(
         "/{task_id:str}/checks",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Report check results (tests, lint, build) for a task or one of its patches",
         responses={422: spec("Invalid checks, or an unknown patch_id."), **AUTH},
     )
@@ -79,7 +80,7 @@ class TaskController(Controller):
 
     @post(
         "/{task_id:str}/deliver",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Record a delivery: the factory's summary, artefacts and final version",
         responses={
             422: spec("Invalid delivery: unknown workspace, or a version it never reached."),

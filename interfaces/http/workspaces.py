@@ -36,6 +36,7 @@ from interfaces.http.dependencies import (
     Queries,
     Workspaces,
 )
+from interfaces.http.limits import limited
 from interfaces.http.ownership import MAY_READ
 from interfaces.http.params import (
     AT_DESCRIPTION,
@@ -78,7 +79,7 @@ class WorkspaceController(Controller):
 
     @post(
         "/",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes", "workspaces")],
         summary="Create a workspace, optionally with initial files",
         responses={422: spec("Invalid name or files."), **AUTH},
     )
@@ -157,7 +158,7 @@ class WorkspaceController(Controller):
 
     @post(
         "/{workspace_id:uuid}/patches",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Submit a patch: all operations apply, or none",
         description=(
             "201 with the applied patch; 409 (conflict with the workspace: stale base, "
@@ -331,7 +332,7 @@ class PatchController(Controller):
 
     @post(
         "/{patch_id:uuid}/revert",
-        guards=[requires("write")],
+        guards=[requires("write"), limited("writes")],
         summary="Revert a patch with a new patch that restores the files it changed",
         responses={
             409: spec("Later patches changed those files, or the patch was not applied."),

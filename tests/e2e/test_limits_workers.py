@@ -1,0 +1,48 @@
+"""The configured limit is the effective one with 1, 2 or 4 `serve` workers: every
+worker decides in the same PostgreSQL row, none keeps a budget of its own."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from infrastructure.embedded.engines import Engines
+from tests.conftest import ROOT
+from tests.e2e.test_cli import vibehq
+from tests.e2e.test_service import serving
+
+pytestmark = pytest.mark.timeout(180)
+
+LIMIT = 6
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_limit_holds_whatever_the_number_of_workers(
+    engines: Engines, database_url: str, workers: int
+) -> None:
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_WORKERS": str(workers),
+        "VIBEHQ_LIMIT_WRITES": str(LIMIT),
+    }
+    token = vibehq("tokens", "create", "--actor", f"factory-{workers}", env=env).stdout.strip()
+    with serving(env, ROOT) as base:
+
+        def beat(n: int) -> int:
+            # A new connection each time: the kernel spreads them over the workers.
+            return httpx.post(
+                f"{base}/ops/heartbeats",
+                json={"source": f"s{n}", "interval_seconds": 30},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(beat, range(4 * LIMIT)))
+    # A minute's worth of burst, plus what the rate refills while the test runs (≤ 1).
+    assert LIMIT <= statuses.count(201) <= LIMIT + 1, statuses
+    assert statuses.count(429) == len(statuses) - statuses.count(201)
