@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -349,35 +348,6 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         limiter=PostgresRateLimiter(pool),
     )
     return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
-
-
-@asynccontextmanager
-async def token_service(settings: Settings) -> AsyncIterator[TokenService]:
-    """Tokens alone, for commands that need nothing else: engines, schema, a small pool."""
-    engines = await open_engines(settings)
-    try:
-        await run_migrations(engines.database_url)
-        pool = await open_pool(engines.database_url, max_size=2)
-        try:
-            yield TokenService(PostgresTokenStore(pool))
-        finally:
-            await pool.close()
-    finally:
-        await asyncio.to_thread(engines.stop)
-
-
-@asynccontextmanager
-async def log_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """One connection to the event database, for a command that only looks something up."""
-    engines = await open_engines(settings)
-    try:
-        conn = await connect(engines.database_url)
-        try:
-            yield conn
-        finally:
-            await conn.close()
-    finally:
-        await asyncio.to_thread(engines.stop)
 
 
 async def ensure_read_models(database_url: str) -> None:

@@ -29,7 +29,7 @@ from domain.contracts import (
 )
 from infrastructure.settings import Settings
 from interfaces.client import ApiError, PatchRejected, VibeClient
-from interfaces.composition import token_service
+from interfaces.command_resources import token_service
 from interfaces.http.app import create_app
 
 CART = textwrap.dedent(

@@ -7,17 +7,14 @@ history). The operator at the shell reaches the database directly, as an admin.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Final, TypeVar
 from uuid import uuid4
 
-import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -27,12 +24,9 @@ from application.secrets import SecretService
 from domain.contracts import NewSecret, SecretGrantRequest, SecretInfo, SecretValueRequest
 from domain.decoding import ContractViolation, convert
 from domain.secrets import secret_stream_id
-from infrastructure.pool import open_pool
 from infrastructure.secrets.keys import (
-    LocalKeyRing,
     MasterKeyError,
     add_master_key,
-    key_ring,
     remove_master_key,
     ring_file,
 )
@@ -47,7 +41,7 @@ from interfaces.cli.common import (
     runtime_for,
     settings,
 )
-from interfaces.composition import open_engines, run_migrations
+from interfaces.command_resources import secret_keys
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -204,20 +198,6 @@ master_key_app = typer.Typer(
 )
 
 
-@asynccontextmanager
-async def _keys(config: Settings) -> AsyncIterator[tuple[asyncpg.Pool, LocalKeyRing]]:
-    engines = await open_engines(config)
-    try:
-        await run_migrations(engines.database_url)
-        pool = await open_pool(engines.database_url, max_size=2)
-        try:
-            yield pool, key_ring(config)
-        finally:
-            await pool.close()
-    finally:
-        await asyncio.to_thread(engines.stop)
-
-
 def _ring_path(config: Settings) -> Path:
     if config.master_key:
         fail(
@@ -234,7 +214,7 @@ def master_key_status() -> None:
     config = settings()
 
     async def go() -> tuple[int, dict[int, int]]:
-        async with _keys(config) as (pool, ring):
+        async with secret_keys(config) as (pool, ring):
             return ring.current, await key_usage(pool)
 
     current, usage = run_command(go)
@@ -260,7 +240,7 @@ def master_key_rewrap(
     console = Console(stderr=True)
 
     async def go() -> int:
-        async with _keys(config) as (pool, ring):
+        async with secret_keys(config) as (pool, ring):
             total = sum(n for v, n in (await key_usage(pool)).items() if v < ring.current)
             with progress_bar(console, "re-wrapping data keys", total) as update:
                 return await rewrap(pool, ring, batch=batch, progress=update)
@@ -275,7 +255,7 @@ def master_key_retire(version: Annotated[int, typer.Argument(help="The version t
     path = _ring_path(config)
 
     async def go() -> None:
-        async with _keys(config) as (pool, _):
+        async with secret_keys(config) as (pool, _):
             await retirable(pool, version)
 
     try:

@@ -21,7 +21,8 @@ from infrastructure.settings import (
 )
 from interfaces.cli.common import run, settings
 from interfaces.cli.tokens import ensure_dev_token
-from interfaces.composition import open_engines, require_nats, run_migrations, token_service
+from interfaces.command_resources import token_service
+from interfaces.composition import open_engines, require_nats, run_migrations
 
 
 def serve(

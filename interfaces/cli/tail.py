@@ -34,7 +34,8 @@ from infrastructure.fanout.terminal import SEQ_HEADER
 from infrastructure.settings import Settings
 from infrastructure.telemetry import consumer_span, setup_tracing
 from interfaces.cli.common import WORKSPACE, fail, resolve_stream, run, run_command, settings
-from interfaces.composition import log_connection, open_engines
+from interfaces.command_resources import log_connection
+from interfaces.composition import open_engines
 
 _CODEC: Final = EventCodec()
 _ENVELOPE: Final = msgspec.json.Decoder(EventEnvelope)

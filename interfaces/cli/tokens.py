@@ -22,7 +22,7 @@ from interfaces.cli.common import (
     settings,
     short,
 )
-from interfaces.composition import token_service
+from interfaces.command_resources import token_service
 
 T = TypeVar("T")
 
