@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
 from tests.conftest import ROOT
@@ -106,35 +107,50 @@ def test_tail_replays_filters_and_prints_json_lines(followed: dict[str, str]) ->
     )
 
 
+async def _terminal_written(
+    nats_url: str, subjects: Subjects, session: str, chunks: list[str]
+) -> None:
+    client = await nats.connect(nats_url)
+    try:
+        await ensure_streams(client.jetstream(), subjects)
+        terminal = TerminalPublisher(client.jetstream(), subjects)
+        for chunk in chunks:
+            await terminal.write(session, chunk)
+    finally:
+        await client.close()
+
+
+async def _tail_terminal(
+    nats_url: str, prefix: str, args: list[str], **settings: str
+) -> subprocess.CompletedProcess[bytes]:
+    """`vibehq tail terminal ARGS` (no database needed), its output as bytes."""
+    env = {
+        "VIBEHQ_NATS_URL": nats_url,
+        "VIBEHQ_NATS_PREFIX": prefix,
+        "VIBEHQ_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
+        **settings,
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [VIBEHQ, "tail", "terminal", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
 async def test_tail_terminal_resumes_after_a_sequence_byte_for_byte(
     engines: Engines, prefix: str
 ) -> None:
-    client = await nats.connect(engines.nats_url)
     subjects = Subjects(prefix)
-    try:
-        from infrastructure.fanout.jetstream import ensure_streams
-
-        await ensure_streams(client.jetstream(), subjects)
-        terminal = TerminalPublisher(client.jetstream(), subjects)
-        for chunk in ("$ make\r\n", "building…\r\n", "\x1b[32mok\x1b[0m\r\n", "$ "):
-            await terminal.write("sess-1", chunk)
-    finally:
-        await client.close()
-    env = {
-        "VIBEHQ_NATS_URL": engines.nats_url,
-        "VIBEHQ_NATS_PREFIX": prefix,
-        "VIBEHQ_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
-    }
+    chunks = ["$ make\r\n", "building…\r\n", "\x1b[32mok\x1b[0m\r\n", "$ "]
+    await _terminal_written(engines.nats_url, subjects, "sess-1", chunks)
     try:
         # Bytes, not text, so the CR LF the terminal wrote are checked as written.
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [VIBEHQ, "tail", "terminal", "sess-1", "--after", "1", "--count", "3"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            timeout=60,
-            check=False,
+        result = await _tail_terminal(
+            engines.nats_url, prefix, ["sess-1", "--after", "1", "--count", "3"]
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout == "building…\r\n\x1b[32mok\x1b[0m\r\n$ ".encode()
@@ -147,37 +163,20 @@ async def test_tail_pages_through_a_backlog_larger_than_its_buffer(
 ) -> None:
     """`tail --all` used to give up at once ("fell more than 1000 messages behind")
     when the stream held more than its buffer."""
-    client = await nats.connect(engines.nats_url)
     subjects = Subjects(prefix)
-    chunks = 600
+    count = 600
+    await _terminal_written(
+        engines.nats_url, subjects, "long", [f"line {n}\n" for n in range(count)]
+    )
     try:
-        from infrastructure.fanout.jetstream import ensure_streams
-
-        await ensure_streams(client.jetstream(), subjects)
-        terminal = TerminalPublisher(client.jetstream(), subjects)
-        for n in range(chunks):
-            await terminal.write("long", f"line {n}\n")
-    finally:
-        await client.close()
-    env = {
-        "VIBEHQ_NATS_URL": engines.nats_url,
-        "VIBEHQ_NATS_PREFIX": prefix,
-        "VIBEHQ_DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
-        "VIBEHQ_STREAM_BUFFER": "50",  # twelve times less than the backlog
-    }
-    try:
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [VIBEHQ, "tail", "terminal", "long", "--count", str(chunks)],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        result = await _tail_terminal(
+            engines.nats_url,
+            prefix,
+            ["long", "--count", str(count)],
+            VIBEHQ_STREAM_BUFFER="50",  # twelve times less than the backlog
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines() == [f"line {n}" for n in range(chunks)]
+        assert result.stdout.decode().splitlines() == [f"line {n}" for n in range(count)]
     finally:
         await drop_streams(engines.nats_url, subjects)
 
