@@ -115,6 +115,13 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.limit_decisions = Counter(
+            "vibehq_rate_limit_decisions",
+            "Rate-limit decisions by policy and outcome (allowed, denied). A denied request "
+            "counts under the policy that refused it.",
+            ["policy", "outcome"],
+            registry=r,
+        )
         self._pool: PoolStats | None = None
         self._pool_sampled = 0.0
 

@@ -20,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
 from domain.limits import LimitCheck, LimitDecision, Policy, Quota, Rate
+from infrastructure.metrics import metrics
 from infrastructure.settings import Settings
 from interfaces.http.dependencies import services_of
 
@@ -51,8 +52,13 @@ def limited(*groups: Group) -> Guard:
         checks = [LimitCheck(policy, actor) for policy in chosen]
         decision = await limiter.check(checks)
         headers = _headers(checks, decision)
-        if not decision.allowed:
+        counted = metrics().limit_decisions
+        if decision.allowed:
+            for policy in chosen:
+                counted.labels(policy.name, "allowed").inc()
+        else:
             assert decision.denied_by is not None
+            counted.labels(decision.denied_by.name, "denied").inc()
             wait = max(1, math.ceil(decision.retry_after))
             raise TooManyRequestsException(
                 detail=f"{actor} is over the '{decision.denied_by.name}' limit; retry in {wait}s",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
 from infrastructure.embedded.engines import Engines
 from tests.integration.api import Api, serve_api
@@ -60,3 +61,13 @@ async def test_writes_over_the_limit_are_429_with_the_standard_headers(api: Api)
         ops = await calm.post("/ops/heartbeats", json={"source": "calm", "interval_seconds": 30})
         assert ops.status_code == 201  # writes: 2 of 4 used, the refused creation took none
         assert ops.headers["RateLimit"].startswith('"writes";r=1;')
+        page = (await calm.get("/metrics")).text
+    denied = [
+        sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == "vibehq_rate_limit_decisions_total"
+        and sample.labels == {"policy": "writes", "outcome": "denied"}
+    ]
+    assert len(denied) == 1
+    assert denied[0] >= 1  # (counters are per process: other tests may add to it)
