@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import SpanContext, SpanKind
 
 from domain.contracts import TraceContext
+from infrastructure.secrets.redaction import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +55,55 @@ def setup_tracing(
 
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint) if otlp_endpoint else OTLPSpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(RedactingExporter(exporter)))
     trace.set_tracer_provider(provider)
     global _enabled
     _enabled = True
     log.info("tracing on: %s exporter", mode)
     return provider
+
+
+class RedactingExporter(SpanExporter):
+    """Masks the process's secret values in span attributes before spans leave it."""
+
+    def __init__(self, exporter: SpanExporter, redactor: Redactor = REDACTOR) -> None:
+        self._exporter = exporter
+        self._redactor = redactor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if len(self._redactor):
+            spans = [self._masked(span) for span in spans]
+        return self._exporter.export(spans)
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+    def _masked(self, span: ReadableSpan) -> ReadableSpan:
+        attributes = dict(span.attributes or {})
+        changed = False
+        for key, value in attributes.items():
+            if isinstance(value, str) and (masked := self._redactor.redact(value)) != value:
+                attributes[key] = masked
+                changed = True
+        if not changed:
+            return span
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
 
 
 def current_trace_context() -> TraceContext | None:

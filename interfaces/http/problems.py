@@ -23,6 +23,7 @@ from litestar.types import ExceptionHandlersMap
 from domain.contracts import PatchRecord, Problem
 from domain.errors import Busy, Forbidden, Invalid, NotFound, Refused
 from domain.patching.rejection import INVALID_REQUEST_CODES, PatchRejection
+from infrastructure.secrets.redaction import REDACTOR
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def problem(
         type=TYPE_BASE + slug,
         title=title,
         status=status,
-        detail=detail,
+        # An error may quote input, and input may hold a secret this process knows.
+        detail=REDACTOR.redact(detail),
         instance=str(request.url.path) if request is not None else None,
         **extra,
     )
