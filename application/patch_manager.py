@@ -22,7 +22,7 @@ appended. One round trip, the append, remains.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Final
 from uuid import UUID, uuid4
@@ -35,7 +35,7 @@ from application.caches import ContentCache
 from application.commands import MAX_ATTEMPTS, TooMuchContention, request_hash, scoped
 from application.event_codec import EventCodec
 from application.patch_records import is_outcome, outcome_record, patch_record
-from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore
+from application.ports import AppendResult, BlobStore, ConcurrencyConflict, EventStore, Masks
 from application.sharing import require
 from domain.contracts import (
     NewWorkspace,
@@ -43,7 +43,7 @@ from domain.contracts import (
     PatchSubmission,
     WorkspaceSummary,
 )
-from domain.errors import NotFound, Refused
+from domain.errors import Invalid, NotFound, Refused
 from domain.patching.engine import PatchPlan, contents_needed, patch_bytes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection
@@ -105,8 +105,10 @@ class PatchManager:
         codec: EventCodec | None = None,
         contents: ContentCache | None = None,
         denials: DenialLog | None = None,
+        masks: Masks | None = None,
     ) -> None:
         self._denials = denials
+        self._masks = masks
         self._store = store
         self._blobs = blobs
         self._repository = repository
@@ -120,6 +122,7 @@ class PatchManager:
         self, request: NewWorkspace, context: CommandContext
     ) -> WorkspaceSummary:
         """A new workspace, with its initial files applied as its first patch."""
+        await self._refuse_secrets(request.files, context, f"create workspace {request.name!r}")
         context = scoped(context, "workspace", request)
         prior = await self._recall(context)
         if prior is not None:
@@ -155,6 +158,9 @@ class PatchManager:
 
     async def submit(self, submission: PatchSubmission, context: CommandContext) -> PatchRecord:
         """Apply the submission or record why not; returns the recorded outcome."""
+        await self._refuse_secrets(
+            submission.operations, context, f"patch workspace {submission.workspace_id}"
+        )
         await own_name(
             submission.author,
             context,
@@ -270,6 +276,23 @@ class PatchManager:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    async def _refuse_secrets(
+        self, operations: Sequence[msgspec.Struct], context: CommandContext, action: str
+    ) -> None:
+        """A patch must not write a secret the service holds into a file: refused (422),
+        and the attempt recorded for the operators (never the value: its name)."""
+        if self._masks is None:
+            return
+        for index, operation in enumerate(operations):
+            for text in _texts(msgspec.to_builtins(operation)):
+                name = self._masks.found_in(text)
+                if name is None:
+                    continue
+                refusal = SecretInPatch(index, name)
+                if self._denials is not None:
+                    await self._denials.denied(context, action, str(refusal))
+                raise refusal
+
     async def _load(self, workspace_id: UUID) -> Workspace:
         try:
             return await self._repository.get(workspace_id, Workspace)
@@ -319,3 +342,26 @@ def summarise(workspace: Workspace) -> WorkspaceSummary:
         patches_applied=workspace.applied_count,
         patches_rejected=workspace.rejected_count,
     )
+
+
+class SecretInPatch(Invalid):
+    code = "secret_in_patch"
+
+    def __init__(self, operation: int, name: str) -> None:
+        self.field = f"operations[{operation}]"
+        super().__init__(
+            f"operation {operation} would write the value of secret {name!r} into the "
+            "workspace; refer to the secret (an env profile, a file grant) instead"
+        )
+
+
+def _texts(value: object) -> Iterator[str]:
+    """Every string inside an operation's plain form."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)

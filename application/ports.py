@@ -227,6 +227,10 @@ class Masks(Protocol):
 
     def add(self, name: str, value: str) -> None: ...
 
+    def found_in(self, text: str) -> str | None:
+        """The name of a secret whose value (in any rendering) is in `text`, if any."""
+        ...
+
 
 class SecretVault(Protocol):
     """Envelope encryption of secret values; data keys are kept (and shredded) here,

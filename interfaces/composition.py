@@ -158,6 +158,7 @@ def bootstrap(
             limits=patch_limits(settings),
             contents=ContentCache(settings.content_cache_mb * 1024 * 1024),
             denials=ops,
+            masks=REDACTOR,
         ),
         access=WorkspaceAccessManager(store, repository, ops),
         task_access=TaskAccessManager(store, repository, ops),

@@ -88,6 +88,13 @@ class Redactor:
             return text
         return _mask(text, self._matches(text))
 
+    def found_in(self, text: str) -> str | None:
+        """The name of a secret one of whose renderings is in `text` (None: none)."""
+        if not self._names:
+            return None
+        matches = self._matches(text)
+        return matches[0][2] if matches else None
+
     def stream(self) -> StreamRedactor:
         return StreamRedactor(self)
 

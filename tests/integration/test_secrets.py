@@ -10,7 +10,7 @@ import logging
 import secrets as random_secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -190,3 +190,47 @@ async def test_a_value_printed_in_a_terminal_reaches_no_viewer(api: Api) -> None
     )
     assert RedactSecrets().filter(record)
     assert record.getMessage() == "got [REDACTED:canary-key]"
+
+
+async def test_a_patch_that_would_write_a_held_secret_into_a_file_is_refused(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    value = f"xoxb-{random_secrets.token_urlsafe(30)}"
+    async with await api.as_("agent-runner", "write") as agent:
+        await agent.post("/secrets", json={"name": "slack-bot", "value": value})
+        ws = (await agent.post("/workspaces", json={"name": "leaky"})).json()["id"]
+        before = await pool.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE originator_id = $1", UUID(ws)
+        )
+        attempts = [
+            {"op": "write_file", "path": "README.md", "content": "hello\n"},
+            {"op": "write_file", "path": ".env", "content": f"SLACK_TOKEN={value}\n"},
+        ]
+        refused = await agent.post(
+            f"/workspaces/{ws}/patches",
+            json={"base_version": 1, "task_id": "T", "operations": attempts},
+        )
+        encoded = base64.b64encode(f"token: {value}".encode()).decode()
+        hidden = await agent.post(
+            f"/workspaces/{ws}/patches",
+            json={
+                "base_version": 1,
+                "task_id": "T",
+                "operations": [
+                    {"op": "create_file", "path": "k", "content": encoded, "encoding": "base64"}
+                ],
+            },
+        )
+        after = await pool.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE originator_id = $1", UUID(ws)
+        )
+        alerts = await pool.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE event_type = 'OpsEvent.Reported' "
+            "AND actor = 'agent-runner'"
+        )
+    assert (refused.status_code, refused.json()["field"]) == (422, "operations[1]")
+    assert "secret 'slack-bot'" in refused.json()["detail"]
+    assert value not in refused.text
+    assert hidden.status_code == 422  # base64 in a file: still its value
+    assert after == before  # nothing was written, nor recorded as a rejection
+    assert alerts == 2  # each attempt is on record for the operators
