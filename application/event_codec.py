@@ -32,6 +32,7 @@ from application.ports import NewEvent, RecordedEvent, StoredSnapshot
 from domain.contracts import (
     CheckRun,
     Cost,
+    EnvBinding,
     EventEnvelope,
     FileChange,
     FileEntry,
@@ -39,6 +40,7 @@ from domain.contracts import (
     Tolerance,
 )
 from domain.delivery import TASK_EVENTS
+from domain.env_profiles import ENV_PROFILE_EVENTS
 from domain.ops import OPS_EVENTS
 from domain.secrets import SECRET_EVENTS, Grant, SealedVersion
 from domain.workspace import WORKSPACE_EVENTS, Workspace
@@ -61,7 +63,14 @@ def event_types(*classes: type) -> frozenset[str]:
 
 #: Every event class this build records, by name: each context lists its own.
 EVENT_CLASSES: Final[dict[str, type]] = {
-    event_type(cls): cls for cls in (*WORKSPACE_EVENTS, *TASK_EVENTS, *OPS_EVENTS, *SECRET_EVENTS)
+    event_type(cls): cls
+    for cls in (
+        *WORKSPACE_EVENTS,
+        *TASK_EVENTS,
+        *OPS_EVENTS,
+        *SECRET_EVENTS,
+        *ENV_PROFILE_EVENTS,
+    )
 }
 
 
@@ -93,6 +102,7 @@ EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (
     Tolerance,
     SealedVersion,
     Grant,
+    EnvBinding,
 )
 
 

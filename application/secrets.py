@@ -167,6 +167,15 @@ class SecretService:
                 items.append(SecretRelease(outcome="denied", reason=event.reason, **common))
         return SecretReleases(name=name, items=items)
 
+    async def refusal_for(self, name: str, purpose: str, actor: str) -> str | None:
+        """Why `actor` could not have the value for `purpose` now (None: it could);
+        records nothing (a caller checking several secrets before releasing any)."""
+        try:
+            secret = await self._load(name)
+        except SecretMissing:
+            return f"no secret named {name!r}"
+        return secret.refusal(actor, purpose, self._now())
+
     async def resolve(
         self, name: str, purpose: str, context: CommandContext, *, service: bool
     ) -> ResolvedSecret:

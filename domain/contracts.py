@@ -1100,3 +1100,36 @@ class ResolvedSecret(_Contract, frozen=True):
     name: str
     version: Positive
     value: str
+
+
+EnvName = Annotated[str, Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$", examples=["OPENAI_API_KEY"])]
+
+
+class EnvBinding(_Contract, frozen=True):
+    """Which secret becomes an environment variable, and whether a session may start
+    without it."""
+
+    secret: SecretName
+    required: bool = True
+
+
+class EnvProfileRequest(_Contract, frozen=True):
+    """`PUT /env-profiles/{name}`: the variables an agent session of this kind gets."""
+
+    variables: Annotated[dict[EnvName, EnvBinding], Meta(min_length=1, max_length=200)]
+
+
+class EnvProfileInfo(_Contract, frozen=True):
+    name: str
+    owner: str
+    variables: dict[str, EnvBinding]
+    version: Positive
+
+
+class ResolvedEnv(_Contract, frozen=True):
+    """A profile's environment for one session: every release recorded first."""
+
+    profile: str
+    env: dict[str, str]
+    #: Optional variables left out, and why (never a value).
+    skipped: dict[str, str] = {}

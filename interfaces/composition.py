@@ -26,6 +26,7 @@ from application.access import TokenService, TokenStore
 from application.aggregates import AggregateRepository
 from application.caches import AggregateCache, ContentCache
 from application.delivery import DeliveryService
+from application.env_profiles import EnvProfileService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
@@ -106,6 +107,7 @@ class Services:
     access: WorkspaceAccessManager
     task_access: TaskAccessManager
     secrets: SecretService
+    profiles: EnvProfileService
     previews: PatchPreviewer
     queries: WorkspaceQueries
     delivery: DeliveryService
@@ -150,6 +152,7 @@ def bootstrap(
         max_event_bytes=settings.max_event_bytes,
     )
     ops = OpsService(store, repository)  # also records refused attempts (a DenialLog)
+    secrets = SecretService(store, repository, vault, masks=REDACTOR)
     return Services(
         patches=PatchManager(
             store,
@@ -162,7 +165,8 @@ def bootstrap(
         ),
         access=WorkspaceAccessManager(store, repository, ops),
         task_access=TaskAccessManager(store, repository, ops),
-        secrets=SecretService(store, repository, vault, masks=REDACTOR),
+        secrets=secrets,
+        profiles=EnvProfileService(store, repository, secrets),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
         delivery=DeliveryService(store, repository, denials=ops),

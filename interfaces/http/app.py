@@ -26,6 +26,7 @@ from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, FailedAuth
 from interfaces.http.body import strict_json_body
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.docs_page import SwaggerPage
+from interfaces.http.env_profiles import EnvProfileController
 from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
 from interfaces.http.limits import limit_headers, policies
@@ -103,6 +104,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             MetricsController,
             TerminalController,
             SecretController,
+            EnvProfileController,
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],

@@ -16,6 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
 from application.delivery import DeliveryService
+from application.env_profiles import EnvProfileService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
@@ -32,6 +33,7 @@ Patches: TypeAlias = NamedDependency[SkipValidation[PatchManager]]
 Access: TypeAlias = NamedDependency[SkipValidation[WorkspaceAccessManager]]
 TaskAccess: TypeAlias = NamedDependency[SkipValidation[TaskAccessManager]]
 SecretsDep: TypeAlias = NamedDependency[SkipValidation[SecretService]]
+EnvProfilesDep: TypeAlias = NamedDependency[SkipValidation[EnvProfileService]]
 Previews: TypeAlias = NamedDependency[SkipValidation[PatchPreviewer]]
 Queries: TypeAlias = NamedDependency[SkipValidation[WorkspaceQueries]]
 Delivery: TypeAlias = NamedDependency[SkipValidation[DeliveryService]]
@@ -72,6 +74,7 @@ def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
         "access": provide(lambda s: s.access),
         "task_access": provide(lambda s: s.task_access),
         "secrets": provide(lambda s: s.secrets),
+        "profiles": provide(lambda s: s.profiles),
         "previews": provide(lambda s: s.previews),
         "queries": provide(lambda s: s.queries),
         "delivery": provide(lambda s: s.delivery),

@@ -137,6 +137,7 @@ NOT_RECORDED = {
     "fan-out, not a fact: tests/integration/test_terminal_writes.py)",
     "/secrets/{name}/resolve": "every release is recorded, a retry too: it is a new "
     "release of the value (tests/integration/test_secrets.py)",
+    "/env-profiles/{name}/resolve": "as a secret's resolve, once per variable",
 }
 
 

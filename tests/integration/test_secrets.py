@@ -234,3 +234,54 @@ async def test_a_patch_that_would_write_a_held_secret_into_a_file_is_refused(
     assert hidden.status_code == 422  # base64 in a file: still its value
     assert after == before  # nothing was written, nor recorded as a rejection
     assert alerts == 2  # each attempt is on record for the operators
+
+
+async def test_an_env_profile_starts_a_session_only_with_every_required_secret(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    openai = f"sk-{random_secrets.token_urlsafe(30)}"
+    github = f"ghp_{random_secrets.token_urlsafe(30)}"
+    async with (
+        await api.as_("ui-factory", "write") as owner,
+        await service(api, "agent-runner") as runner,
+    ):
+        await owner.post("/secrets", json={"name": "openai-key", "value": openai})
+        await owner.post("/secrets", json={"name": "github-token", "value": github})
+        profile = {
+            "variables": {
+                "OPENAI_API_KEY": {"secret": "openai-key"},
+                "GITHUB_TOKEN": {"secret": "github-token"},
+                "NPM_TOKEN": {"secret": "npm-token", "required": False},
+            }
+        }
+        defined = await owner.put("/env-profiles/cli-agent", json=profile)
+        assert defined.status_code == 200, defined.text
+        # Only one of the two required secrets is granted at first (the one a
+        # variable-by-variable start would release before meeting the other).
+        grant = {"principal": "agent-runner", "purpose": "env:GITHUB_TOKEN"}
+        await owner.post("/secrets/github-token/grants", json=grant)
+        releases_before = await pool.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE event_type = 'Secret.Released'"
+        )
+        refused = await runner.post("/env-profiles/cli-agent/resolve")
+        released_meanwhile = await pool.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE event_type = 'Secret.Released'"
+        )
+        grant = {"principal": "agent-runner", "purpose": "env:OPENAI_API_KEY"}
+        await owner.post("/secrets/openai-key/grants", json=grant)
+        started = await runner.post("/env-profiles/cli-agent/resolve")
+        shown = await owner.get("/env-profiles/cli-agent")
+    assert refused.status_code == 403
+    assert (
+        "OPENAI_API_KEY: secret 'openai-key': agent-runner has no grant" in refused.json()["detail"]
+    )
+    assert openai not in refused.text
+    assert github not in refused.text
+    assert released_meanwhile == releases_before  # a refused start releases nothing
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["env"] == {"GITHUB_TOKEN": github, "OPENAI_API_KEY": openai}
+    assert body["skipped"] == {"NPM_TOKEN": "secret 'npm-token': no secret named 'npm-token'"}
+    assert started.headers["cache-control"] == "no-store"
+    assert openai not in shown.text
+    assert github not in shown.text
