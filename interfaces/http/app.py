@@ -29,7 +29,7 @@ from interfaces.http.docs_page import SwaggerPage
 from interfaces.http.env_profiles import EnvProfileController
 from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
-from interfaces.http.limits import limit_headers, policies
+from interfaces.http.limits import DenyCache, limit_headers, policies
 from interfaces.http.metrics import MetricsController, count_requests
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
@@ -88,6 +88,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             app.state.token_cache = TokenCache()
             app.state.failed_auth = FailedAuthLimit()
             app.state.limit_policies = policies(settings)
+            app.state.deny_cache = DenyCache()
             freeze_startup_objects()
             yield
 

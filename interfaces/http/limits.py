@@ -10,7 +10,10 @@ policy. The defaults are far above what one honest factory sends.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from litestar.connection import ASGIConnection
@@ -38,6 +41,35 @@ def policies(settings: Settings) -> dict[Group, Policy]:
     return found
 
 
+class DenyCache:
+    """Per process: who was refused until when, so a repeat within that time is
+    refused without a round trip. It only repeats what the database refused a moment
+    ago, and never admits: the limit is never looser than configured."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._until: dict[tuple[str, ...], tuple[float, LimitDecision, dict[str, str]]] = {}
+        self._clock = clock
+
+    def refused(self, key: tuple[str, ...]) -> tuple[LimitDecision, dict[str, str]] | None:
+        entry = self._until.get(key)
+        if entry is None:
+            return None
+        until, decision, headers = entry
+        left = until - self._clock()
+        if left <= 0:
+            del self._until[key]
+            return None
+        return dataclasses.replace(decision, retry_after=left), headers
+
+    def remember(
+        self, key: tuple[str, ...], decision: LimitDecision, headers: dict[str, str]
+    ) -> None:
+        if len(self._until) >= 100_000:  # bounded: forget the oldest half
+            for stale in list(self._until)[: len(self._until) // 2]:
+                del self._until[stale]
+        self._until[key] = (self._clock() + decision.retry_after, decision, headers)
+
+
 def limited(*groups: Group) -> Guard:
     """A guard: admit the request under every named policy, or answer 429."""
 
@@ -50,8 +82,16 @@ def limited(*groups: Group) -> Guard:
             return
         actor = connection.user.actor
         checks = [LimitCheck(policy, actor) for policy in chosen]
-        decision = await limiter.check(checks)
-        headers = _headers(checks, decision)
+        cache: DenyCache = connection.app.state.deny_cache
+        cache_key = (actor, *groups)
+        cached = cache.refused(cache_key)
+        if cached is not None:
+            decision, headers = cached
+        else:
+            decision = await limiter.check(checks)
+            headers = _headers(checks, decision)
+            if not decision.allowed:
+                cache.remember(cache_key, decision, headers)
         counted = metrics().limit_decisions
         if decision.allowed:
             for policy in chosen:
