@@ -281,7 +281,7 @@ class PatchManager:
     ) -> None:
         """A patch must not write a secret the service holds into a file: refused (422),
         and the attempt recorded for the operators (never the value: its name)."""
-        if self._masks is None:
+        if not self._masks:  # none, or no value held: no operation need be read
             return
         for index, operation in enumerate(operations):
             for text in _texts(msgspec.to_builtins(operation)):

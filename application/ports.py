@@ -227,6 +227,10 @@ class Masks(Protocol):
 
     def add(self, name: str, value: str) -> None: ...
 
+    def __len__(self) -> int:
+        """How many renderings it knows (0: the process holds no value)."""
+        ...
+
     def found_in(self, text: str) -> str | None:
         """The name of a secret whose value (in any rendering) is in `text`, if any."""
         ...
