@@ -161,11 +161,13 @@ async def swap_events(conn: asyncpg.Connection, target: asyncpg.Record) -> int:
 
 
 async def forge_signature(conn: asyncpg.Connection, target: asyncpg.Record) -> int:
+    """Flips every bit of the signature's first byte: it always changes (an overwrite
+    with a fixed byte left one signature in 256 as it was)."""
     position: int = await conn.fetchval("SELECT min(to_position) FROM vibehq_log_checkpoints")
     await tamper(
         conn,
         "UPDATE vibehq_log_checkpoints SET signature = "
-        f"overlay(signature placing '\\xff' from 1 for 1) WHERE to_position = {position}",
+        f"set_byte(signature, 0, get_byte(signature, 0) # 255) WHERE to_position = {position}",
     )
     return position
 
