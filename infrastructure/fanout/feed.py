@@ -8,7 +8,10 @@ without gaps.
 
 A `paced` feed (a reader that takes everything, like `vibehq tail`) never falls
 behind: when its buffer is full, its consumer waits, so JetStream's flow control
-holds the rest of the backlog back until the reader catches up.
+holds the rest of the backlog back until the reader catches up. Every feed that
+resumes (after a sequence, from a moment or from the start) is paced the same way
+through the backlog the stream held when it opened, whatever its size; only from
+there on is it live, and let go if it falls behind.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Feed:
         self._limit = limit
         self._paced = paced
         self._delivered_seq = 0
+        #: Messages up to this stream sequence are the backlog: paced, never dropped.
+        self._backlog_until = 0
         self.overflowed = asyncio.Event()
         #: Set whenever a message arrives (consumers may clear it).
         self.activity = asyncio.Event()
@@ -80,6 +85,9 @@ class Feed:
             config.deliver_policy = DeliverPolicy.ALL
         else:
             config.deliver_policy = DeliverPolicy.NEW
+        if config.deliver_policy is not DeliverPolicy.NEW and not paced:
+            info = await js.stream_info(stream)
+            feed._backlog_until = info.state.last_seq
         feed._subscription = await js.subscribe(
             subjects[0],
             stream=stream,
@@ -99,7 +107,7 @@ class Feed:
             return
         seq = msg.metadata.sequence.stream
         item = FeedMessage(seq, msg.subject, dict(msg.headers or {}), msg.data)
-        if self._paced:
+        if self._paced or seq <= self._backlog_until:
             await self._queue.put(item)  # holds this consumer (only) until there is room
             self.activity.set()
             return

@@ -217,6 +217,30 @@ async def test_open_feeds_close_soon_after_their_token_is_revoked(
     assert "event: revoked" in lines
 
 
+async def test_a_backlog_far_larger_than_the_buffer_is_replayed_whole(
+    api: Api, engines: Engines
+) -> None:
+    """Catching up is paced by the reader (JetStream's flow control holds the rest);
+    only a reader that falls behind the live stream afterwards is let go."""
+    subjects = Subjects(api.settings.nats_prefix)
+    client = await nats.connect(engines.nats_url)
+    backlog = 500  # 25 times the buffer of 20
+    try:
+        terminal = TerminalPublisher(client.jetstream(), subjects)
+        for n in range(1, backlog + 1):
+            await terminal.write("long-run", f"{n:04d} " + "." * 1000 + "\r\n")
+        token = await api.token("viewer", "read")
+        url = f"{api.ws_base}/ws/terminal/long-run?token={token}"
+        async with connect(url, max_size=None) as socket:
+            replayed = await receive(socket, backlog, timeout=60)
+            await terminal.write("long-run", "live\r\n")
+            [live] = await receive(socket, 1)
+    finally:
+        await client.close()
+    assert [m["seq"] for m in replayed] == list(range(1, backlog + 1))
+    assert (live["seq"], live["data"]) == (backlog + 1, "live\r\n")
+
+
 async def test_a_slow_client_is_cut_off_and_does_not_slow_a_fast_one(
     api: Api, engines: Engines
 ) -> None:
