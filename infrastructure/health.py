@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 
 from domain.contracts import FollowerLag, HealthCheck
 from infrastructure.event_store.migrator import MigrationError, pending_migrations
-from infrastructure.fanout.connection import nats_servers, server_name
+from infrastructure.fanout.connection import NatsAccess, nats_servers, server_name
 from infrastructure.pool import UNAVAILABLE, open_pool
 
 #: How long a stream may take to answer before it counts as leaderless.
@@ -69,7 +69,8 @@ async def check_nats(
     is degraded, not down (the relay catches up when NATS is back). So is it when one
     of `streams` has no leader (a cluster electing one) or fewer current replicas than
     it is configured with. With `describe` (doctor, not the public `/ready`), a healthy
-    answer names each stream's leader, replicas and size."""
+    answer names each stream's leader, replicas and size, and a stream not created yet
+    is no failure: `serve` and `worker` create it when they start."""
     if not client.is_connected:
         return HealthCheck(
             "nats",
@@ -90,7 +91,7 @@ async def check_nats(
             required=False,
         )
     states = [await stream_state(js, name) for name in streams]
-    problems = [state.problem for state in states if state.problem]
+    problems = [s.problem for s in states if s.problem and not (describe and s.missing)]
     if problems:
         return HealthCheck(
             "nats",
@@ -111,13 +112,19 @@ class StreamState:
     name: str
     summary: str
     problem: str = ""
+    missing: bool = False
 
 
 async def stream_state(js: JetStreamContext, name: str) -> StreamState:
     try:
         info = await asyncio.wait_for(js.stream_info(name), STREAM_INFO_TIMEOUT + 0.5)
     except NotFoundError:
-        return StreamState(name, f"{name} missing", f"stream {name} does not exist")
+        return StreamState(
+            name,
+            f"{name} not created yet (serve and worker create it)",
+            f"stream {name} does not exist",
+            missing=True,
+        )
     except Exception as error:  # noqa: BLE001 - no answer: no leader to give one
         why = str(error) or type(error).__name__
         return StreamState(name, f"{name} silent", f"stream {name} has no leader ({why})")
@@ -196,12 +203,15 @@ def check_followers(lags: list[FollowerLag], *, nats_ok: bool) -> HealthCheck:
 
 
 async def check_dependencies(
-    database_url: str, nats_url: str, streams: Sequence[str] = ()
+    database_url: str,
+    nats_url: str,
+    streams: Sequence[str] = (),
+    access: NatsAccess | None = None,
 ) -> list[HealthCheck]:
     """Connect to each dependency afresh and check it (`vibehq doctor`); both at once,
     so a verdict takes as long as the slowest, a few seconds at worst."""
     database, broker = await asyncio.gather(
-        _check_database(database_url), _check_broker(nats_url, streams)
+        _check_database(database_url), _check_broker(nats_url, streams, access or NatsAccess())
     )
     return [*database, *broker]
 
@@ -218,12 +228,14 @@ async def _check_database(database_url: str) -> list[HealthCheck]:
         await pool.close()
 
 
-async def _check_broker(nats_url: str, streams: Sequence[str]) -> list[HealthCheck]:
-    problem = await nats_unreachable(nats_url)
+async def _check_broker(
+    nats_url: str, streams: Sequence[str], access: NatsAccess
+) -> list[HealthCheck]:
+    problem = await nats_unreachable(nats_url, access)
     if problem is not None:
-        return [HealthCheck("nats", False, f"unreachable: {problem}", "check VIBEHQ_NATS_URL")]
+        return [HealthCheck("nats", False, f"unreachable: {problem}", _nats_fix(problem))]
     try:
-        client = await _connect_once(nats_url)
+        client = await _connect_once(nats_url, access)
     except Exception as error:  # noqa: BLE001 - it went away between the two attempts
         return [HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL")]
     try:
@@ -237,7 +249,20 @@ async def _check_broker(nats_url: str, streams: Sequence[str]) -> list[HealthChe
         await client.close()
 
 
-async def _connect_once(nats_url: str, seen: list[Exception] | None = None) -> NatsClient:
+def _nats_fix(problem: str) -> str:
+    if "authorization" in problem.lower() or "authentication" in problem.lower():
+        return (
+            "give vibehq its NATS credentials: user:password@ or token@ in VIBEHQ_NATS_URL, "
+            "or VIBEHQ_NATS_TOKEN, VIBEHQ_NATS_CREDS or VIBEHQ_NATS_NKEY"
+        )
+    if "ssl" in problem.lower() or "certificate" in problem.lower() or "tls" in problem.lower():
+        return "check VIBEHQ_NATS_TLS_CA (and VIBEHQ_NATS_TLS_CERT/KEY for mutual TLS)"
+    return "check VIBEHQ_NATS_URL"
+
+
+async def _connect_once(
+    nats_url: str, access: NatsAccess, seen: list[Exception] | None = None
+) -> NatsClient:
     """Two quick attempts: nats-py otherwise retries its first connect for about two
     minutes (and forever with `max_reconnect_attempts=0`). Its errors go to `seen`
     instead of a traceback in the log per attempt."""
@@ -254,14 +279,15 @@ async def _connect_once(nats_url: str, seen: list[Exception] | None = None) -> N
         reconnect_time_wait=0.5,
         error_cb=keep,
         name="vibehq probe",
+        **access.options(),
     )
 
 
-async def nats_unreachable(nats_url: str) -> str | None:
+async def nats_unreachable(nats_url: str, access: NatsAccess | None = None) -> str | None:
     """Why NATS at `nats_url` cannot be used right now, or None when it can."""
     seen: list[Exception] = []
     try:
-        client = await _connect_once(nats_url, seen)
+        client = await _connect_once(nats_url, access or NatsAccess(), seen)
     except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
         cause = seen[-1] if seen else error  # "connection refused" says more than "no servers"
         if isinstance(cause, TimeoutError):

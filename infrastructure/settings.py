@@ -31,6 +31,12 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
 
     database_url: str | None = None
     nats_url: str | None = None
+    nats_token: str | None = None
+    nats_creds: str | None = None
+    nats_nkey: str | None = None
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
     data_dir: str = ".vibehq"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8000
@@ -84,6 +90,22 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
         "NATS URL (JetStream enabled), or several, comma-separated, for a cluster "
         "(`nats://n1:4222,nats://n2:4222`). Unset: start (or reuse) an embedded nats-server.",
     ),
+    "VIBEHQ_NATS_TOKEN": ("nats_token", "Token NATS asks for (or put it in the URL: `token@`)."),
+    "VIBEHQ_NATS_CREDS": (
+        "nats_creds",
+        "Path of a NATS credentials file (user JWT and NKey seed, as `nsc` writes it).",
+    ),
+    "VIBEHQ_NATS_NKEY": ("nats_nkey", "Path of a NATS NKey seed file (`SU...`)."),
+    "VIBEHQ_NATS_TLS_CA": (
+        "nats_tls_ca",
+        "CA bundle that NATS servers' certificates must chain to (TLS; a `tls://` URL "
+        "without it trusts the system's CAs).",
+    ),
+    "VIBEHQ_NATS_TLS_CERT": (
+        "nats_tls_cert",
+        "Client certificate for NATS mutual TLS (with `VIBEHQ_NATS_TLS_KEY`).",
+    ),
+    "VIBEHQ_NATS_TLS_KEY": ("nats_tls_key", "Private key of `VIBEHQ_NATS_TLS_CERT`."),
     "VIBEHQ_DATA_DIR": ("data_dir", "Folder for the embedded engines' data."),
     "VIBEHQ_HOST": ("host", "Address the HTTP server binds."),
     "VIBEHQ_PORT": ("port", "HTTP port; `0` picks a free port."),
@@ -237,7 +259,7 @@ SETTINGS: Final[dict[str, tuple[str, str]]] = {
 }
 
 #: Settings whose values are secrets: shown as set/unset, never printed.
-SECRET_FIELDS: Final = frozenset({"signing_key", "master_key"})
+SECRET_FIELDS: Final = frozenset({"signing_key", "master_key", "nats_token"})
 #: Settings that are URLs and may carry a password: printed with it masked.
 URL_FIELDS: Final = frozenset({"database_url", "nats_url", "otlp_endpoint"})
 _MIB: Final = 1024 * 1024

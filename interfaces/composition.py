@@ -44,7 +44,13 @@ from infrastructure.embedded.common import EngineError
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
 from infrastructure.event_store.postgres_store import PostgresEventStore
-from infrastructure.fanout.connection import PASSING, connect_nats, patiently
+from infrastructure.fanout.connection import (
+    PASSING,
+    NatsAccess,
+    connect_nats,
+    nats_access,
+    patiently,
+)
 from infrastructure.fanout.jetstream import ensure_streams, stream_settings
 from infrastructure.fanout.relay import RELAY, OutboxRelay
 from infrastructure.fanout.subjects import Subjects
@@ -255,9 +261,9 @@ async def open_engines(settings: Settings) -> Engines:
     )
 
 
-async def require_nats(nats_url: str) -> None:
+async def require_nats(nats_url: str, access: NatsAccess | None = None) -> None:
     """Fail in seconds, with one line saying what to fix, when NATS cannot be reached."""
-    problem = await nats_unreachable(nats_url)
+    problem = await nats_unreachable(nats_url, access)
     if problem is not None:
         raise EngineError(
             f"NATS at {mask_password(nats_url)} is unreachable ({problem}); check "
@@ -290,8 +296,9 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
             append_groups=settings.append_groups,
         )
         await store.start()
-        await require_nats(engines.nats_url)
-        client = await connect_nats(engines.nats_url, name="vibehq")
+        access = nats_access(settings)
+        await require_nats(engines.nats_url, access)
+        client = await connect_nats(engines.nats_url, name="vibehq", access=access)
     except BaseException:
         await asyncio.to_thread(engines.stop)
         raise

@@ -4,12 +4,17 @@ takes, and one log line per outage instead of a traceback per attempt.
 `VIBEHQ_NATS_URL` may list several servers, comma-separated; any one that answers
 will do for the first connection, and the client moves to another on failure (the
 cluster also tells it about servers the list does not name).
+
+Credentials: a URL may carry `user:password@` or `token@`; `NatsAccess` adds a token,
+an NKey seed or a `.creds` file (JWT + NKey, as `nsc` writes it) and TLS (a CA to
+trust, a client certificate for mutual TLS), from the `VIBEHQ_NATS_*` settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -17,7 +22,10 @@ from typing import Any, Final, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
+from msgspec import Struct
 from nats.aio.client import Client as NatsClient
+
+from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,75 @@ def server_name(url: Any) -> str:
     if url is None:
         return "?"
     return f"{url.hostname}:{url.port}" if getattr(url, "hostname", None) else "?"
+
+
+class NatsAccessError(ValueError):
+    """A NATS credential setting names a file that cannot be used; one line."""
+
+
+class NatsAccess(Struct, frozen=True):
+    """What proves who we are to NATS besides the URL; each a setting (docs/scaling.md)."""
+
+    token: str | None = None
+    creds: str | None = None
+    nkey: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for `nats.connect`; raises NatsAccessError naming the
+        variable when a file is missing or unusable."""
+        options: dict[str, Any] = {}
+        if self.token:
+            options["token"] = self.token
+        if self.creds:
+            options["user_credentials"] = _readable(self.creds, "VIBEHQ_NATS_CREDS")
+        if self.nkey:
+            options["nkeys_seed"] = _readable(self.nkey, "VIBEHQ_NATS_NKEY")
+        if self.tls_ca or self.tls_cert or self.tls_key:
+            options["tls"] = self._tls()
+        return options
+
+    def _tls(self) -> ssl.SSLContext:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise NatsAccessError(
+                "VIBEHQ_NATS_TLS_CERT and VIBEHQ_NATS_TLS_KEY go together: set both or neither"
+            )
+        ca = _readable(self.tls_ca, "VIBEHQ_NATS_TLS_CA") if self.tls_ca else None
+        try:
+            context = ssl.create_default_context(cafile=ca)
+        except ssl.SSLError as error:
+            raise NatsAccessError(f"VIBEHQ_NATS_TLS_CA={ca}: not a CA bundle ({error})") from None
+        if self.tls_cert and self.tls_key:
+            cert = _readable(self.tls_cert, "VIBEHQ_NATS_TLS_CERT")
+            key = _readable(self.tls_key, "VIBEHQ_NATS_TLS_KEY")
+            try:
+                context.load_cert_chain(cert, key)
+            except ssl.SSLError as error:
+                raise NatsAccessError(
+                    f"VIBEHQ_NATS_TLS_CERT/KEY: not a certificate and its key ({error})"
+                ) from None
+        return context
+
+
+def nats_access(settings: Settings) -> NatsAccess:
+    return NatsAccess(
+        token=settings.nats_token,
+        creds=settings.nats_creds,
+        nkey=settings.nats_nkey,
+        tls_ca=settings.nats_tls_ca,
+        tls_cert=settings.nats_tls_cert,
+        tls_key=settings.nats_tls_key,
+    )
+
+
+def _readable(path: str, variable: str) -> str:
+    try:
+        with open(path, "rb"):
+            return path
+    except OSError as error:
+        raise NatsAccessError(f"{variable}={path}: {error.strerror or error}") from None
 
 
 class _Outages:
@@ -64,7 +141,9 @@ class _Outages:
         log.debug("%s: NATS: %s", self._name, error)
 
 
-async def connect_nats(nats_url: str, *, name: str, **options: Any) -> NatsClient:
+async def connect_nats(
+    nats_url: str, *, name: str, access: NatsAccess | None = None, **options: Any
+) -> NatsClient:
     """A client that reconnects forever, to any server of the list."""
     outages = _Outages(name)
     client = await nats.connect(
@@ -76,6 +155,7 @@ async def connect_nats(nats_url: str, *, name: str, **options: Any) -> NatsClien
         disconnected_cb=outages.disconnected,
         reconnected_cb=outages.reconnected,
         error_cb=outages.error,
+        **(access or NatsAccess()).options(),
         **options,
     )
     outages.client = client

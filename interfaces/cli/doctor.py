@@ -8,6 +8,7 @@ import typer
 
 from domain.contracts import HealthCheck
 from infrastructure.embedded.common import EngineError
+from infrastructure.fanout.connection import nats_access
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.health import check_dependencies
 from infrastructure.settings import Settings, data_folder
@@ -32,7 +33,9 @@ async def diagnose(settings: Settings, say: Callable[[str], object]) -> bool:
     try:
         subjects = Subjects(settings.nats_prefix)
         streams = [subjects.events_stream, subjects.terminal_stream]
-        checks = await check_dependencies(engines.database_url, engines.nats_url, streams)
+        checks = await check_dependencies(
+            engines.database_url, engines.nats_url, streams, nats_access(settings)
+        )
     finally:
         engines.stop()
     for check in checks:

@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 import typer
 
+from infrastructure.fanout.connection import nats_access
 from infrastructure.settings import (
     SETTINGS,
     Settings,
@@ -39,7 +40,9 @@ def serve(
     try:
         for name in run(lambda: run_migrations(engines.database_url)):
             say(f"applied migration {name}")
-        run(lambda: require_nats(engines.nats_url))  # one line and exit 1, not a 2-minute wait
+        run(
+            lambda: require_nats(engines.nats_url, nats_access(config))
+        )  # one line and exit 1, not a 2-minute wait
         token_note = _local_token_note(config, engines.database_url)
         os.environ["VIBEHQ_DATABASE_URL"] = engines.database_url
         os.environ["VIBEHQ_NATS_URL"] = engines.nats_url

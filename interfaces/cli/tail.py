@@ -27,7 +27,7 @@ from domain.contracts import EventEnvelope
 from domain.delivery import Task
 from domain.ops import OpsEvent, SourceHeartbeat
 from domain.workspace import Workspace
-from infrastructure.fanout.connection import connect_nats
+from infrastructure.fanout.connection import connect_nats, nats_access
 from infrastructure.fanout.feed import Feed, FeedMessage, FellBehind
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import SEQ_HEADER
@@ -68,7 +68,7 @@ async def tail(
     skip: Any = None,
 ) -> int:
     """Print messages until Ctrl-C or `start.count`; returns how many were shown."""
-    client = await connect_nats(nats_url, name="vibehq tail")
+    client = await connect_nats(nats_url, name="vibehq tail", access=nats_access(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
