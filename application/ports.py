@@ -254,6 +254,10 @@ class SecretVault(Protocol):
         """Delete the secret's data keys; how many there were."""
         ...
 
+    async def keyed(self) -> dict[UUID, set[UUID]]:
+        """Every secret with a data key left, and those keys' ids: what can be opened."""
+        ...
+
 
 class RateLimiter(Protocol):
     """Decides rate limits and quotas for a request, all of its checks together."""

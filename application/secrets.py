@@ -10,6 +10,9 @@ the release is recorded.
   is recorded too (`Denied`), in the asker's name. Only service tokens resolve.
 - `shred` deletes the data keys, then records `Shredded`: the log and its hash chain
   stay whole, and every version is unreadable for good.
+- `mask_all` opens every version that can still be opened and hands it to the masks,
+  so that a process masks values it never saw come in (created or rotated by another
+  process). Nothing leaves the process, so nothing is recorded as released.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import UUID
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.commands import execute, recorded, scoped
@@ -34,7 +38,7 @@ from domain.contracts import (
     SecretVersionInfo,
 )
 from domain.errors import Forbidden, Invalid, NotFound, Refused
-from domain.secrets import Secret, SecretShredded, secret_stream_id
+from domain.secrets import SealedVersion, Secret, SecretShredded, secret_stream_id
 
 _RELEASES = event_types(Secret.Released, Secret.Denied)
 
@@ -83,6 +87,7 @@ class SecretService:
         self._codec = codec or EventCodec()
         self._now = now
         self._masks = masks
+        self._masked: set[UUID] = set()  # key ids of versions the masks hold
 
     async def create(self, request: NewSecret, context: CommandContext) -> SecretInfo:
         context = scoped(context, f"secret:{request.name}", request)
@@ -91,6 +96,7 @@ class SecretService:
             raise SecretExists(request.name)
         self._hold(request.name, request.value)
         sealed = await self._vault.seal(secret_id, 1, request.name, request.value.encode())
+        self._masked.add(sealed.key_id)
         fingerprint = self._vault.fingerprint(request.value.encode())
 
         def start() -> Secret:
@@ -114,6 +120,7 @@ class SecretService:
         self._hold(name, request.value)
         value = request.value.encode()
         sealed = await self._vault.seal(secret.id, secret.next_version, name, value)
+        self._masked.add(sealed.key_id)
         fingerprint = self._vault.fingerprint(value)
         return await self._change(
             name,
@@ -192,13 +199,8 @@ class SecretService:
             raise ReleaseRefused(context.actor, name, reason)
         version = secret.release(context.actor, purpose)
         await self._repository.save(secret, context)  # fail-closed: no record, no value
-        sealed = SealedValue(
-            key_id=version.key_id,
-            ciphertext=base64.b64decode(version.ciphertext),
-            nonce=base64.b64decode(version.nonce),
-        )
         try:
-            value = await self._vault.open(secret.id, version.version, name, sealed)
+            value = await self._vault.open(secret.id, version.version, name, _sealed(version))
         except KeyGone:
             raise SecretShredded(name) from None
         self._hold(name, value.decode())
@@ -217,6 +219,32 @@ class SecretService:
             raise SecretShredded(name)
         await self._vault.shred(secret.id)  # first: once the keys are gone, so is the value
         return await self._change(name, lambda s: s.shred(context.actor), context)
+
+    async def mask_all(self) -> int:
+        """Add every openable version not masked yet to the masks; how many were added."""
+        if self._masks is None:
+            return 0
+        added = 0
+        for secret_id, key_ids in (await self._vault.keyed()).items():
+            if key_ids <= self._masked:
+                continue
+            try:
+                secret = await self._repository.get(secret_id, Secret)
+            except AggregateNotFound:
+                continue  # a key sealed for a version whose append failed
+            for version in secret.versions:
+                if version.key_id in self._masked or version.key_id not in key_ids:
+                    continue
+                try:
+                    value = await self._vault.open(
+                        secret_id, version.version, secret.name, _sealed(version)
+                    )
+                except KeyGone:
+                    continue  # shredded meanwhile
+                self._masks.add(secret.name, value.decode())
+                self._masked.add(version.key_id)
+                added += 1
+        return added
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -275,6 +303,14 @@ class SecretService:
             position=position,
             duplicate=duplicate,
         )
+
+
+def _sealed(version: SealedVersion) -> SealedValue:
+    return SealedValue(
+        key_id=version.key_id,
+        ciphertext=base64.b64decode(version.ciphertext),
+        nonce=base64.b64decode(version.nonce),
+    )
 
 
 def _add(

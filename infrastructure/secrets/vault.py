@@ -71,6 +71,12 @@ class PostgresVault:
             sealed.nonce, sealed.ciphertext, value_aad(secret_id, version, name, sealed.key_id)
         )
 
+    async def keyed(self) -> dict[UUID, set[UUID]]:
+        keyed: dict[UUID, set[UUID]] = {}
+        for row in await self._pool.fetch("SELECT secret_id, key_id FROM vibehq_secret_keys"):
+            keyed.setdefault(row["secret_id"], set()).add(row["key_id"])
+        return keyed
+
     async def shred(self, secret_id: UUID) -> int:
         deleted: str = await self._pool.execute(
             "DELETE FROM vibehq_secret_keys WHERE secret_id = $1", secret_id

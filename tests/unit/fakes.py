@@ -310,6 +310,12 @@ class InMemoryVault:
             raise KeyGone(name)
         return self.values[sealed.key_id][1]
 
+    async def keyed(self) -> dict[UUID, set[UUID]]:
+        keyed: dict[UUID, set[UUID]] = {}
+        for key_id, (secret_id, _) in self.values.items():
+            keyed.setdefault(secret_id, set()).add(key_id)
+        return keyed
+
     async def shred(self, secret_id: UUID) -> int:
         gone = [k for k, (owner, _) in self.values.items() if owner == secret_id]
         for key_id in gone:

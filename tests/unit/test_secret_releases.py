@@ -10,7 +10,8 @@ import pytest
 from application.aggregates import AggregateRepository, CommandContext
 from application.ports import AppendRequest, AppendResult, SealedValue
 from application.secrets import ReleaseRefused, SecretService
-from domain.contracts import NewSecret, SecretGrantRequest
+from domain.contracts import NewSecret, SecretGrantRequest, SecretValueRequest
+from infrastructure.secrets.redaction import Redactor
 from tests.unit.fakes import InMemoryEventStore, InMemoryVault
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -88,3 +89,22 @@ async def test_a_grant_holds_for_its_purpose_until_it_expires_or_is_revoked() ->
     releases = await service.releases("openai-prod", ctx("ui-factory"))
     assert [r.outcome for r in releases.items] == ["denied", "released", "denied"]
     assert vault.opened == 1
+
+
+async def test_a_process_masks_values_stored_by_another_but_none_shredded() -> None:
+    store, vault = InMemoryEventStore(), CountingVault()
+    here = await _service(store, vault)  # stored "openai-prod" here
+    rotated = SecretValueRequest(value="sk-" + "r" * 40)
+    await here.add_version("openai-prod", rotated, ctx("ui-factory"))
+    gone = NewSecret(name="old-key", value="gh-" + "s" * 40)
+    await here.create(gone, ctx("ui-factory"))
+    await here.shred("old-key", "old-key", ctx("ui-factory"))
+    masks = Redactor()
+    elsewhere = SecretService(store, AggregateRepository(store), vault, masks=masks)
+    text = f"{VALUE} {rotated.value} {gone.value}"
+    assert masks.redact(text) == text  # it never saw a value come in
+    assert await elsewhere.mask_all() == 2
+    assert masks.redact(text) == (f"[REDACTED:openai-prod] [REDACTED:openai-prod] {gone.value}")
+    opened = vault.opened
+    assert await elsewhere.mask_all() == 0  # nothing new: nothing opened again
+    assert vault.opened == opened
