@@ -77,6 +77,7 @@ from infrastructure.projections.workspaces import PostgresWorkspaceList
 from infrastructure.secrets.keys import key_ring
 from infrastructure.secrets.redaction import REDACTOR
 from infrastructure.secrets.vault import PostgresVault
+from infrastructure.secrets.watch import MaskWatch
 from infrastructure.settings import Settings, data_folder, mask_password, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
@@ -203,6 +204,7 @@ class Runtime:
     subjects: Subjects
     js: JetStreamContext
     background: Background | None = None
+    masks: MaskWatch | None = None
 
     def log_followers(self) -> list[LeasedFollower]:
         """The projections and the relay, ready to run in this process."""
@@ -243,6 +245,8 @@ class Runtime:
     async def close(self) -> None:
         if self.background is not None:
             await self.background.stop()
+        if self.masks is not None:
+            await self.masks.stop()
         await self.store.close()
         if self.nats.is_connected:
             await self.nats.drain()
@@ -341,6 +345,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         return LogState(lags=lags, open_incidents=incidents)
 
     metrics().watch_pool(pool)
+    ring = key_ring(settings)
     services = bootstrap(
         settings,
         store=store,
@@ -353,13 +358,18 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         followers=followers,
         readiness=readiness,
         feeds=LiveFeeds(
-            js, subjects, TerminalPublisher(js, subjects), settings.stream_buffer, store
+            js, subjects, TerminalPublisher(js, subjects, keys=ring), settings.stream_buffer, store
         ),
         log_state=log_state,
-        vault=PostgresVault(pool, key_ring(settings)),
+        vault=PostgresVault(pool, ring),
         limiter=PostgresRateLimiter(pool),
     )
-    return Runtime(settings, engines, pool, store, client, tracer_provider, services, subjects, js)
+    masks = MaskWatch(services.secrets.mask_all)
+    await masks.start(client, subjects)
+    return Runtime(
+        settings, engines, pool, store, client, tracer_provider, services, subjects, js,
+        masks=masks,
+    )  # fmt: skip
 
 
 async def ensure_read_models(database_url: str) -> None:

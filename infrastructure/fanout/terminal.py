@@ -8,27 +8,40 @@ number, which a reconnecting viewer sends back to resume without gaps or repeats
 
 Agents' runners write through `POST /terminal/{session}/output` (`append`): chunks
 numbered by the writer, so a retry is recognised and a gap refused; the session's
-first writer owns it.
+first writer owns it. Any process may take a session's next chunk: what one chunk
+needs of the ones before (the next number, the writer, the masked stream's held-back
+end) is read from the session's last message, not kept in the process. The held-back
+end is the start of what may be a secret split across chunks, so it travels sealed
+under the master key (`Vibehq-Held`), never in clear.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import logging
 from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
+from cryptography.exceptions import InvalidTag
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from domain.contracts import TerminalAccepted, TerminalChunk, TerminalOutput
 from domain.errors import Forbidden, Refused
 from infrastructure.fanout.subjects import Subjects
+from infrastructure.secrets.keys import KeyWrap, MasterKeyError
 from infrastructure.secrets.redaction import REDACTOR, Redactor, StreamRedactor
+
+log = logging.getLogger(__name__)
 
 SEQ_HEADER: Final = "Vibehq-Seq"
 #: Who wrote a chunk; the session's first writer owns it.
 WRITER_HEADER: Final = "Vibehq-Writer"
+#: The masked stream's held-back end, sealed: `<master key version>:<base64>`.
+HELD_HEADER: Final = "Vibehq-Held"
 
 
 class NotTheWriter(Forbidden):
@@ -49,16 +62,20 @@ class OutOfOrder(Refused):
 
 class TerminalPublisher:
     def __init__(
-        self, js: JetStreamContext, subjects: Subjects, redactor: Redactor = REDACTOR
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        redactor: Redactor = REDACTOR,
+        keys: KeyWrap | None = None,
     ) -> None:
         self._js = js
         self._subjects = subjects
         self._redactor = redactor
+        self._keys = keys
         #: Per session: masks secret values before output is published, even when a
         #: value arrives split across chunks (the start of one waits for the next chunk).
         self._masks: dict[str, StreamRedactor] = {}
         self._next: dict[str, int] = {}
-        self._writers: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def write(self, session_id: str, data: str) -> TerminalOutput:
@@ -91,43 +108,55 @@ class TerminalPublisher:
         is a retry (nothing published again), a later one is refused (one is missing).
         The session's first writer owns it; another actor (but an admin) is refused.
 
-        Several processes may take chunks for one session: `Nats-Msg-Id` =
-        `<session>:<seq>` lets JetStream keep one copy of a chunk sent twice.
+        Several processes may take chunks for one session: each reads the session's
+        last message first, and `Nats-Msg-Id` = `<session>:<seq>` lets JetStream keep
+        one copy of a chunk two of them publish at once.
         """
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             subject = self._subjects.terminal(session_id)
-            if session_id not in self._next:
-                self._next[session_id], owner = await self._last(subject)
-                if owner:
-                    self._writers[session_id] = owner
-            owner = self._writers.get(session_id)
+            expected, owner, held = await self._last(subject)
             if owner is not None and owner != actor and not admin:
                 raise NotTheWriter(actor, session_id, owner)
-            expected = self._next[session_id]
             if chunk.seq < expected:
                 return TerminalAccepted(session_id=session_id, seq=chunk.seq, duplicate=True)
             if chunk.seq > expected:
                 raise OutOfOrder(session_id, chunk.seq, expected)
+            mask = self._redactor.stream(carry=self._open_held(session_id, held))
             output = TerminalOutput(
                 session_id=session_id,
                 seq=chunk.seq,
-                data=self._masked(session_id, chunk.data),
+                data=mask.feed(chunk.data),
                 at=datetime.now(UTC),
             )
-            ack = await self._js.publish(
-                subject,
-                msgspec.json.encode(output),
-                headers={
-                    "Nats-Msg-Id": f"{session_id}:{chunk.seq}",
-                    SEQ_HEADER: str(chunk.seq),
-                    WRITER_HEADER: owner or actor,
-                },
-            )
-            self._next[session_id] = expected + 1
-            self._writers.setdefault(session_id, actor)
+            headers = {
+                "Nats-Msg-Id": f"{session_id}:{chunk.seq}",
+                SEQ_HEADER: str(chunk.seq),
+                WRITER_HEADER: owner or actor,
+            }
+            if mask.pending:
+                headers[HELD_HEADER] = self._seal_held(session_id, mask.pending)
+            ack = await self._js.publish(subject, msgspec.json.encode(output), headers=headers)
             return TerminalAccepted(
                 session_id=session_id, seq=chunk.seq, duplicate=bool(ack.duplicate)
             )
+
+    def _seal_held(self, session_id: str, text: str) -> str:
+        if self._keys is None:
+            raise RuntimeError("a TerminalPublisher that takes chunks needs the master keys")
+        version, sealed = self._keys.wrap(text.encode(), _held_aad(session_id))
+        return f"{version}:{base64.b64encode(sealed).decode()}"
+
+    def _open_held(self, session_id: str, header: str | None) -> str:
+        if not header or self._keys is None:
+            return ""
+        version, _, sealed = header.partition(":")
+        try:
+            raw = self._keys.unwrap(int(version), base64.b64decode(sealed), _held_aad(session_id))
+        except (ValueError, binascii.Error, MasterKeyError, InvalidTag):
+            # Its master key was retired: a few characters of the stream are lost.
+            log.warning("terminal %s: the held-back output cannot be opened", session_id)
+            return ""
+        return raw.decode()
 
     def _masked(self, session_id: str, data: str) -> str:
         mask = self._masks.get(session_id)
@@ -138,11 +167,20 @@ class TerminalPublisher:
     async def _last_seq(self, subject: str) -> int:
         return (await self._last(subject))[0] - 1
 
-    async def _last(self, subject: str) -> tuple[int, str | None]:
-        """The session's next sequence number and its writer (None: nobody wrote yet)."""
+    async def _last(self, subject: str) -> tuple[int, str | None, str | None]:
+        """The session's next sequence number, its writer (None: nobody wrote yet) and
+        the sealed held-back end of its output (None: nothing held)."""
         try:
             last = await self._js.get_last_msg(self._subjects.terminal_stream, subject)
         except NotFoundError:
-            return 1, None
+            return 1, None, None
         headers = last.headers or {}
-        return int(headers.get(SEQ_HEADER, "0")) + 1, headers.get(WRITER_HEADER)
+        return (
+            int(headers.get(SEQ_HEADER, "0")) + 1,
+            headers.get(WRITER_HEADER),
+            headers.get(HELD_HEADER),
+        )
+
+
+def _held_aad(session_id: str) -> bytes:
+    return f"vibehq-terminal-held/v1\x00{session_id}".encode()

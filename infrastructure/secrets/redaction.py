@@ -95,8 +95,9 @@ class Redactor:
         matches = self._matches(text)
         return matches[0][2] if matches else None
 
-    def stream(self) -> StreamRedactor:
-        return StreamRedactor(self)
+    def stream(self, carry: str = "") -> StreamRedactor:
+        """A masked stream; `carry` is what an earlier part of it held back."""
+        return StreamRedactor(self, carry)
 
     def _matches(self, text: str) -> list[tuple[int, int, str]]:
         automaton = self._built()
@@ -129,9 +130,14 @@ class Redactor:
 class StreamRedactor:
     """Masks a stream chunk by chunk; a value split across chunks is still masked."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, carry: str = "") -> None:
         self._redactor = redactor
-        self._carry = ""
+        self._carry = carry
+
+    @property
+    def pending(self) -> str:
+        """What is held back: it may begin a value the next chunk completes."""
+        return self._carry
 
     def feed(self, chunk: str) -> str:
         """What can be shown of the stream so far (masked); the rest waits."""
