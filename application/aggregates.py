@@ -21,12 +21,20 @@ from collections.abc import Mapping
 from typing import TypeVar, cast
 from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate
 from msgspec import Struct
 
 from application.caches import AggregateCache
 from application.event_codec import EventCodec
-from application.ports import AppendRequest, AppendResult, EventStore, SnapshotStore
+from application.ports import (
+    AppendRequest,
+    AppendResult,
+    EventStore,
+    Masks,
+    NewEvent,
+    SnapshotStore,
+)
 from domain.contracts import TraceContext
 from domain.errors import Invalid, NotFound
 
@@ -83,9 +91,11 @@ class AggregateRepository:
         snapshot_every: int = 100,
         cache: AggregateCache | None = None,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        masks: Masks | None = None,
     ) -> None:
         self._store = store
         self._max_event_bytes = max_event_bytes
+        self._masks = masks
         self._codec = codec or EventCodec()
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
@@ -136,6 +146,8 @@ class AggregateRepository:
         if not pending:
             raise ValueError("nothing to save: the aggregate has no pending events")
         events = [self._codec.encode(event) for event in pending]
+        masked = self._masked(events)
+        events = masked or events
         for event in events:
             if len(event.state) > self._max_event_bytes:
                 raise EventTooLarge(event.event_type, len(event.state), self._max_event_bytes)
@@ -155,10 +167,29 @@ class AggregateRepository:
                 token_id=context.token_id,
             )
         )
-        if not result.duplicate:
+        if not result.duplicate and masked is None:
+            # A masked aggregate differs from what was stored: the next use loads it.
             self._cache.keep(aggregate)
             await self._maybe_snapshot(aggregate, first_version=result.first_version)
         return result
+
+    def _masked(self, events: list[NewEvent]) -> list[NewEvent] | None:
+        """The events with every secret value the process holds masked, or None when
+        none holds one: no secret is recorded, whatever field a writer put it in (a
+        check's summary, an alert's message)."""
+        if self._masks is None or not len(self._masks):
+            return None
+        changed = False
+        masked: list[NewEvent] = []
+        for event in events:
+            text = event.state.decode()
+            cleaned = self._masks.redact(text)
+            if cleaned != text:
+                changed = True
+                msgspec.json.decode(cleaned)  # still JSON: names need no escaping
+                event = msgspec.structs.replace(event, state=cleaned.encode())
+            masked.append(event)
+        return masked if changed else None
 
     async def _maybe_snapshot(self, aggregate: Aggregate, *, first_version: int) -> None:
         every = self._snapshot_every

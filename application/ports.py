@@ -235,6 +235,10 @@ class Masks(Protocol):
         """The name of a secret whose value (in any rendering) is in `text`, if any."""
         ...
 
+    def redact(self, text: str) -> str:
+        """`text` with every rendering of every value replaced by `[REDACTED:<name>]`."""
+        ...
+
 
 class SecretVault(Protocol):
     """Envelope encryption of secret values; data keys are kept (and shredded) here,

@@ -157,6 +157,7 @@ def bootstrap(
         snapshot_every=settings.snapshot_every,
         cache=AggregateCache(settings.aggregate_cache),
         max_event_bytes=settings.max_event_bytes,
+        masks=REDACTOR,
     )
     ops = OpsService(store, repository)  # also records refused attempts (a DenialLog)
     secrets = SecretService(store, repository, vault, masks=REDACTOR)

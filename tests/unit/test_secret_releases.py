@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.aggregates import AggregateRepository, CommandContext
+from application.ops import OpsService
 from application.ports import AppendRequest, AppendResult, SealedValue
 from application.secrets import ReleaseRefused, SecretService
-from domain.contracts import NewSecret, SecretGrantRequest, SecretValueRequest
+from domain.contracts import (
+    NewSecret,
+    OpsEventRequest,
+    SecretGrantRequest,
+    SecretValueRequest,
+)
 from infrastructure.secrets.redaction import Redactor
 from tests.unit.fakes import InMemoryEventStore, InMemoryVault
 
@@ -108,3 +114,20 @@ async def test_a_process_masks_values_stored_by_another_but_none_shredded() -> N
     opened = vault.opened
     assert await elsewhere.mask_all() == 0  # nothing new: nothing opened again
     assert vault.opened == opened
+
+
+async def test_a_value_written_into_any_recorded_field_is_stored_masked() -> None:
+    """Whatever field a writer puts a held value in (an alert's message here), the
+    stored event has the secret's name instead, and the next read sees that too."""
+    store = InMemoryEventStore()
+    masks = Redactor()
+    masks.add("openai-prod", VALUE)
+    repository = AggregateRepository(store, masks=masks)
+    ops = OpsService(store, repository)
+    alert = OpsEventRequest(
+        source="builder", kind="leak", severity="warning", message=f"key={VALUE} rejected"
+    )
+    await ops.report(alert, ctx("builder"))
+    [stored] = [e for e in await store.read_log() if e.event_type.endswith("Reported")]
+    assert VALUE not in stored.state.decode()
+    assert "key=[REDACTED:openai-prod] rejected" in stored.state.decode()
