@@ -20,6 +20,7 @@ from domain.contracts import (
     IncidentStatus,
     IncidentView,
     OpsOverview,
+    SecretPage,
     WorkspacePage,
 )
 
@@ -79,4 +80,11 @@ class Followers(Protocol):
 
     async def wait_for(self, name: str, position: int, timeout: float) -> bool:
         """True once follower `name` has processed `position`; False on timeout."""
+        ...
+
+
+class SecretList(Protocol):
+    async def page(self, *, limit: int, cursor: str | None, visible_to: str | None) -> SecretPage:
+        """Secrets by name; with `visible_to`, only those that actor owns (None: all,
+        for admins)."""
         ...

@@ -1077,6 +1077,29 @@ class SecretInfo(_Contract, frozen=True):
     duplicate: bool = False
 
 
+class SecretSummary(_Contract, frozen=True):
+    """One secret in a list: what it is and how it stands, never its value."""
+
+    name: str
+    kind: SecretKind
+    owner: str
+    created_at: datetime
+    #: When its last version was added (rotated).
+    changed_at: datetime
+    versions: NonNegative
+    #: Principals holding a grant (expired ones included until revoked).
+    grants: NonNegative
+    shredded: bool
+
+
+class SecretPage(_Contract, frozen=True):
+    """`GET /secrets`: one page, by name; pass `next_cursor` as `cursor` for more."""
+
+    items: list[SecretSummary]
+    next_cursor: str | None
+    as_of_position: NonNegative
+
+
 class SecretRelease(_Contract, frozen=True):
     """One request for a secret's value: released (with its version) or denied (why)."""
 

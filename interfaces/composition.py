@@ -31,7 +31,13 @@ from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
 from application.ports import BlobStore, EventStore, RateLimiter, SecretVault, SnapshotStore
-from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
+from application.read_models import (
+    DeliveryReports,
+    Followers,
+    OpsViews,
+    SecretList,
+    WorkspaceList,
+)
 from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
@@ -73,6 +79,7 @@ from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_
 from infrastructure.projections.ops import PostgresOpsViews, open_incident_count
 from infrastructure.projections.registry import all_projections
 from infrastructure.projections.runner import ProjectionRunner
+from infrastructure.projections.secrets import PostgresSecretList
 from infrastructure.projections.workspaces import PostgresWorkspaceList
 from infrastructure.secrets.keys import key_ring
 from infrastructure.secrets.redaction import REDACTOR
@@ -123,6 +130,7 @@ class Services:
     reports: DeliveryReports
     ops_views: OpsViews
     workspace_list: WorkspaceList
+    secret_list: SecretList
     followers: Followers
     readiness: Callable[[], Awaitable[list[HealthCheck]]]
     #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
@@ -142,6 +150,7 @@ def bootstrap(
     reports: DeliveryReports,
     ops_views: OpsViews,
     workspace_list: WorkspaceList,
+    secret_list: SecretList,
     followers: Followers,
     readiness: Callable[[], Awaitable[list[HealthCheck]]],
     snapshots: SnapshotStore | None = None,
@@ -183,6 +192,7 @@ def bootstrap(
         reports=reports,
         ops_views=ops_views,
         workspace_list=workspace_list,
+        secret_list=secret_list,
         followers=followers,
         readiness=readiness,
         feeds=feeds,
@@ -356,6 +366,7 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         reports=PostgresDeliveryReports(pool),
         ops_views=PostgresOpsViews(pool, followers),
         workspace_list=PostgresWorkspaceList(pool),
+        secret_list=PostgresSecretList(pool),
         followers=followers,
         readiness=readiness,
         feeds=LiveFeeds(

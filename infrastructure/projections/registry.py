@@ -5,11 +5,17 @@ from __future__ import annotations
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.model import Projection
 from infrastructure.projections.ops import OpsProjection
+from infrastructure.projections.secrets import SecretListProjection
 from infrastructure.projections.workspaces import WorkspaceListProjection
 
 
 def all_projections() -> list[Projection]:
-    return [DeliveryProjection(), OpsProjection(), WorkspaceListProjection()]
+    return [
+        DeliveryProjection(),
+        OpsProjection(),
+        WorkspaceListProjection(),
+        SecretListProjection(),
+    ]
 
 
 def projection_named(name: str) -> Projection:

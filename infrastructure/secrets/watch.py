@@ -39,7 +39,7 @@ class MaskWatch:
             log.exception("could not open the stored secrets to mask them")
         else:
             if added:
-                log.info("masking %d secret value(s) in this process's output", added)
+                log.debug("masking %d secret value(s) in this process's output", added)
         self._subscription = await client.subscribe(
             subjects.events(aggregate="secret", event="VersionAdded"), cb=self._seen
         )

@@ -21,7 +21,13 @@ from rich.table import Table
 
 from application.aggregates import CommandContext
 from application.secrets import SecretService
-from domain.contracts import NewSecret, SecretGrantRequest, SecretInfo, SecretValueRequest
+from domain.contracts import (
+    NewSecret,
+    SecretGrantRequest,
+    SecretInfo,
+    SecretSummary,
+    SecretValueRequest,
+)
 from domain.decoding import ContractViolation, convert
 from domain.secrets import secret_stream_id
 from infrastructure.secrets.keys import (
@@ -117,6 +123,62 @@ def secrets_set(
             return await service.create(first, _context(actor))
 
     _show(run_command(go))
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    name: Annotated[str, typer.Argument(help="The secret's name.")],
+    from_env: Annotated[str | None, typer.Option("--from-env", help=FROM_ENV_HELP)] = None,
+) -> None:
+    """Give an existing secret its next value (stdin or --from-env); resolves return it
+    from now on, and earlier versions stay until shredded."""
+    config = settings()
+    value = _value(from_env)
+    rotation = parsed(lambda: _checked(SecretValueRequest, value=value))
+    _show(
+        run_command(
+            lambda: _with(config, lambda s: s.add_version(name, rotation, _context(OPERATOR)))
+        )
+    )
+
+
+@secrets_app.command("list")
+def secrets_list(
+    owner: Annotated[str | None, typer.Option(help="Only this actor's secrets.")] = None,
+) -> None:
+    """Every secret by name: kind, owner, versions, grants, when it last changed."""
+    config = settings()
+
+    async def go() -> tuple[list[SecretSummary], int]:
+        async with runtime_for(config) as runtime:
+            items: list[SecretSummary] = []
+            cursor = None
+            while True:
+                page = await runtime.services.secret_list.page(
+                    limit=500, cursor=cursor, visible_to=owner
+                )
+                items.extend(page.items)
+                if (cursor := page.next_cursor) is None:
+                    behind = await runtime.store.head_position() - page.as_of_position
+                    return items, behind
+
+    items, behind = run_command(go)
+    if behind > 0:
+        typer.echo(
+            "note: the list has not caught up with the log yet; `vibehq serve` (or "
+            "`vibehq worker`) keeps it current, `vibehq projections rebuild secrets` "
+            "brings it up to date now",
+            err=True,
+        )
+    if not items:
+        typer.echo("no secrets" + (f" owned by {owner}" if owner else ""))
+        return
+    table = Table("name", "kind", "owner", "versions", "grants", "changed")
+    for item in items:
+        versions = "shredded" if item.shredded else str(item.versions)
+        changed = f"{item.changed_at:%Y-%m-%d %H:%M}"
+        table.add_row(item.name, item.kind, item.owner, versions, str(item.grants), changed)
+    Console(soft_wrap=True).print(table)
 
 
 @secrets_app.command("show")

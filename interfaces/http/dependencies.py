@@ -20,7 +20,13 @@ from application.env_profiles import EnvProfileService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
-from application.read_models import DeliveryReports, Followers, OpsViews, WorkspaceList
+from application.read_models import (
+    DeliveryReports,
+    Followers,
+    OpsViews,
+    SecretList,
+    WorkspaceList,
+)
 from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
@@ -41,6 +47,7 @@ Ops: TypeAlias = NamedDependency[SkipValidation[OpsService]]
 Reports: TypeAlias = NamedDependency[SkipValidation[DeliveryReports]]
 OpsViewsDep: TypeAlias = NamedDependency[SkipValidation[OpsViews]]
 Workspaces: TypeAlias = NamedDependency[SkipValidation[WorkspaceList]]
+SecretListDep: TypeAlias = NamedDependency[SkipValidation[SecretList]]
 FollowersDep: TypeAlias = NamedDependency[SkipValidation[Followers]]
 
 
@@ -82,5 +89,6 @@ def dependencies(services: Callable[[], Services]) -> dict[str, Provide]:
         "reports": provide(lambda s: s.reports),
         "ops_views": provide(lambda s: s.ops_views),
         "workspace_list": provide(lambda s: s.workspace_list),
+        "secret_list": provide(lambda s: s.secret_list),
         "followers": provide(lambda s: s.followers),
     }

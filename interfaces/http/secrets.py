@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.access import Principal
 from domain.contracts import (
@@ -19,12 +19,14 @@ from domain.contracts import (
     SecretGrantRequest,
     SecretInfo,
     SecretName,
+    SecretPage,
     SecretReleases,
     SecretValueRequest,
     ShredRequest,
 )
+from infrastructure.projections.secrets import SecretListProjection
 from interfaces.http.auth import requires
-from interfaces.http.dependencies import SecretsDep
+from interfaces.http.dependencies import FollowersDep, SecretListDep, SecretsDep
 from interfaces.http.params import (
     IDEMPOTENCY_HEADER,
     command_context,
@@ -32,6 +34,7 @@ from interfaces.http.params import (
     recorded_answer,
 )
 from interfaces.http.problems import spec
+from interfaces.http.read_models import AFTER_POSITION, CURSOR_DESCRIPTION, caught_up
 
 AUTH = {401: spec("Missing or unknown token."), 403: spec("Not the secret's owner (nor admin).")}
 MISSING = {404: spec("No secret by that name.")}
@@ -56,6 +59,30 @@ class SecretController(Controller):
     ) -> Response[SecretInfo]:
         info = await secrets.create(data, command_context(request, idempotency_key(request)))
         return recorded_answer(info, duplicate=info.duplicate)
+
+    @get(
+        "/",
+        guards=[requires("read")],
+        summary="The caller's secrets by name (an admin's: all), metadata only",
+        responses={422: spec("Bad cursor."), 401: AUTH[401]},
+    )
+    async def list_secrets(
+        self,
+        request: Request[Any, Any, Any],
+        secret_list: SecretListDep,
+        followers: FollowersDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_DESCRIPTION)] = None,
+        after_position: Annotated[int | None, AFTER_POSITION] = None,
+    ) -> Response[SecretPage]:
+        fresh = await caught_up(followers, SecretListProjection.name, after_position)
+        principal: Principal = request.user
+        page = await secret_list.page(
+            limit=limit,
+            cursor=cursor,
+            visible_to=None if principal.may("admin") else principal.actor,
+        )
+        return Response(page, headers=fresh)
 
     @get(
         "/{name:str}",

@@ -80,3 +80,49 @@ def test_master_key_rotation_from_the_shell(
     status = vibehq("master-key", "status", env=env).stdout
     assert "current master key: version 2" in status
     assert "version 2: 1 data key(s)" in status
+
+
+def test_rotate_list_and_env_profiles_from_the_shell(engines: Engines, database_url: str) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "FIRST": f"sk-{random_secrets.token_urlsafe(24)}",
+        "SECOND": f"sk-{random_secrets.token_urlsafe(24)}",
+    }
+    missing = vibehq("secrets", "rotate", "openai-prod", "--from-env", "SECOND", env=env)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2,
+        "vibehq: no secret named 'openai-prod'",
+    )
+    vibehq("secrets", "set", "openai-prod", "--from-env", "FIRST", env=env)
+    rotated = vibehq("secrets", "rotate", "openai-prod", "--from-env", "SECOND", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "2 version(s)" in rotated.stdout
+    stale = vibehq("secrets", "list", env=env)  # nothing has run the projection yet
+    assert "vibehq projections rebuild secrets" in stale.stderr
+    assert vibehq("projections", "rebuild", "secrets", env=env).returncode == 0
+    listed = vibehq("secrets", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if "openai-prod" in line]
+    cells = [cell.strip() for cell in row.split("│") if cell.strip()]
+    assert cells[:5] == ["openai-prod", "api_key", "operator", "2", "0"]
+    assert listed.stderr == ""
+    defined = vibehq(
+        "env-profile", "set", "cli-agent", "OPENAI_API_KEY=openai-prod",
+        "--optional", "NPM_TOKEN=npm-token", env=env,
+    )  # fmt: skip
+    assert defined.returncode == 0, defined.stderr
+    shown = vibehq("env-profile", "show", "cli-agent", env=env)
+    assert "OPENAI_API_KEY <- secret openai-prod" in shown.stdout
+    assert "NPM_TOKEN <- secret npm-token  (optional)" in shown.stdout
+    bad = vibehq("env-profile", "set", "cli-agent", "OPENAI_API_KEY", env=env)
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2,
+        "vibehq: 'OPENAI_API_KEY' is not VARIABLE=secret-name",
+    )
+    lower = vibehq("env-profile", "set", "cli-agent", "openai=openai-prod", env=env)
+    assert lower.returncode == 2
+    assert lower.stderr.startswith("vibehq: 'openai' is not an environment variable name")
+    for result in (rotated, stale, listed, defined, shown):
+        assert env["FIRST"] not in result.stdout + result.stderr
+        assert env["SECOND"] not in result.stdout + result.stderr

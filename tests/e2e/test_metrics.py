@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(180)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PATCHES = 40
-FOLLOWERS = {"workspaces", "delivery", "ops", "relay", "audit"}
+FOLLOWERS = {"workspaces", "delivery", "ops", "secrets", "relay", "audit"}
 
 
 def scrape(base: str, token: str) -> dict[str, list[Any]]:

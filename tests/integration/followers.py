@@ -22,7 +22,7 @@ from infrastructure.projections.model import LIVE_SCHEMA, Projection, search_pat
 from infrastructure.projections.rebuild import build
 from tests.conftest import ROOT
 
-FOLLOWERS = ("delivery", "ops", "workspaces", "relay", "audit")
+FOLLOWERS = ("delivery", "ops", "workspaces", "secrets", "relay", "audit")
 _LOGS: dict[int, str] = {}
 
 

@@ -290,6 +290,7 @@ async def test_incidents_open_on_errors_and_move_through_their_lifecycle(
         "delivery",
         "ops",
         "workspaces",
+        "secrets",
         "relay",
         "audit",
     }

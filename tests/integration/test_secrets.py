@@ -26,6 +26,7 @@ from infrastructure.secrets.keys import LocalKeyRing
 from infrastructure.secrets.redaction import RedactSecrets
 from infrastructure.secrets.vault import PostgresVault
 from tests.integration.api import Api, serve_api
+from tests.integration.test_http_delivery_ops import fresh
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -285,3 +286,35 @@ async def test_an_env_profile_starts_a_session_only_with_every_required_secret(
     assert started.headers["cache-control"] == "no-store"
     assert openai not in shown.text
     assert github not in shown.text
+
+
+async def test_each_owner_lists_its_secrets_and_an_admin_lists_all(api: Api) -> None:
+    value = lambda: f"sk-{random_secrets.token_urlsafe(24)}"  # noqa: E731
+    async with (
+        await api.as_("ui-factory", "write") as owner,
+        await api.as_("data-factory", "write") as other,
+        await api.as_("root", "admin") as admin,
+    ):
+        for name in ("list-b", "list-a", "list-c"):
+            assert (await owner.post("/secrets", json={"name": name, "value": value()})).is_success
+        await owner.post("/secrets/list-a/versions", json={"value": value()})
+        grant = {"principal": "llm-router", "purpose": "provider:openai"}
+        await owner.post("/secrets/list-a/grants", json=grant)
+        await owner.post("/secrets/list-c/shred", json={"confirm": "list-c"})
+        last = await other.post("/secrets", json={"name": "list-z", "value": value()})
+        position = last.json()["position"]
+        first = await fresh(owner, "/secrets", position, limit=2)
+        rest = await fresh(owner, "/secrets", position, limit=2, cursor=first["next_cursor"])
+        everyone = await fresh(admin, "/secrets", position)
+        bad = await owner.get("/secrets", params={"cursor": "nonsense"})
+    assert [s["name"] for s in first["items"]] == ["list-a", "list-b"]
+    assert [s["name"] for s in rest["items"]] == ["list-c"]
+    assert rest["next_cursor"] is None
+    listed_a = first["items"][0]
+    assert (listed_a["versions"], listed_a["grants"], listed_a["shredded"]) == (2, 1, False)
+    assert rest["items"][0]["shredded"] is True
+    assert "value" not in json.dumps(first)
+    names = [s["name"] for s in everyone["items"]]
+    assert {"list-a", "list-b", "list-c", "list-z"} <= set(names)
+    assert names == sorted(names)
+    assert (bad.status_code, bad.json()["field"]) == (422, "cursor")

@@ -35,8 +35,11 @@ from domain.contracts import (
     IncidentStatus,
     IncidentView,
     OpsOverview,
+    SecretPage,
+    SecretSummary,
     WorkspacePage,
 )
+from domain.secrets import Secret
 
 
 class InMemoryEventStore:
@@ -207,6 +210,42 @@ class CaughtUpFollowers:
 
     async def wait_for(self, name: str, position: int, timeout: float) -> bool:
         return True
+
+
+class LogSecretList:
+    """The secret list read straight from an in-memory log."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self._store = store
+        self._repository = AggregateRepository(store)
+
+    async def page(self, *, limit: int, cursor: str | None, visible_to: str | None) -> SecretPage:
+        ids = dict.fromkeys(e.stream_id for e in self._store.log if e.stream_type == "Secret")
+        secrets = [await self._repository.get(i, Secret) for i in ids]
+        after = decode_cursor(cursor, tuple[str])[0] if cursor else ""
+        shown = sorted(
+            (s for s in secrets if visible_to in (None, s.owner) and s.name > after),
+            key=lambda s: s.name,
+        )
+        items = [
+            SecretSummary(
+                name=s.name,
+                kind=s.kind,  # type: ignore[arg-type]
+                owner=s.owner,
+                created_at=s.created_on,
+                changed_at=s.versions[-1].added_at if s.versions else s.created_on,
+                versions=len(s.versions),
+                grants=len(s.grants),
+                shredded=s.shredded,
+            )
+            for s in shown[:limit]
+        ]
+        more = len(shown) > limit
+        return SecretPage(
+            items=items,
+            next_cursor=encode_cursor(items[-1].name) if more else None,
+            as_of_position=await self._store.head_position(),
+        )
 
 
 class LogWorkspaceList:

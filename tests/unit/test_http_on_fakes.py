@@ -26,6 +26,7 @@ from tests.unit.fakes import (
     InMemoryEventStore,
     InMemoryTokenStore,
     InMemoryVault,
+    LogSecretList,
     LogWorkspaceList,
     QuietOpsViews,
 )
@@ -54,6 +55,7 @@ class Harness:
             reports=EmptyDeliveryReports(),
             ops_views=QuietOpsViews(),
             workspace_list=LogWorkspaceList(self.store),
+            secret_list=LogSecretList(self.store),
             followers=CaughtUpFollowers(),
             readiness=readiness,
             vault=InMemoryVault(),
