@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
@@ -27,6 +27,8 @@ from application.commands import execute, recorded, scoped
 from application.event_codec import EventCodec, event_types
 from application.ports import EventStore, KeyGone, Masks, SealedValue, SecretVault
 from domain.contracts import (
+    LeasedSecret,
+    LeaseRequest,
     NewSecret,
     ResolvedSecret,
     SecretGrantInfo,
@@ -40,7 +42,7 @@ from domain.contracts import (
 from domain.errors import Forbidden, Invalid, NotFound, Refused
 from domain.secrets import SealedVersion, Secret, SecretShredded, secret_stream_id
 
-_RELEASES = event_types(Secret.Released, Secret.Denied)
+_RELEASES = event_types(Secret.Released, Secret.Leased, Secret.Denied)
 
 
 class SecretMissing(NotFound):
@@ -170,6 +172,12 @@ class SecretService:
             }
             if isinstance(event, Secret.Released):
                 items.append(SecretRelease(outcome="released", version=event.version, **common))
+            elif isinstance(event, Secret.Leased):
+                items.append(
+                    SecretRelease(
+                        outcome="leased", version=event.version, until=event.expires_at, **common
+                    )
+                )
             elif isinstance(event, Secret.Denied):
                 items.append(SecretRelease(outcome="denied", reason=event.reason, **common))
         return SecretReleases(name=name, items=items)
@@ -187,6 +195,37 @@ class SecretService:
         self, name: str, purpose: str, context: CommandContext, *, service: bool
     ) -> ResolvedSecret:
         """The value, for a granted service token; the release is recorded first."""
+        version, value = await self._hand_out(
+            name, purpose, context, service, lambda s: s.release(context.actor, purpose)
+        )
+        return ResolvedSecret(name=name, version=version.version, value=value)
+
+    async def lease(
+        self, name: str, request: LeaseRequest, context: CommandContext, *, service: bool
+    ) -> LeasedSecret:
+        """The value, to keep until the lease ends (never past the grant's expiry);
+        one `Leased` event, recorded first, stands for every use in between."""
+        ttl = timedelta(seconds=request.ttl_seconds)
+        ends: list[datetime] = []
+
+        def record(secret: Secret) -> SealedVersion:
+            ends.append(secret.lease(context.actor, request.purpose, self._now(), ttl))
+            assert secret.latest is not None
+            return secret.latest
+
+        version, value = await self._hand_out(name, request.purpose, context, service, record)
+        return LeasedSecret(name=name, version=version.version, value=value, expires_at=ends[0])
+
+    async def _hand_out(
+        self,
+        name: str,
+        purpose: str,
+        context: CommandContext,
+        service: bool,
+        record: Callable[[Secret], SealedVersion],
+    ) -> tuple[SealedVersion, str]:
+        """Fail-closed: a refusal is recorded and raised; a release is recorded by
+        `record`, and only once it is stored is the value opened."""
         secret = await self._load(name)
         reason = (
             "only service tokens resolve values"
@@ -197,14 +236,14 @@ class SecretService:
             secret.deny(context.actor, purpose, reason)
             await self._repository.save(secret, context)
             raise ReleaseRefused(context.actor, name, reason)
-        version = secret.release(context.actor, purpose)
+        version = record(secret)
         await self._repository.save(secret, context)  # fail-closed: no record, no value
         try:
             value = await self._vault.open(secret.id, version.version, name, _sealed(version))
         except KeyGone:
             raise SecretShredded(name) from None
         self._hold(name, value.decode())
-        return ResolvedSecret(name=name, version=version.version, value=value.decode())
+        return version, value.decode()
 
     async def shred(self, name: str, confirm: str, context: CommandContext) -> SecretInfo:
         if confirm != name:

@@ -1042,6 +1042,18 @@ class ResolveRequest(_Contract, frozen=True):
     purpose: Purpose
 
 
+#: The longest a service may keep a value without asking again (one hour).
+MAX_LEASE_SECONDS: Final = 3600
+
+
+class LeaseRequest(_Contract, frozen=True):
+    """`POST /secrets/{name}/lease`: a service that uses a value often (the model
+    router) asks for it once, to keep for `ttl_seconds`; one event per lease."""
+
+    purpose: Purpose
+    ttl_seconds: Annotated[int, Meta(ge=1, le=MAX_LEASE_SECONDS)] = 300
+
+
 class ShredRequest(_Contract, frozen=True):
     """`POST /secrets/{name}/shred`: `confirm` must repeat the secret's name."""
 
@@ -1106,10 +1118,12 @@ class SecretRelease(_Contract, frozen=True):
     at: datetime
     principal: str
     purpose: str
-    outcome: Literal["released", "denied"]
+    outcome: Literal["released", "leased", "denied"]
     version: NonNegative = 0
     reason: str = ""
     position: NonNegative = 0
+    #: A lease's end.
+    until: datetime | None = None
 
 
 class SecretReleases(_Contract, frozen=True):
@@ -1123,6 +1137,17 @@ class ResolvedSecret(_Contract, frozen=True):
     name: str
     version: Positive
     value: str
+
+
+class LeasedSecret(_Contract, frozen=True):
+    """A value to keep and use until `expires_at` (never past its grant's expiry);
+    drop it sooner when the secret's grant is revoked, it is rotated or shredded (its
+    events on NATS say so)."""
+
+    name: str
+    version: Positive
+    value: str
+    expires_at: datetime
 
 
 EnvName = Annotated[str, Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$", examples=["OPENAI_API_KEY"])]

@@ -14,7 +14,7 @@ the grant expires or is revoked.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID, uuid5
 
@@ -89,6 +89,15 @@ class Secret(Aggregate):
         purpose: str
         version: int
 
+    class Leased(Aggregate.Event):
+        """The value was about to leave, to `principal` for `purpose`, to be kept and
+        used until `expires_at` without asking again: recorded first."""
+
+        principal: str
+        purpose: str
+        version: int
+        expires_at: datetime
+
     class Denied(Aggregate.Event):
         principal: str
         purpose: str
@@ -162,6 +171,19 @@ class Secret(Aggregate):
         self._released(principal=principal, purpose=purpose, version=latest.version)
         return latest
 
+    def lease(self, principal: str, purpose: str, now: datetime, ttl: timedelta) -> datetime:
+        """Record a lease of the latest value (before it leaves) until `now + ttl`, or
+        the grant's expiry if sooner; returns when the lease ends."""
+        latest = self.latest
+        assert latest is not None
+        assert not self.shredded
+        grant = self.grants[principal]
+        ends = now + ttl
+        if grant.expires_at is not None:
+            ends = min(ends, grant.expires_at)
+        self._leased(principal=principal, purpose=purpose, version=latest.version, expires_at=ends)
+        return ends
+
     def deny(self, principal: str, purpose: str, reason: str) -> None:
         self._denied(principal=principal, purpose=purpose, reason=reason)
 
@@ -202,6 +224,10 @@ class Secret(Aggregate):
     def _released(self, principal: str, purpose: str, version: int) -> None:
         pass  # a record for the audit; the state does not change
 
+    @event(Leased)
+    def _leased(self, principal: str, purpose: str, version: int, expires_at: datetime) -> None:
+        pass  # a record for the audit; the state does not change
+
     @event(Denied)
     def _denied(self, principal: str, purpose: str, reason: str) -> None:
         pass
@@ -219,6 +245,7 @@ SECRET_EVENTS: Final = (
     Secret.GrantAdded,
     Secret.GrantRevoked,
     Secret.Released,
+    Secret.Leased,
     Secret.Denied,
     Secret.Shredded,
 )

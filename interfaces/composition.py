@@ -38,6 +38,7 @@ from application.read_models import (
     SecretList,
     WorkspaceList,
 )
+from application.secret_leases import SecretLeases
 from application.secrets import SecretService
 from application.sharing import TaskAccessManager, WorkspaceAccessManager
 from application.workspace_queries import WorkspaceQueries
@@ -84,7 +85,7 @@ from infrastructure.projections.workspaces import PostgresWorkspaceList
 from infrastructure.secrets.keys import key_ring
 from infrastructure.secrets.redaction import REDACTOR
 from infrastructure.secrets.vault import PostgresVault
-from infrastructure.secrets.watch import MaskWatch
+from infrastructure.secrets.watch import SecretWatch
 from infrastructure.settings import Settings, data_folder, mask_password, patch_limits
 from infrastructure.snapshot_store import PostgresSnapshotStore
 from infrastructure.telemetry import setup_tracing
@@ -121,6 +122,8 @@ class Services:
     access: WorkspaceAccessManager
     task_access: TaskAccessManager
     secrets: SecretService
+    #: Values kept under a lease, for high-rate readers in this process (the router).
+    leases: SecretLeases
     profiles: EnvProfileService
     previews: PatchPreviewer
     queries: WorkspaceQueries
@@ -183,6 +186,7 @@ def bootstrap(
         access=WorkspaceAccessManager(store, repository, ops),
         task_access=TaskAccessManager(store, repository, ops),
         secrets=secrets,
+        leases=SecretLeases(secrets),
         profiles=EnvProfileService(store, repository, secrets),
         previews=PatchPreviewer(blobs, repository, limits=patch_limits(settings), denials=ops),
         queries=WorkspaceQueries(store, blobs, repository),
@@ -215,7 +219,7 @@ class Runtime:
     subjects: Subjects
     js: JetStreamContext
     background: Background | None = None
-    masks: MaskWatch | None = None
+    watch: SecretWatch | None = None
 
     def log_followers(self) -> list[LeasedFollower]:
         """The projections and the relay, ready to run in this process."""
@@ -256,8 +260,8 @@ class Runtime:
     async def close(self) -> None:
         if self.background is not None:
             await self.background.stop()
-        if self.masks is not None:
-            await self.masks.stop()
+        if self.watch is not None:
+            await self.watch.stop()
         await self.store.close()
         if self.nats.is_connected:
             await self.nats.drain()
@@ -376,11 +380,11 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
         vault=PostgresVault(pool, ring),
         limiter=PostgresRateLimiter(pool),
     )
-    masks = MaskWatch(services.secrets.mask_all)
-    await masks.start(client, subjects)
+    watch = SecretWatch(services.secrets.mask_all, services.leases.drop)
+    await watch.start(client, subjects)
     return Runtime(
         settings, engines, pool, store, client, tracer_provider, services, subjects, js,
-        masks=masks,
+        watch=watch,
     )  # fmt: skip
 
 

@@ -1,10 +1,12 @@
-"""Every process masks every live secret, not only those it handled itself.
+"""What each process does when a secret changes anywhere, as its events go past on
+NATS (the relay publishes them within milliseconds of the commit).
 
-An HTTP worker that publishes an agent's terminal output may never have seen the
-secret another worker stored a minute ago. So each process opens every version that
-can still be opened when it starts, and again whenever a new version's event goes
-past on NATS (the relay publishes it within milliseconds of the commit). Reloads
-coalesce: events that arrive during one cause one more, not one each.
+- Masks: an HTTP worker that publishes an agent's terminal output may never have seen
+  the secret another worker stored a minute ago. So each process opens every version
+  that can still be opened when it starts, and again on each new version. Reloads
+  coalesce: events that arrive during one cause one more, not one each.
+- Leases: a value kept under a lease (application/secret_leases.py) is dropped when
+  its grant is revoked, a new version is added or the secret is shredded.
 """
 
 from __future__ import annotations
@@ -13,19 +15,35 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
+from uuid import UUID
 
+import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from application.event_codec import EventCodec
+from domain.contracts import EventEnvelope
+from domain.secrets import Secret
 from infrastructure.fanout.subjects import Subjects
 
 log = logging.getLogger(__name__)
 
 
-class MaskWatch:
-    def __init__(self, load: Callable[[], Awaitable[int]]) -> None:
+_CODEC: Final = EventCodec()
+#: Leases of versions before this one (None: of every version) are wrong now.
+DropLeases = Callable[[UUID, int | None], object]
+
+
+class SecretWatch:
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[int]],
+        drop: DropLeases = lambda secret_id, before: None,
+    ) -> None:
         self._load = load
+        self._drop = drop
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -41,12 +59,24 @@ class MaskWatch:
             if added:
                 log.debug("masking %d secret value(s) in this process's output", added)
         self._subscription = await client.subscribe(
-            subjects.events(aggregate="secret", event="VersionAdded"), cb=self._seen
+            subjects.events(aggregate="secret"), cb=self._seen
         )
         self._task = asyncio.create_task(self._reload_when_wanted(), name="secret masks")
 
     async def _seen(self, message: Msg) -> None:
-        self._wanted.set()
+        kind = message.subject.rpartition(".")[2]
+        if kind not in ("VersionAdded", "GrantRevoked", "Shredded"):
+            return  # the many releases and leases change nothing here
+        try:
+            event = _CODEC.decode_envelope(msgspec.json.decode(message.data, type=EventEnvelope))
+        except (msgspec.DecodeError, msgspec.ValidationError, LookupError):
+            log.warning("an undecodable secret event on %s", message.subject)
+            return
+        if isinstance(event, Secret.VersionAdded):
+            self._drop(event.originator_id, event.version)
+            self._wanted.set()
+        elif isinstance(event, Secret.GrantRevoked | Secret.Shredded):
+            self._drop(event.originator_id, None)
 
     async def _reload_when_wanted(self) -> None:
         while True:

@@ -13,6 +13,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.access import Principal
 from domain.contracts import (
     Identifier,
+    LeasedSecret,
+    LeaseRequest,
     NewSecret,
     ResolvedSecret,
     ResolveRequest,
@@ -180,6 +182,30 @@ class SecretController(Controller):
             name, data.purpose, command_context(request, None), service=principal.kind == "service"
         )
         return Response(resolved, headers={"Cache-Control": "no-store"})
+
+    @post(
+        "/{name:str}/lease",
+        guards=[requires("read")],
+        status_code=200,
+        summary="The value to keep for a while, for a service that uses it often",
+        description="As resolve, but the answer may be kept and used until `expires_at` "
+        "(at most `ttl_seconds`, never past the grant's expiry) without asking again: one "
+        "`Secret.Leased` event stands for every use. Drop it sooner when the secret's "
+        "`GrantRevoked`, `VersionAdded` or `Shredded` event arrives on NATS.",
+        responses={**MISSING, **AUTH},
+    )
+    async def lease(
+        self,
+        request: Request[Any, Any, Any],
+        secrets: SecretsDep,
+        name: FromPath[SecretName],
+        data: JSONBody[LeaseRequest],
+    ) -> Response[LeasedSecret]:
+        principal: Principal = request.user
+        leased = await secrets.lease(
+            name, data, command_context(request, None), service=principal.kind == "service"
+        )
+        return Response(leased, headers={"Cache-Control": "no-store"})
 
     @post(
         "/{name:str}/shred",

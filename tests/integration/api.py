@@ -15,21 +15,37 @@ import httpx
 import nats
 import nats.js.errors
 import uvicorn
+from litestar import Litestar
 
 from application.access import Scope, TokenService
 from infrastructure.fanout.connection import nats_servers
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
+from interfaces.composition import Services
 from interfaces.http.app import create_app
+from interfaces.http.dependencies import services_of
 from interfaces.http.one_write import CoalescingHttpToolsProtocol
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, tokens: TokenService, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        tokens: TokenService,
+        settings: Settings,
+        app: Litestar | None = None,
+    ) -> None:
         self.client = client
         self.tokens = tokens
         self.settings = settings
+        self._app = app
+
+    @property
+    def services(self) -> Services:
+        """The serving app's use cases, for what a test drives in-process."""
+        assert self._app is not None
+        return services_of(self._app.state)
 
     @property
     def ws_base(self) -> str:
@@ -58,8 +74,9 @@ async def serve_api(
     # A NATS prefix of its own keeps this test's JetStream streams apart from others'.
     overrides.setdefault("nats_prefix", f"t{uuid.uuid4().hex[:12]}")
     settings = Settings(database_url=database_url, nats_url=nats_url, **overrides)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=0,
         log_level="warning",
@@ -76,7 +93,7 @@ async def serve_api(
     port = server.servers[0].sockets[0].getsockname()[1]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         try:
-            yield Api(client, TokenService(PostgresTokenStore(pool)), settings)
+            yield Api(client, TokenService(PostgresTokenStore(pool)), settings, app)
         finally:
             server.should_exit = True
             await task

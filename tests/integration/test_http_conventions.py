@@ -138,6 +138,7 @@ NOT_RECORDED = {
     "/secrets/{name}/resolve": "every release is recorded, a retry too: it is a new "
     "release of the value (tests/integration/test_secrets.py)",
     "/env-profiles/{name}/resolve": "as a secret's resolve, once per variable",
+    "/secrets/{name}/lease": "as a resolve: each lease is recorded, a retry is a new one",
 }
 
 

@@ -19,7 +19,9 @@ import pytest_asyncio
 from cryptography.exceptions import InvalidTag
 from websockets.asyncio.client import connect
 
+from application.aggregates import CommandContext
 from application.ports import SealedValue
+from application.secrets import ReleaseRefused
 from domain.secrets import secret_stream_id
 from infrastructure.embedded.engines import Engines
 from infrastructure.secrets.keys import LocalKeyRing
@@ -318,3 +320,41 @@ async def test_each_owner_lists_its_secrets_and_an_admin_lists_all(api: Api) -> 
     assert {"list-a", "list-b", "list-c", "list-z"} <= set(names)
     assert names == sorted(names)
     assert (bad.status_code, bad.json()["field"]) == (422, "cursor")
+
+
+async def test_a_lease_is_one_event_for_many_uses_and_ends_with_the_grant(api: Api) -> None:
+    value = f"sk-{random_secrets.token_urlsafe(30)}"
+    purpose = "provider:openai"
+    async with await api.as_("ui-factory", "write") as owner:
+        await owner.post("/secrets", json={"name": "router-key", "value": value})
+        grant = {"principal": "llm-router", "purpose": purpose}
+        assert (await owner.post("/secrets/router-key/grants", json=grant)).is_success
+        async with await service(api, "llm-router") as router:
+            asked = {"purpose": purpose, "ttl_seconds": 60}
+            answer = await router.post("/secrets/router-key/lease", json=asked)
+            too_long = await router.post(
+                "/secrets/router-key/lease", json={"purpose": purpose, "ttl_seconds": 7200}
+            )
+        # The router in this process: many uses, one lease.
+        leases = api.services.leases
+        as_router = CommandContext(actor="llm-router", correlation_id=uuid4())
+        used = {await leases.value("router-key", purpose, as_router) for _ in range(200)}
+        assert used == {value}
+        assert len(leases) == 1
+        revoked = await owner.delete("/secrets/router-key/grants/llm-router")
+        assert revoked.is_success, revoked.text
+        async with asyncio.timeout(5):  # the revocation's event, over NATS, drops it
+            while len(leases):  # noqa: ASYNC110 - polls state another task changes
+                await asyncio.sleep(0.02)
+        with pytest.raises(ReleaseRefused):
+            await leases.value("router-key", purpose, as_router)
+        history = (await owner.get("/secrets/router-key/releases")).json()["items"]
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    leased = answer.json()
+    assert leased["value"] == value
+    until = datetime.fromisoformat(leased["expires_at"])
+    assert 55 < (until - datetime.now(UTC)).total_seconds() <= 60
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "ttl_seconds")
+    assert [item["outcome"] for item in history] == ["leased", "leased", "denied"]
+    assert datetime.fromisoformat(history[0]["until"]) == until
