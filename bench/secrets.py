@@ -40,7 +40,7 @@ from domain.limits import LimitCheck, Rate
 from infrastructure.limits import PostgresRateLimiter
 from infrastructure.secrets.keys import LocalKeyRing
 from infrastructure.secrets.redaction import Redactor, renderings
-from infrastructure.secrets.vault import key_aad, value_aad
+from infrastructure.secrets.vault import Envelope, open_value, seal_value
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
 from interfaces.http.app import create_app
@@ -62,22 +62,17 @@ class Cost(Struct, frozen=True):
 def crypto_costs(count: int) -> list[Cost]:
     ring = LocalKeyRing({1: os.urandom(32)})
     value = random_secrets.token_urlsafe(40).encode()
-    secret_id, key_id = uuid.uuid4(), uuid.uuid4()
+    secret_id = uuid.uuid4()
     fixed = AESGCM(os.urandom(32))
     nonce = os.urandom(12)
 
-    def seal() -> tuple[bytes, bytes, bytes]:
-        data_key = AESGCM.generate_key(bit_length=256)
-        n = os.urandom(12)
-        sealed = AESGCM(data_key).encrypt(n, value, value_aad(secret_id, 1, "bench", key_id))
-        _, wrapped = ring.wrap(data_key, key_aad(secret_id, key_id))
-        return n, sealed, wrapped
+    def seal() -> Envelope:
+        return seal_value(ring, secret_id, 1, "bench", value)
 
-    n, sealed, wrapped = seal()
+    box = seal()
 
     def open_() -> bytes:
-        data_key = ring.unwrap(1, wrapped, key_aad(secret_id, key_id))
-        return AESGCM(data_key).decrypt(n, sealed, value_aad(secret_id, 1, "bench", key_id))
+        return open_value(ring, secret_id, 1, "bench", *box)
 
     bare_sealed = fixed.encrypt(nonce, value, None)
     seal_us = _per_call_us(seal, count)

@@ -10,6 +10,7 @@ Shredding deletes a secret's rows; its ciphertext in the log is then noise.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -27,6 +28,42 @@ def key_aad(secret_id: UUID, key_id: UUID) -> bytes:
     return f"vibehq-data-key/v1\x00{secret_id}\x00{key_id}".encode()
 
 
+class Envelope(NamedTuple):
+    """A sealed value and its data key wrapped by a master key version."""
+
+    sealed: SealedValue
+    kek_version: int
+    wrapped: bytes
+
+
+def seal_value(keys: KeyWrap, secret_id: UUID, version: int, name: str, value: bytes) -> Envelope:
+    """Seal `value` under a fresh data key, wrapped by the current master key."""
+    key_id = uuid4()
+    data_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(data_key).encrypt(nonce, value, value_aad(secret_id, version, name, key_id))
+    kek_version, wrapped = keys.wrap(data_key, key_aad(secret_id, key_id))
+    return Envelope(
+        SealedValue(key_id=key_id, ciphertext=ciphertext, nonce=nonce), kek_version, wrapped
+    )
+
+
+def open_value(
+    keys: KeyWrap,
+    secret_id: UUID,
+    version: int,
+    name: str,
+    sealed: SealedValue,
+    kek_version: int,
+    wrapped: bytes,
+) -> bytes:
+    """The value; raises InvalidTag when anything it was bound to differs."""
+    data_key = keys.unwrap(kek_version, wrapped, key_aad(secret_id, sealed.key_id))
+    return AESGCM(data_key).decrypt(
+        sealed.nonce, sealed.ciphertext, value_aad(secret_id, version, name, sealed.key_id)
+    )
+
+
 class PostgresVault:
     """Implements `application.ports.SecretVault` over asyncpg and a `KeyWrap`."""
 
@@ -38,24 +75,18 @@ class PostgresVault:
         return self._keys.fingerprint(value)
 
     async def seal(self, secret_id: UUID, version: int, name: str, value: bytes) -> SealedValue:
-        key_id = uuid4()
-        data_key = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(NONCE_BYTES)
-        ciphertext = AESGCM(data_key).encrypt(
-            nonce, value, value_aad(secret_id, version, name, key_id)
-        )
-        kek_version, wrapped = self._keys.wrap(data_key, key_aad(secret_id, key_id))
+        envelope = seal_value(self._keys, secret_id, version, name, value)
         # Stored before the version is recorded: a failed append leaves an unused row,
         # never a recorded version without its key.
         await self._pool.execute(
             "INSERT INTO vibehq_secret_keys (key_id, secret_id, kek_version, wrapped) "
             "VALUES ($1, $2, $3, $4)",
-            key_id,
+            envelope.sealed.key_id,
             secret_id,
-            kek_version,
-            wrapped,
+            envelope.kek_version,
+            envelope.wrapped,
         )
-        return SealedValue(key_id=key_id, ciphertext=ciphertext, nonce=nonce)
+        return envelope.sealed
 
     async def open(self, secret_id: UUID, version: int, name: str, sealed: SealedValue) -> bytes:
         row = await self._pool.fetchrow(
@@ -64,11 +95,8 @@ class PostgresVault:
         )
         if row is None:
             raise KeyGone(name)
-        data_key = self._keys.unwrap(
-            row["kek_version"], row["wrapped"], key_aad(secret_id, sealed.key_id)
-        )
-        return AESGCM(data_key).decrypt(
-            sealed.nonce, sealed.ciphertext, value_aad(secret_id, version, name, sealed.key_id)
+        return open_value(
+            self._keys, secret_id, version, name, sealed, row["kek_version"], row["wrapped"]
         )
 
     async def keyed(self) -> dict[UUID, set[UUID]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +14,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from application.aggregates import AggregateRepository, CommandContext
+from application.secrets import SecretService
+from domain.contracts import NewSecret, SecretValueRequest
 from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from infrastructure.secrets.keys import LocalKeyRing
+from infrastructure.secrets.vault import PostgresVault
 from tests.e2e.test_cli import vibehq
 from tests.integration.followers import kill, start_worker, wait_caught_up
 from tests.integration.workload import record_workload
@@ -51,6 +57,19 @@ async def cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+async def _a_shredded_secret(store: PostgresEventStore, pool: asyncpg.Pool) -> None:
+    """A secret stored, rotated and shredded: its sealed versions stay in the log, whose
+    export and import must work as for any other events."""
+    vault = PostgresVault(pool, LocalKeyRing({1: os.urandom(32)}))
+    secrets = SecretService(store, AggregateRepository(store), vault)
+    context = CommandContext(actor="operator", correlation_id=uuid.uuid4(), admin=True)
+    await secrets.create(NewSecret(name="gone-before-export", value="sk-" + "z" * 40), context)
+    await secrets.add_version(
+        "gone-before-export", SecretValueRequest(value="sk-" + "y" * 40), context
+    )
+    await secrets.shred("gone-before-export", "gone-before-export", context)
+
+
 async def test_export_import_round_trip_is_byte_identical_and_verifiable(
     database_url: str,
     empty_database: str,
@@ -60,6 +79,7 @@ async def test_export_import_round_trip_is_byte_identical_and_verifiable(
     tmp_path: Path,
 ) -> None:
     await record_workload(store, pool, rounds=3)
+    await _a_shredded_secret(store, pool)
     source = env_of(database_url, engines)
     worker = start_worker(database_url, engines.nats_url, "ttransfer", **source)
     try:
