@@ -36,11 +36,13 @@ from domain.contracts import (
     EventEnvelope,
     FileChange,
     FileEntry,
+    LimitPolicySpec,
     PathConflict,
     Tolerance,
 )
 from domain.delivery import TASK_EVENTS
 from domain.env_profiles import ENV_PROFILE_EVENTS
+from domain.limit_policies import LIMIT_POLICY_EVENTS
 from domain.ops import OPS_EVENTS
 from domain.secrets import SECRET_EVENTS, Grant, SealedVersion
 from domain.workspace import WORKSPACE_EVENTS, Workspace
@@ -70,6 +72,7 @@ EVENT_CLASSES: Final[dict[str, type]] = {
         *OPS_EVENTS,
         *SECRET_EVENTS,
         *ENV_PROFILE_EVENTS,
+        *LIMIT_POLICY_EVENTS,
     )
 }
 
@@ -103,6 +106,7 @@ EVENT_STRUCTS: tuple[type[msgspec.Struct], ...] = (
     SealedVersion,
     Grant,
     EnvBinding,
+    LimitPolicySpec,
 )
 
 

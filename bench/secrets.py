@@ -46,7 +46,7 @@ from infrastructure.token_store import PostgresTokenStore
 from interfaces.http.app import create_app
 
 
-class Cost(Struct, frozen=True):
+class Measured(Struct, frozen=True):
     """One figure and its baseline, in the same unit (`unit`), lower is better unless
     `higher_is_better`."""
 
@@ -59,7 +59,7 @@ class Cost(Struct, frozen=True):
     note: str = ""
 
 
-def crypto_costs(count: int) -> list[Cost]:
+def crypto_costs(count: int) -> list[Measured]:
     ring = LocalKeyRing({1: os.urandom(32)})
     value = random_secrets.token_urlsafe(40).encode()
     secret_id = uuid.uuid4()
@@ -80,8 +80,8 @@ def crypto_costs(count: int) -> list[Cost]:
     bare_seal = _per_call_us(lambda: fixed.encrypt(nonce, value, None), count)
     bare_open = _per_call_us(lambda: fixed.decrypt(nonce, bare_sealed, None), count)
     return [
-        Cost("seal a value", seal_us, bare_seal, "one bare AES-GCM encryption", "µs"),
-        Cost("open a value", open_us, bare_open, "one bare AES-GCM decryption", "µs"),
+        Measured("seal a value", seal_us, bare_seal, "one bare AES-GCM encryption", "µs"),
+        Measured("open a value", open_us, bare_open, "one bare AES-GCM decryption", "µs"),
     ]
 
 
@@ -117,7 +117,7 @@ def build_log(megabytes: float, rng: random.Random) -> str:
     return "".join(lines)
 
 
-def redactor_costs(megabytes: float) -> list[Cost]:
+def redactor_costs(megabytes: float) -> list[Measured]:
     rng = random.Random(42)
     values = {f"secret-{n:04d}": f"sk-{random_secrets.token_urlsafe(30)}" for n in range(1000)}
     redactor = Redactor()
@@ -147,7 +147,7 @@ def redactor_costs(megabytes: float) -> list[Cost]:
     wrong = _wrongly_masked(whole[-1], expected) + _wrongly_masked(streamed[-1], expected)
     note = f"{mb:.0f} MB, 1,000 secrets; bytes masked that are not secrets: {wrong}"
     return [
-        Cost(
+        Measured(
             "redact a build log, whole",
             whole_rate,
             bare_rate,
@@ -156,7 +156,7 @@ def redactor_costs(megabytes: float) -> list[Cost]:
             True,
             note,
         ),
-        Cost(
+        Measured(
             "redact it in 16 KB chunks",
             stream_rate,
             bare_rate,
@@ -186,7 +186,7 @@ def _wrongly_masked(got: str, expected: str) -> int:
     )
 
 
-async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Cost]:
+async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Measured]:
     settings = Settings(
         database_url=database_url,
         nats_url=nats_url,
@@ -240,14 +240,14 @@ async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Co
         server.should_exit = True
         await serving
     return [
-        Cost(
+        Measured(
             "resolve over HTTP, p50",
             percentile(resolved, 0.5),
             percentile(floor, 0.5),
             "GET /health, p50",
             "ms",
         ),
-        Cost(
+        Measured(
             "resolve over HTTP, p99",
             percentile(resolved, 0.99),
             percentile(floor, 0.99),
@@ -268,7 +268,7 @@ async def _latencies_ms(call: Callable[[], Awaitable[None]], count: int) -> list
     return times
 
 
-async def limit_costs(database_url: str, count: int, seconds: float) -> list[Cost]:
+async def limit_costs(database_url: str, count: int, seconds: float) -> list[Measured]:
     pool = await asyncpg.create_pool(database_url, min_size=2, max_size=34)
     limiter = PostgresRateLimiter(pool)
     policy = Rate("bench", limit=1e9, per=1.0, burst=1e9)
@@ -288,21 +288,21 @@ async def limit_costs(database_url: str, count: int, seconds: float) -> list[Cos
     finally:
         await pool.close()
     return [
-        Cost(
+        Measured(
             "rate-limit check, p50",
             percentile(checked, 0.5),
             percentile(floor, 0.5),
             "SELECT 1, p50",
             "ms",
         ),
-        Cost(
+        Measured(
             "rate-limit check, p99",
             percentile(checked, 0.99),
             percentile(floor, 0.99),
             "SELECT 1, p99",
             "ms",
         ),
-        Cost(
+        Measured(
             "checks/s, one hot key, 32 callers",
             hot_rate,
             floor_rate,
@@ -328,7 +328,7 @@ async def _rate(call: Callable[[], Awaitable[None]], callers: int, seconds: floa
     return done / (time.perf_counter() - began)
 
 
-def costs_table(costs: list[Cost]) -> str:
+def costs_table(costs: list[Measured]) -> str:
     rows = [
         "| figure | ours | baseline | ours / baseline | notes |",
         "| --- | --- | --- | --- | --- |",

@@ -1181,3 +1181,43 @@ class ResolvedEnv(_Contract, frozen=True):
     env: dict[str, str]
     #: Optional variables left out, and why (never a value).
     skipped: dict[str, str] = {}
+
+
+#: What a limit policy applies to: recording writes, workspace creations, (when the
+#: router and agent sessions land) model calls and session starts.
+LimitGroup = Literal["writes", "workspaces", "model-calls", "session-starts"]
+LIMIT_GROUPS: Final[tuple[str, ...]] = ("writes", "workspaces", "model-calls", "session-starts")
+
+
+class LimitPolicySpec(_Contract, frozen=True):
+    """`PUT /limits/{group}`: a rate (GCRA: `limit` per `per_seconds`, bursts of
+    `burst`) or a quota (`limit` units per UTC-calendar window of `per_seconds`)."""
+
+    kind: Literal["rate", "quota"]
+    limit: Annotated[float, Meta(gt=0)]
+    per_seconds: Annotated[float, Meta(gt=0, le=31_536_000)]
+    #: Rates only: the largest burst (default: `limit`).
+    burst: Annotated[float, Meta(gt=0)] | None = None
+    #: `shadow`: decided and counted in /metrics, never refused (to try a policy out).
+    mode: Literal["enforce", "shadow"] = "enforce"
+    #: Another `limit` for some actors (a factory with a bigger budget).
+    overrides: Annotated[dict[Identifier, Annotated[float, Meta(gt=0)]], Meta(max_length=1000)] = {}
+    #: Model calls: each call costs its model's weight (default 1).
+    weights: Annotated[dict[str, Annotated[float, Meta(gt=0)]], Meta(max_length=200)] = {}
+
+
+class LimitPolicyInfo(_Contract, frozen=True):
+    group: LimitGroup
+    spec: LimitPolicySpec
+    #: `default` (from VIBEHQ_LIMIT_*) or `set` (recorded, with who and when).
+    source: Literal["default", "set"]
+    set_by: str = ""
+    set_at: datetime | None = None
+
+
+class LimitPolicies(_Contract, frozen=True):
+    """`GET /limits`: the policies in force, by group; `version` counts changes."""
+
+    policies: list[LimitPolicyInfo]
+    version: NonNegative
+    position: NonNegative = 0

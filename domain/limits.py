@@ -18,6 +18,8 @@ class Rate:
     limit: float
     per: float
     burst: float
+    #: Decided and counted, never refused.
+    shadow: bool = False
 
     @property
     def interval(self) -> float:
@@ -33,6 +35,8 @@ class Quota:
     name: str
     limit: float
     window: float
+    #: Decided and counted, never refused.
+    shadow: bool = False
 
     def header(self) -> str:
         return f'"{self.name}";q={self.limit:g};w={self.window:g}'

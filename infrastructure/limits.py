@@ -3,11 +3,19 @@ process and host that shares the database (migration 0008 has the function)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import asyncpg
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
-from domain.limits import LimitCheck, LimitDecision, Quota, Rate
+from application.limits import LimitService
+from domain.limits import LimitCheck, LimitDecision, Policy, Quota, Rate
+from infrastructure.fanout.subjects import Subjects
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class PostgresRateLimiter:
@@ -49,3 +57,29 @@ def _limit(check: LimitCheck) -> float:
 
 
 __all__ = ["PostgresRateLimiter", "Quota", "Rate"]
+
+
+def default_limits(settings: Settings) -> dict[str, Policy]:
+    """The policies a group has until one is recorded (`vibehq limits set`)."""
+    found: dict[str, Policy] = {}
+    if settings.limit_writes > 0:
+        per_minute = float(settings.limit_writes)
+        found["writes"] = Rate("writes", limit=per_minute, per=60, burst=per_minute)
+    if settings.limit_workspaces > 0:
+        found["workspaces"] = Quota("workspaces", limit=settings.limit_workspaces, window=86_400)
+    return found
+
+
+async def follow_limit_policies(
+    client: NatsClient, subjects: Subjects, limits: LimitService
+) -> None:
+    """Load the recorded policies, and again whenever a change goes past on NATS."""
+    await limits.reload()
+
+    async def changed(_: Msg) -> None:
+        try:
+            await limits.reload()
+        except Exception:
+            log.warning("could not reload the limit policies", exc_info=True)
+
+    await client.subscribe(subjects.events(aggregate="limitpolicybook"), cb=changed)

@@ -27,6 +27,7 @@ from application.aggregates import AggregateRepository
 from application.caches import AggregateCache, ContentCache
 from application.delivery import DeliveryService
 from application.env_profiles import EnvProfileService
+from application.limits import LimitService
 from application.ops import OpsService
 from application.patch_manager import PatchManager
 from application.patch_preview import PatchPreviewer
@@ -70,15 +71,14 @@ from infrastructure.health import (
     check_postgres,
     nats_unreachable,
 )
-from infrastructure.limits import PostgresRateLimiter
+from infrastructure.limits import PostgresRateLimiter, default_limits, follow_limit_policies
 from infrastructure.log_follower import LeasedFollower
 from infrastructure.metrics import LogState, metrics
 from infrastructure.pool import connect, open_pool
 from infrastructure.projections.checkpoints import PostgresFollowers
 from infrastructure.projections.delivery_reports import PostgresDeliveryReports
-from infrastructure.projections.model import LIVE_SCHEMA, create_tables, search_path
 from infrastructure.projections.ops import PostgresOpsViews, open_incident_count
-from infrastructure.projections.registry import all_projections
+from infrastructure.projections.registry import all_projections, ensure_read_models
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.secrets import PostgresSecretList
 from infrastructure.projections.workspaces import PostgresWorkspaceList
@@ -138,8 +138,8 @@ class Services:
     readiness: Callable[[], Awaitable[list[HealthCheck]]]
     #: Live feeds need NATS; None where there is none (the fakes' app serves no feeds).
     feeds: LiveFeeds | None = None
-    #: Rate limits (PostgreSQL); None: none (the fakes' app).
-    limiter: RateLimiter | None = None
+    #: Limit policies and admission (PostgreSQL decides; the fakes' app admits all).
+    limits: LimitService | None = None
     #: The log's state for a metrics scrape; None: the page has counters only.
     log_state: Callable[[], Awaitable[LogState]] | None = None
 
@@ -201,7 +201,7 @@ def bootstrap(
         readiness=readiness,
         feeds=feeds,
         log_state=log_state,
-        limiter=limiter,
+        limits=LimitService(store, repository, limiter, default_limits(settings)),
     )
 
 
@@ -382,17 +382,9 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     )
     watch = SecretWatch(services.secrets.mask_all, services.leases.drop)
     await watch.start(client, subjects)
+    if services.limits is not None:
+        await follow_limit_policies(client, subjects, services.limits)
     return Runtime(
         settings, engines, pool, store, client, tracer_provider, services, subjects, js,
         watch=watch,
     )  # fmt: skip
-
-
-async def ensure_read_models(database_url: str) -> None:
-    """Create missing read-model tables, so readers work before a runner first starts."""
-    conn = await connect(database_url, server_settings=search_path(LIVE_SCHEMA))
-    try:
-        for projection in all_projections():
-            await create_tables(conn, projection)
-    finally:
-        await conn.close()

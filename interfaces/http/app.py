@@ -9,6 +9,8 @@ process owns its connections; a test passes services built on in-memory fakes
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -24,12 +26,14 @@ from interfaces.composition import Services, open_runtime
 from interfaces.gc_pauses import freeze_startup_objects
 from interfaces.http.auth import PUBLIC_PATHS, BearerTokenMiddleware, FailedAuthLimit, TokenCache
 from interfaces.http.body import strict_json_body
+from interfaces.http.breaches import BreachLog
 from interfaces.http.dependencies import dependencies, services_of
 from interfaces.http.docs_page import SwaggerPage
 from interfaces.http.env_profiles import EnvProfileController
 from interfaces.http.grants import GrantController, TaskGrantController
 from interfaces.http.health import HealthController
-from interfaces.http.limits import DenyCache, limit_headers, policies
+from interfaces.http.limit_policies import LimitController
+from interfaces.http.limits import DenyCache, limit_headers
 from interfaces.http.metrics import MetricsController, count_requests
 from interfaces.http.openapi import document_every_status
 from interfaces.http.ops import OpsController
@@ -87,10 +91,16 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             app.state.auth_enabled = settings.auth == "on"
             app.state.token_cache = TokenCache()
             app.state.failed_auth = FailedAuthLimit()
-            app.state.limit_policies = policies(settings)
             app.state.deny_cache = DenyCache()
+            app.state.breaches = BreachLog()
+            flushing = asyncio.create_task(app.state.breaches.run(opened.ops))
             freeze_startup_objects()
-            yield
+            try:
+                yield
+            finally:
+                flushing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flushing
 
     app = ExplainedRefusals(
         route_handlers=[
@@ -106,6 +116,7 @@ def create_app(settings: Settings, services: ServicesSource = runtime_services) 
             TerminalController,
             SecretController,
             EnvProfileController,
+            LimitController,
             *STREAM_HANDLERS,
         ],
         lifespan=[services_lifespan],

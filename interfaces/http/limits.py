@@ -14,7 +14,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
@@ -22,23 +22,13 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
-from domain.limits import LimitCheck, LimitDecision, Policy, Quota, Rate
+from domain.contracts import LimitGroup
+from domain.limits import LimitCheck, LimitDecision
 from infrastructure.metrics import metrics
-from infrastructure.settings import Settings
+from interfaces.http.breaches import BreachLog
 from interfaces.http.dependencies import services_of
 
 _STATE: Final = "vibehq_limits"
-Group = Literal["writes", "workspaces"]
-
-
-def policies(settings: Settings) -> dict[Group, Policy]:
-    found: dict[Group, Policy] = {}
-    if settings.limit_writes > 0:
-        per_minute = float(settings.limit_writes)
-        found["writes"] = Rate("writes", limit=per_minute, per=60, burst=per_minute)
-    if settings.limit_workspaces > 0:
-        found["workspaces"] = Quota("workspaces", limit=settings.limit_workspaces, window=86_400)
-    return found
 
 
 class DenyCache:
@@ -70,43 +60,51 @@ class DenyCache:
         self._until[key] = (self._clock() + decision.retry_after, decision, headers)
 
 
-def limited(*groups: Group) -> Guard:
-    """A guard: admit the request under every named policy, or answer 429."""
+def limited(*groups: LimitGroup) -> Guard:
+    """A guard: admit the request under every policy of `groups`, or answer 429."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        services = services_of(connection.app.state)
-        limiter = services.limiter
-        known = connection.app.state.limit_policies
-        chosen = [known[g] for g in groups if g in known]
-        if limiter is None or not chosen:
+        limits = services_of(connection.app.state).limits
+        if limits is None or not limits.specs(groups):
             return
         actor = connection.user.actor
-        checks = [LimitCheck(policy, actor) for policy in chosen]
         cache: DenyCache = connection.app.state.deny_cache
         cache_key = (actor, *groups)
         cached = cache.refused(cache_key)
         if cached is not None:
             decision, headers = cached
         else:
-            decision = await limiter.check(checks)
-            headers = _headers(checks, decision)
-            if not decision.allowed:
+            admission = await limits.admit(groups, actor)
+            decision = admission.decision
+            headers = _headers(list(admission.checks), decision)
+            counted = metrics().limit_decisions
+            for name in admission.shadow_refusals:
+                counted.labels(name, "shadow_denied").inc()
+                breaches(connection).seen(name, actor, shadow=True)
+            if decision.allowed:
+                for check in admission.checks:
+                    counted.labels(check.policy.name, "allowed").inc()
+            else:
                 cache.remember(cache_key, decision, headers)
-        counted = metrics().limit_decisions
-        if decision.allowed:
-            for policy in chosen:
-                counted.labels(policy.name, "allowed").inc()
-        else:
+        if not decision.allowed:
             assert decision.denied_by is not None
-            counted.labels(decision.denied_by.name, "denied").inc()
+            name = decision.denied_by.name
+            metrics().limit_decisions.labels(name, "denied").inc()
+            breaches(connection).seen(name, actor)
             wait = max(1, math.ceil(decision.retry_after))
             raise TooManyRequestsException(
-                detail=f"{actor} is over the '{decision.denied_by.name}' limit; retry in {wait}s",
+                detail=f"{actor} is over the '{name}' limit; retry in {wait}s",
                 headers={**headers, "Retry-After": str(wait)},
             )
-        connection.state[_STATE] = headers
+        if headers.get("RateLimit-Policy"):
+            connection.state[_STATE] = headers
 
     return guard
+
+
+def breaches(connection: ASGIConnection[Any, Any, Any, Any]) -> BreachLog:
+    log: BreachLog = connection.app.state.breaches
+    return log
 
 
 def limit_headers(app: ASGIApp) -> ASGIApp:
@@ -132,6 +130,8 @@ def limit_headers(app: ASGIApp) -> ASGIApp:
 
 
 def _headers(checks: list[LimitCheck], decision: LimitDecision) -> dict[str, str]:
+    if not checks:
+        return {}
     return {
         "RateLimit-Policy": ", ".join(c.policy.header() for c in checks),
         "RateLimit": ", ".join(

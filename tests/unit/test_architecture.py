@@ -11,6 +11,7 @@ from pathlib import Path
 from application.event_codec import EVENT_CLASSES
 from domain.delivery import TASK_EVENTS
 from domain.env_profiles import ENV_PROFILE_EVENTS
+from domain.limit_policies import LIMIT_POLICY_EVENTS
 from domain.ops import OPS_EVENTS
 from domain.secrets import SECRET_EVENTS
 from domain.workspace import WORKSPACE_EVENTS
@@ -60,7 +61,14 @@ def test_readers_decode_typed_events_instead_of_reading_payload_keys() -> None:
 def test_every_context_lists_its_events_and_the_names_come_from_the_classes() -> None:
     for name, cls in EVENT_CLASSES.items():
         assert name == cls.__qualname__
-    contexts = (WORKSPACE_EVENTS, TASK_EVENTS, OPS_EVENTS, SECRET_EVENTS, ENV_PROFILE_EVENTS)
+    contexts = (
+        WORKSPACE_EVENTS,
+        TASK_EVENTS,
+        OPS_EVENTS,
+        SECRET_EVENTS,
+        ENV_PROFILE_EVENTS,
+        LIMIT_POLICY_EVENTS,
+    )
     assert len(EVENT_CLASSES) == sum(len(events) for events in contexts)
 
 
