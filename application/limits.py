@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from uuid import uuid4
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.commands import execute, recorded, scoped
@@ -88,6 +89,18 @@ class LimitService:
             tried = await self._limiter.check(shadow)
             refusals = () if tried.allowed or tried.denied_by is None else (tried.denied_by.name,)
         return Admission(decision, tuple(enforced), refusals)
+
+    async def probe(
+        self, group: str, actor: str, requests: int, *, model: str | None = None
+    ) -> list[LimitDecision]:
+        """`requests` back-to-back checks of `actor` under `group`'s policy, against a
+        throwaway key: how the policy behaves, without spending anyone's budget."""
+        if self._limiter is None or group not in self._book:
+            return []
+        spec = self._book[group].spec
+        cost = spec.weights.get(model, 1.0) if model is not None else 1.0
+        check = LimitCheck(policy_for(group, spec, actor), f"probe:{uuid4().hex}", cost)
+        return [await self._limiter.check([check]) for _ in range(requests)]
 
     # -- configuration ---------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import typer
 
 from interfaces.cli import audit, doctor, engines, followers, inspect, service, tail, transfer
 from interfaces.cli.env_profiles import env_profile_app
+from interfaces.cli.limits import limits_app
 from interfaces.cli.patch import patch_app
 from interfaces.cli.schema_export import schema_app
 from interfaces.cli.secrets import master_key_app, secrets_app
@@ -50,6 +51,7 @@ app.add_typer(tail.tail_app, name="tail")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(master_key_app, name="master-key")
 app.add_typer(env_profile_app, name="env-profile")
+app.add_typer(limits_app, name="limits")
 
 
 def main() -> None:

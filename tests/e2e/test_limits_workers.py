@@ -4,6 +4,7 @@ worker decides in the same PostgreSQL row, none keeps a budget of its own."""
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -46,3 +47,45 @@ def test_the_limit_holds_whatever_the_number_of_workers(
     # A minute's worth of burst, plus what the rate refills while the test runs (≤ 1).
     assert LIMIT <= statuses.count(201) <= LIMIT + 1, statuses
     assert statuses.count(429) == len(statuses) - statuses.count(201)
+
+
+def test_a_policy_set_on_one_worker_holds_on_all_of_them(
+    engines: Engines, database_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_WORKERS": "4",
+    }
+    admin = vibehq("tokens", "create", "--actor", "root", "--scope", "admin", env=env)
+    token = vibehq("tokens", "create", "--actor", "factory-p", env=env).stdout.strip()
+    with serving(env, ROOT) as base:
+        policy = {"kind": "rate", "limit": LIMIT, "per_seconds": 60}
+        set_ = httpx.put(
+            f"{base}/limits/writes",
+            json=policy,
+            headers={"Authorization": f"Bearer {admin.stdout.strip()}"},
+        )
+        assert set_.status_code == 200, set_.text
+
+        def beat(n: int) -> tuple[int, str]:
+            answer = httpx.post(
+                f"{base}/ops/heartbeats",
+                json={"source": f"s{n}", "interval_seconds": 30},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            return answer.status_code, answer.headers.get("RateLimit-Policy", "")
+
+        # The other workers learn of it from the change's event on NATS, within moments.
+        deadline = time.monotonic() + 10
+        while beat(-1)[1] != f'"writes";q={LIMIT};w=60' and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(beat, range(4 * LIMIT)))
+    statuses = [status for status, _ in answers]
+    # One or more probes above spent from the same budget.
+    assert statuses.count(201) <= LIMIT + 1, statuses
+    assert statuses.count(429) >= 3 * LIMIT - 1, statuses
+    assert {header for status, header in answers if status == 201} <= {f'"writes";q={LIMIT};w=60'}

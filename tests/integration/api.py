@@ -42,6 +42,11 @@ class Api:
         self._app = app
 
     @property
+    def app(self) -> Litestar:
+        assert self._app is not None
+        return self._app
+
+    @property
     def services(self) -> Services:
         """The serving app's use cases, for what a test drives in-process."""
         assert self._app is not None

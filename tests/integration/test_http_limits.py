@@ -71,3 +71,59 @@ async def test_writes_over_the_limit_are_429_with_the_standard_headers(api: Api)
     ]
     assert len(denied) == 1
     assert denied[0] >= 1  # (counters are per process: other tests may add to it)
+
+
+async def test_an_admin_sets_policies_with_overrides_and_shadow_mode(api: Api) -> None:
+    rate = {"kind": "rate", "limit": 2, "per_seconds": 60, "overrides": {"big-factory": 4}}
+    async with (
+        await api.as_("root", "admin") as admin,
+        await api.as_("factory", "write") as factory,
+        await api.as_("big-factory", "write") as big,
+    ):
+        defaults = (await factory.get("/limits")).json()
+        refused = await factory.put("/limits/writes", json=rate)
+        bad = await admin.put("/limits/workspaces", json={**rate, "kind": "quota", "burst": 3})
+        unknown = await admin.put("/limits/everything", json=rate)
+        set_ = await admin.put("/limits/writes", json=rate)
+        again = await admin.put("/limits/writes", json=rate)  # the same: nothing recorded
+        shadow = {"kind": "quota", "limit": 1, "per_seconds": 86400, "mode": "shadow"}
+        assert (await admin.put("/limits/workspaces", json=shadow)).status_code == 200
+        small = [(await factory.post("/workspaces", json={"name": f"s{n}"})) for n in range(3)]
+        large = [(await big.post("/workspaces", json={"name": f"b{n}"})) for n in range(5)]
+        dropped = await admin.delete("/limits/writes")
+        after = await factory.post("/workspaces", json={"name": "after"})
+        page = (await admin.get("/metrics")).text
+    assert {p["group"]: p["source"] for p in defaults["policies"]} == {
+        "writes": "default",
+        "workspaces": "default",
+    }
+    assert refused.status_code == 403
+    assert (bad.status_code, bad.json()["field"]) == (422, "burst")
+    assert unknown.status_code in (400, 404, 422)
+    assert set_.status_code == 200, set_.text
+    [writes] = [p for p in set_.json()["policies"] if p["group"] == "writes"]
+    assert (writes["source"], writes["set_by"], writes["spec"]["limit"]) == ("set", "root", 2)
+    assert again.json()["version"] == set_.json()["version"]
+    # Its own budget for each: 2 a minute, and the override's 4.
+    assert [a.status_code for a in small] == [201, 201, 429]
+    assert small[0].headers["RateLimit-Policy"] == '"writes";q=2;w=60'  # shadow: no header
+    assert [a.status_code for a in large] == [201, 201, 201, 201, 429]
+    # The shadow quota of one a day refused nobody.
+    assert "workspaces" not in small[2].json()["detail"]
+    # Back to the default writes limit (4 a minute, a fresh budget for this count).
+    assert [p["source"] for p in dropped.json()["policies"] if p["group"] == "writes"] == [
+        "default"
+    ]
+    assert after.status_code in (201, 429)  # the default's budget, already spent by 3
+    # Refusals and would-be refusals become one ops event per key (per process).
+    recorded = await api.app.state.breaches.flush(api.services.ops)
+    assert recorded >= 4  # writes: factory, big-factory; shadow workspaces: both
+    shadowed = [
+        sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == "vibehq_rate_limit_decisions_total"
+        and sample.labels == {"policy": "workspaces", "outcome": "shadow_denied"}
+    ]
+    assert len(shadowed) == 1
+    assert shadowed[0] >= 6  # 2 of factory's 3, 4 of big-factory's 5
