@@ -85,7 +85,10 @@ async def http_load(
     concurrency: int,
     workers: int,
     progress: bool = True,
+    limits: bool = True,
 ) -> LoadResult:
+    """`limits`: the rate-limit checks run on every write (with limits far above the
+    load, so none refuses) or are off (`VIBEHQ_LIMIT_*=0`): their cost, on vs off."""
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     secret = (
         await TokenService(PostgresTokenStore(pool)).issue(
@@ -100,6 +103,8 @@ async def http_load(
         "VIBEHQ_NATS_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
         "VIBEHQ_WORKERS": str(workers),
         "VIBEHQ_LOG_LEVEL": "warning",
+        "VIBEHQ_LIMIT_WRITES": "1000000000" if limits else "0",
+        "VIBEHQ_LIMIT_WORKSPACES": "1000000000" if limits else "0",
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable,
