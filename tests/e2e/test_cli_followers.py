@@ -74,7 +74,7 @@ def test_projections_rebuild_reports_where_it_swapped_in(followed: dict[str, str
     unknown = vibehq("projections", "rebuild", "nope", env=followed)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces"
+        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces, secrets"
     )
 
 

@@ -173,5 +173,5 @@ async def test_replay_to_a_moment_equals_the_live_model_as_it_stood_then(
     code, _, err = await run_cli("replay", "nope", env=env)
     assert (code, err.strip()) == (
         2,
-        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces",
+        "vibehq: no projection named 'nope'; known: delivery, ops, workspaces, secrets",
     )
