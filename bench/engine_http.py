@@ -8,7 +8,6 @@ before; the timed request is one `POST /workspaces/{id}/patches` carrying the wh
 
 from __future__ import annotations
 
-import asyncio
 import random
 import statistics
 import time
@@ -16,11 +15,10 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-import uvicorn
 
 from bench.engine import git_change, one_large_file, three_hundred_files
+from bench.in_process import serving_in_process
 from infrastructure.settings import Settings
-from interfaces.http.app import create_app
 
 
 @dataclass
@@ -43,41 +41,31 @@ async def http_apply(database_url: str, nats_url: str, runs: int) -> list[HttpAp
         auth="off",
         background="off",
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     figures = []
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            for name, change in inputs:
-                if change is None:
-                    continue
-                files = [{"path": p, "content": t} for p, t in change.before.items()]
-                times = []
-                for _ in range(runs):
-                    created = await client.post("/workspaces", json={"name": name, "files": files})
-                    created.raise_for_status()
-                    body = {
-                        "base_version": created.json()["version"],
-                        "task_id": "bench",
-                        "operations": [{"op": "apply_patch", "patch": change.diff}],
-                    }
-                    started = time.perf_counter()
-                    answer = await client.post(
-                        f"/workspaces/{created.json()['id']}/patches", json=body
-                    )
-                    times.append((time.perf_counter() - started) * 1000)
-                    assert answer.status_code == 201, answer.text
-                figures.append(
-                    HttpApply(name, len(change.diff), statistics.median(times), change.git_apply_ms)
-                )
-    finally:
-        server.should_exit = True
-        await serving
+    async with (
+        serving_in_process(settings) as base,
+        httpx.AsyncClient(base_url=base, timeout=120) as client,
+    ):
+        for name, change in inputs:
+            if change is None:
+                continue
+            files = [{"path": p, "content": t} for p, t in change.before.items()]
+            times = []
+            for _ in range(runs):
+                created = await client.post("/workspaces", json={"name": name, "files": files})
+                created.raise_for_status()
+                body = {
+                    "base_version": created.json()["version"],
+                    "task_id": "bench",
+                    "operations": [{"op": "apply_patch", "patch": change.diff}],
+                }
+                started = time.perf_counter()
+                answer = await client.post(f"/workspaces/{created.json()['id']}/patches", json=body)
+                times.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == 201, answer.text
+            figures.append(
+                HttpApply(name, len(change.diff), statistics.median(times), change.git_apply_ms)
+            )
     return figures
 
 

@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 import ahocorasick
 import asyncpg
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from msgspec import Struct
 
 from application.access import TokenService
+from bench.in_process import serving_in_process
 from bench.stats import percentile
 from domain.limits import LimitCheck, Rate
 from infrastructure.limits import PostgresRateLimiter
@@ -43,7 +43,6 @@ from infrastructure.secrets.redaction import Redactor, renderings
 from infrastructure.secrets.vault import Envelope, open_value, seal_value
 from infrastructure.settings import Settings
 from infrastructure.token_store import PostgresTokenStore
-from interfaces.http.app import create_app
 
 
 class Measured(Struct, frozen=True):
@@ -194,13 +193,6 @@ async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Me
         background="off",
         limit_writes=0,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no "started" event
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     tokens = TokenService(PostgresTokenStore(pool))
     now = datetime.now(UTC)
@@ -210,9 +202,11 @@ async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Me
     router = await tokens.issue(
         actor="llm-router", kind="service", scopes=["read"], name="", now=now
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with (
+            serving_in_process(settings) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+        ):
             as_owner = {"Authorization": f"Bearer {owner.secret}"}
             as_router = {"Authorization": f"Bearer {router.secret}"}
             value = f"sk-{random_secrets.token_urlsafe(30)}"
@@ -237,8 +231,6 @@ async def resolve_costs(database_url: str, nats_url: str, count: int) -> list[Me
             floor = await _latencies_ms(health, count)
     finally:
         await pool.close()
-        server.should_exit = True
-        await serving
     return [
         Measured(
             "resolve over HTTP, p50",

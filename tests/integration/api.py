@@ -8,6 +8,7 @@ import gc
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,8 @@ import uvicorn
 from litestar import Litestar
 
 from application.access import Scope, TokenService
+from infrastructure.embedded.postgres import EmbeddedPostgres
+from infrastructure.event_store.migrator import migrate
 from infrastructure.fanout.connection import nats_servers
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
@@ -116,3 +119,24 @@ async def drop_streams(nats_url: str, subjects: Subjects) -> None:
                 await client.jetstream().delete_stream(name)
     finally:
         await client.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_on_own_postgres(
+    folder: Path, nats_url: str
+) -> AsyncIterator[tuple[Api, EmbeddedPostgres, asyncpg.Pool]]:
+    """The app on a PostgreSQL of its own (migrated), for a test that crashes it."""
+    server = EmbeddedPostgres(folder)
+    url = await asyncio.to_thread(server.start)
+    try:
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        await conn.close()
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        try:
+            async with serve_api(url, nats_url, pool) as api:
+                yield api, server, pool
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(server.force_stop)

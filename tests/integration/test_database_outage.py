@@ -14,8 +14,7 @@ import pytest
 
 from infrastructure.embedded.engines import Engines
 from infrastructure.embedded.postgres import EmbeddedPostgres
-from infrastructure.event_store.migrator import migrate
-from tests.integration.api import serve_api
+from tests.integration.api import serve_on_own_postgres
 from tests.integration.test_http_patches import new_workspace
 
 pytestmark = pytest.mark.timeout(180)
@@ -26,20 +25,8 @@ WRITERS = 4
 async def test_a_database_outage_is_503_and_the_service_recovers_by_itself(
     tmp_path: Path, engines: Engines, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    url = await asyncio.to_thread(server.start)
-    try:
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
-        try:
-            async with serve_api(url, engines.nats_url, pool) as api:
-                await _outage_under_load(api, server, pool, caplog)
-        finally:
-            await pool.close()
-    finally:
-        await asyncio.to_thread(server.force_stop)
+    async with serve_on_own_postgres(tmp_path / "pg", engines.nats_url) as (api, server, pool):
+        await _outage_under_load(api, server, pool, caplog)
 
 
 async def _outage_under_load(

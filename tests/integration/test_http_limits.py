@@ -62,13 +62,7 @@ async def test_writes_over_the_limit_are_429_with_the_standard_headers(api: Api)
         assert ops.status_code == 201  # writes: 2 of 4 used, the refused creation took none
         assert ops.headers["RateLimit"].startswith('"writes";r=1;')
         page = (await calm.get("/metrics")).text
-    denied = [
-        sample.value
-        for family in text_string_to_metric_families(page)
-        for sample in family.samples
-        if sample.name == "vibehq_rate_limit_decisions_total"
-        and sample.labels == {"policy": "writes", "outcome": "denied"}
-    ]
+    denied = decisions(page, "writes", "denied")
     assert len(denied) == 1
     assert denied[0] >= 1  # (counters are per process: other tests may add to it)
 
@@ -118,12 +112,17 @@ async def test_an_admin_sets_policies_with_overrides_and_shadow_mode(api: Api) -
     # Refusals and would-be refusals become one ops event per key (per process).
     recorded = await api.app.state.breaches.flush(api.services.ops)
     assert recorded >= 4  # writes: factory, big-factory; shadow workspaces: both
-    shadowed = [
+    shadowed = decisions(page, "workspaces", "shadow_denied")
+    assert len(shadowed) == 1
+    assert shadowed[0] >= 6  # 2 of factory's 3, 4 of big-factory's 5
+
+
+def decisions(page: str, policy: str, outcome: str) -> list[float]:
+    """The rate-limit decision counters of a /metrics page for one policy and outcome."""
+    return [
         sample.value
         for family in text_string_to_metric_families(page)
         for sample in family.samples
         if sample.name == "vibehq_rate_limit_decisions_total"
-        and sample.labels == {"policy": "workspaces", "outcome": "shadow_denied"}
+        and sample.labels == {"policy": policy, "outcome": outcome}
     ]
-    assert len(shadowed) == 1
-    assert shadowed[0] >= 6  # 2 of factory's 3, 4 of big-factory's 5

@@ -14,8 +14,7 @@ import pytest
 
 from infrastructure.embedded.engines import Engines
 from infrastructure.embedded.postgres import EmbeddedPostgres
-from infrastructure.event_store.migrator import migrate
-from tests.integration.api import Api, serve_api
+from tests.integration.api import Api, serve_on_own_postgres
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -23,20 +22,8 @@ pytestmark = pytest.mark.timeout(180)
 async def test_with_postgresql_stopped_no_value_is_released(
     tmp_path: Path, engines: Engines
 ) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    url = await asyncio.to_thread(server.start)
-    try:
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
-        try:
-            async with serve_api(url, engines.nats_url, pool) as api:
-                await _releases_across_an_outage(api, server, pool)
-        finally:
-            await pool.close()
-    finally:
-        await asyncio.to_thread(server.force_stop)
+    async with serve_on_own_postgres(tmp_path / "pg", engines.nats_url) as (api, server, pool):
+        await _releases_across_an_outage(api, server, pool)
 
 
 async def _releases_across_an_outage(
