@@ -137,9 +137,9 @@ class LogVerifier:
         self._check_signature = check_signature
         self._log_hash = log_hash_before
         self._chain_head = chain_head
-        self._log_hash_at: dict[int, bytes] = {}
         self._mismatched: dict[int, bytes] = {}  # position -> hash of the event found there
         self._chained_at: dict[bytes, int] = {}  # chained hash -> position, for mismatches
+        self._head_at = -1  # the position self._log_hash is the chain's head at
         self.problems: list[Finding] = []
         self.events = 0
 
@@ -156,7 +156,7 @@ class LogVerifier:
         if row.log_hash != expected_link:
             self._report(row.position, "log chain broken", "link does not follow its predecessor")
         self._log_hash = row.log_hash or expected_link
-        self._log_hash_at[row.position] = self._log_hash
+        self._head_at = row.position
         if event is None:
             self._report(row.position, "event deleted", "the global chain has an event here")
         elif event.hash != row.chained_hash:
@@ -188,24 +188,25 @@ class LogVerifier:
                 f"the previous event of stream {event.stream_id} was rewritten",
             )
 
-    def checkpoints(self, checkpoints: Iterable[Checkpoint]) -> None:
-        """Check signatures and the chain heads they vouch for."""
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Check a checkpoint's signature, and the chain head it vouches for if the
+        rows fed so far end at its position (feed each one as its position passes:
+        memory stays flat however long the log)."""
+        position = checkpoint.to_position
+        message = checkpoint_message(position, checkpoint.events, checkpoint.log_hash)
+        trusted = self._trusted_key is None or checkpoint.public_key == self._trusted_key
+        if not trusted or not self._check_signature(
+            checkpoint.public_key, message, checkpoint.signature
+        ):
+            why = "signed by another key" if not trusted else "signature does not verify"
+            self._report(position, "checkpoint signature invalid", why)
+            return
+        if self._head_at == position and self._log_hash != checkpoint.log_hash:
+            self._report(position, "checkpoint does not match the log", "the chain was rewritten")
+
+    def finish(self) -> None:
+        """After the last row and checkpoint: settle what needed the whole range."""
         self._settle_mismatches()
-        for checkpoint in checkpoints:
-            position = checkpoint.to_position
-            message = checkpoint_message(position, checkpoint.events, checkpoint.log_hash)
-            trusted = self._trusted_key is None or checkpoint.public_key == self._trusted_key
-            if not trusted or not self._check_signature(
-                checkpoint.public_key, message, checkpoint.signature
-            ):
-                why = "signed by another key" if not trusted else "signature does not verify"
-                self._report(position, "checkpoint signature invalid", why)
-                continue
-            head = self._log_hash_at.get(position)
-            if head is not None and head != checkpoint.log_hash:
-                self._report(
-                    position, "checkpoint does not match the log", "the chain was rewritten"
-                )
         self.problems.sort(key=lambda problem: problem.position)
 
     def _settle_mismatches(self) -> None:

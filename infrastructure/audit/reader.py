@@ -60,11 +60,22 @@ async def chain_head(conn: DbConnection) -> int:
     return head
 
 
-async def checkpoints(conn: DbConnection, *, first: int, last: int) -> list[Checkpoint]:
-    rows = await conn.fetch(
-        "SELECT to_position, events, log_hash, public_key, signature "
-        "FROM vibehq_log_checkpoints WHERE to_position BETWEEN $1 AND $2 ORDER BY to_position",
-        first,
-        last,
-    )
-    return [Checkpoint(**dict(row)) for row in rows]
+async def checkpoint_pages(
+    conn: DbConnection, *, first: int, last: int, page: int = 1000
+) -> AsyncIterator[Checkpoint]:
+    """The signed checkpoints in [first, last] in order, a page at a time."""
+    after = first - 1
+    while True:
+        rows = await conn.fetch(
+            "SELECT to_position, events, log_hash, public_key, signature "
+            "FROM vibehq_log_checkpoints WHERE to_position > $1 AND to_position <= $2 "
+            "ORDER BY to_position LIMIT $3",
+            after,
+            last,
+            page,
+        )
+        for row in rows:
+            yield Checkpoint(**dict(row))
+        if len(rows) < page:
+            return
+        after = rows[-1]["to_position"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
-from application.audit import Finding, LogVerifier
+from application.audit import Checkpoint, Finding, LogVerifier
 from infrastructure.audit.keys import signature_valid
-from infrastructure.audit.reader import audit_rows, chain_head, checkpoints, log_hash_before
+from infrastructure.audit.reader import audit_rows, chain_head, checkpoint_pages, log_hash_before
 from infrastructure.pool import DbConnection
 
 
@@ -30,12 +30,27 @@ async def verify_log(
         log_hash_before=await log_hash_before(conn, first),
         chain_head=await chain_head(conn) if stream is None else 0,
     )
+    signed = aiter(checkpoint_pages(conn, first=first, last=last) if stream is None else _none())
+    upcoming = await anext(signed, None)
     async for row in audit_rows(conn, first=first, last=last, stream=stream):
+        while upcoming is not None and upcoming.to_position < row.position:
+            verifier.checkpoint(upcoming)  # a position with no row: signature only
+            upcoming = await anext(signed, None)
         verifier.row(row)
+        while upcoming is not None and upcoming.to_position == row.position:
+            verifier.checkpoint(upcoming)
+            upcoming = await anext(signed, None)
         if progress is not None and row.event is not None and verifier.events % 500 == 0:
             progress(verifier.events)
-    signed = [] if stream is not None else await checkpoints(conn, first=first, last=last)
-    verifier.checkpoints(signed)
+    while upcoming is not None:
+        verifier.checkpoint(upcoming)
+        upcoming = await anext(signed, None)
+    verifier.finish()
     if progress is not None:
         progress(verifier.events)
     return verifier.problems, verifier.events
+
+
+async def _none() -> AsyncIterator[Checkpoint]:
+    return
+    yield
