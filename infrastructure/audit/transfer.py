@@ -106,9 +106,18 @@ async def export_lines(
     last: int,
     full: bool,
 ) -> AsyncIterator[bytes]:
-    """The export, line by line (each ends with a newline), from one snapshot."""
+    """The export, line by line (each ends with a newline), from one snapshot.
+
+    Memory stays flat however long the log: events come through a cursor, and the blobs
+    they refer to are gathered in a temporary table (not in this process), then read
+    back through a cursor after the events.
+    """
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS vibehq_export_blobs (sha256 bytea PRIMARY KEY) "
+        "ON COMMIT DELETE ROWS"
+    )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        hashes: set[bytes] = set()
+        pending: list[bytes] = []
         async for row in conn.cursor(
             f"SELECT {COLUMNS} FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
             "AND ($3::uuid IS NULL OR originator_id = $3) ORDER BY notification_id",
@@ -117,13 +126,14 @@ async def export_lines(
             stream,
         ):
             event = record_of(row)
-            for change in _blob_refs(event):
-                hashes.add(bytes.fromhex(change))
+            pending.extend(bytes.fromhex(change) for change in _blob_refs(event))
+            if len(pending) >= _BLOB_BATCH:
+                await _gather_blobs(conn, pending)
             yield _ENCODER.encode(event_line(event)) + b"\n"
+        await _gather_blobs(conn, pending)
         async for row in conn.cursor(
-            "SELECT sha256, size, encoding, data FROM vibehq_blobs WHERE sha256 = ANY($1) "
-            "ORDER BY sha256",
-            sorted(hashes),
+            "SELECT b.sha256, b.size, b.encoding, b.data FROM vibehq_blobs b "
+            "JOIN vibehq_export_blobs USING (sha256) ORDER BY b.sha256"
         ):
             blob = BlobLine(row["sha256"].hex(), row["size"], row["encoding"], _b64(row["data"]))
             yield _ENCODER.encode(blob) + b"\n"
@@ -147,6 +157,19 @@ async def export_lines(
                 row["signed_at"],
             )
             yield _ENCODER.encode(checkpoint) + b"\n"
+
+
+#: Blob hashes sent to the temporary table at a time.
+_BLOB_BATCH: Final = 1000
+
+
+async def _gather_blobs(conn: DbConnection, hashes: list[bytes]) -> None:
+    if hashes:
+        await conn.execute(
+            "INSERT INTO vibehq_export_blobs SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING",
+            hashes,
+        )
+        hashes.clear()
 
 
 def _blob_refs(record: RecordedEvent) -> Iterable[str]:

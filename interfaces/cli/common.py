@@ -15,7 +15,16 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from application.workspace_queries import At
 from domain.errors import Busy, Forbidden, Invalid, NotFound, Refused
@@ -166,6 +175,20 @@ class ProgressUpdate(Protocol):
     def __call__(self, done: int, total: int | None = None, /) -> None: ...
 
 
+class _Rate(ProgressColumn):
+    """How many `unit` a second, once there is a rate to tell."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self._unit = unit or "/s"
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("")
+        return Text(f"{speed:,.0f} {self._unit}/s" if self._unit != "/s" else f"{speed:,.0f}/s")
+
+
 @contextmanager
 def progress_bar(
     console: Console, description: str, total: int | None, unit: str = ""
@@ -176,7 +199,10 @@ def progress_bar(
         "[progress.description]{task.description}",
         BarColumn(),
         count,
+        _Rate(unit),
         TimeElapsedColumn(),
+        "eta",
+        TimeRemainingColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from interfaces.cli.common import (
     runtime_for,
     settings,
 )
+from interfaces.cli.compressed import reading, writing
 
 events_app = typer.Typer(
     help="One event whole, or the event log as JSON Lines (with hashes, blobs, chain and "
@@ -57,7 +57,7 @@ async def export(
         written = 0
         with progress_bar(console, f"exporting to {out}", total, unit="events") as update:
             try:
-                with partial.open("wb") as handle:
+                with writing(partial, out) as handle:
                     async for line in export_lines(
                         conn, stream=stream, first=first or 0, last=last, full=full
                     ):
@@ -66,8 +66,6 @@ async def export(
                             written += 1
                             if written % 200 == 0:
                                 update(written)
-                    handle.flush()
-                    os.fsync(handle.fileno())
                 partial.replace(out)
             except BaseException:
                 partial.unlink(missing_ok=True)  # never leave half a file behind
@@ -91,11 +89,11 @@ async def _position(conn: DbConnection, to: str | None, head: int) -> int:
 
 
 def _numbered_lines(path: Path, update: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    with reading(path) as (lines, beneath):
+        for number, line in enumerate(lines, start=1):
             if line.strip():
                 yield number, line
-            update(handle.tell())
+            update(beneath.tell())
 
 
 def readable_size(path: Path) -> int:
@@ -143,7 +141,13 @@ def events_show(
 
 @events_app.command("export")
 def events_export(
-    out: Annotated[Path, typer.Option("--out", help="File to write (JSON Lines).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File to write (JSON Lines); a name ending .gz or .zst compresses it.",
+        ),
+    ],
     stream: Annotated[
         str | None, typer.Option(help="Only this stream: an aggregate id, or its start.")
     ] = None,
@@ -176,7 +180,10 @@ def events_export(
 
 @events_app.command("import")
 def events_import(
-    file: Annotated[Path, typer.Argument(help="A file written by `vibehq events export`.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A file written by `vibehq events export` (.gz, .zst or plain)."),
+    ],
 ) -> None:
     """Import an export into an empty database, checking every hash on the way in.
 

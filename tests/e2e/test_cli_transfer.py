@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import os
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+import zstandard
 
 from application.aggregates import AggregateRepository, CommandContext
 from application.secrets import SecretService
@@ -93,8 +95,18 @@ async def test_export_import_round_trip_is_byte_identical_and_verifiable(
     assert code == 0, err
     assert out.strip() == f"exported {len(events)} events to {first}"
 
+    # Compressed as the name says; the same lines inside.
+    packed = {suffix: tmp_path / f"first.jsonl{suffix}" for suffix in (".gz", ".zst")}
+    for path in packed.values():
+        code, _, err = await cli("events", "export", "--out", str(path), env=source)
+        assert code == 0, err
+    assert gzip.decompress(packed[".gz"].read_bytes()) == first.read_bytes()
+    unpacked = zstandard.ZstdDecompressor().stream_reader(packed[".zst"].read_bytes()).read()
+    assert unpacked == first.read_bytes()
+    assert packed[".zst"].stat().st_size < first.stat().st_size / 3
+
     target = env_of(empty_database, engines)
-    code, out, err = await cli("events", "import", str(first), env=target)
+    code, out, err = await cli("events", "import", str(packed[".zst"]), env=target)
     assert code == 0, err
     assert out.startswith(f"imported {len(events)} events, ")
     code, _, err = await cli("events", "export", "--out", str(second), env=target)

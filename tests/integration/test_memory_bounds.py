@@ -4,6 +4,8 @@ measured with tracemalloc on a log and on the same log six times longer."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import tracemalloc
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,12 +14,14 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from application.ports import AppendRequest, NewEvent
+from application.ports import AppendRequest, NewEvent, RecordedEvent
 from infrastructure.audit.keys import public_bytes
 from infrastructure.audit.notary import Notary
+from infrastructure.audit.transfer import export_lines
 from infrastructure.audit.verify import verify_log
-from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from tests.integration.followers import wait_caught_up
+from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -74,4 +78,48 @@ async def test_verify_holds_the_same_memory_for_a_log_six_times_longer(
     await _grow(store, 10_000)
     await _chain(database_url, store, pool)
     large = await _peak_bytes(verify)
+    assert large < 1.3 * small, (small, large)
+
+
+async def _grow_with_blobs(store: PostgresEventStore, model: RecordedEvent, events: int) -> None:
+    """Copies of a real PatchApplied event, each naming file contents of its own."""
+    refs = re.findall(r'"sha256":"([0-9a-f]{64})"', model.state.decode())
+    for _ in range(events // 100):
+        batch = []
+        for _ in range(100):
+            state = model.state.decode()
+            for ref in refs:
+                state = state.replace(ref, hashlib.sha256(uuid.uuid4().bytes).hexdigest())
+            batch.append(
+                NewEvent(uuid.uuid4(), model.event_type, model.schema_version, model.topic,
+                         state.encode())
+            )  # fmt: skip
+        await store.append(
+            AppendRequest(
+                stream_id=uuid.uuid4(),
+                stream_type=model.stream_type,
+                expected_version=0,
+                events=batch,
+                actor="bench",
+                correlation_id=uuid.uuid4(),
+            )
+        )
+
+
+async def test_export_holds_the_same_memory_for_a_log_six_times_longer(
+    pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await record_workload(store, pool, rounds=1)
+    model = next(e for e in await read_all(store) if e.event_type == "Workspace.PatchApplied")
+
+    async def export() -> None:
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
+            async for _ in export_lines(conn, stream=None, first=0, last=last, full=True):
+                pass
+
+    await _grow_with_blobs(store, model, 2_000)
+    small = await _peak_bytes(export)
+    await _grow_with_blobs(store, model, 10_000)
+    large = await _peak_bytes(export)
     assert large < 1.3 * small, (small, large)
