@@ -140,6 +140,8 @@ class LogVerifier:
         self._mismatched: dict[int, bytes] = {}  # position -> hash of the event found there
         self._chained_at: dict[bytes, int] = {}  # chained hash -> position, for mismatches
         self._head_at = -1  # the position self._log_hash is the chain's head at
+        #: The last checkpoint whose signature held and whose head the rows matched.
+        self.vouched: Checkpoint | None = None
         self.problems: list[Finding] = []
         self.events = 0
 
@@ -201,8 +203,12 @@ class LogVerifier:
             why = "signed by another key" if not trusted else "signature does not verify"
             self._report(position, "checkpoint signature invalid", why)
             return
-        if self._head_at == position and self._log_hash != checkpoint.log_hash:
+        if self._head_at != position:
+            return
+        if self._log_hash != checkpoint.log_hash:
             self._report(position, "checkpoint does not match the log", "the chain was rewritten")
+        else:
+            self.vouched = checkpoint
 
     def finish(self) -> None:
         """After the last row and checkpoint: settle what needed the whole range."""

@@ -55,6 +55,14 @@ async def log_hash_before(conn: DbConnection, position: int) -> bytes:
     return found or ZERO_HASH
 
 
+async def chain_hash_at(conn: DbConnection, position: int) -> bytes | None:
+    """The global chain's hash at `position` as the database holds it now."""
+    found: bytes | None = await conn.fetchval(
+        "SELECT log_hash FROM vibehq_log_chain WHERE position = $1", position
+    )
+    return found
+
+
 async def chain_head(conn: DbConnection) -> int:
     head: int = await conn.fetchval("SELECT coalesce(max(position), 0) FROM vibehq_log_chain")
     return head

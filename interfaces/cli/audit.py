@@ -4,7 +4,7 @@ what; the public key a verifier needs."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Final
 
 import msgspec
@@ -16,8 +16,10 @@ from application.audit import Finding, first_of_each_kind
 from application.event_codec import EventCodec, UnknownEventType
 from domain.contracts import TrailEntry
 from infrastructure.audit.keys import SigningKeyError, verify_key
+from infrastructure.audit.reader import chain_hash_at
 from infrastructure.audit.trail import audit_trail
-from infrastructure.audit.verify import verify_log
+from infrastructure.audit.verified import VerifiedMark, mark_file, read_mark, write_mark
+from infrastructure.audit.verify import verify_range
 from infrastructure.event_store.log_queries import count_events, log_head, stream_exists
 from infrastructure.settings import Settings
 from interfaces.cli.common import (
@@ -55,9 +57,14 @@ async def verify(
     first: int | None,
     last: int | None,
     console: Console,
+    new: bool = False,
 ) -> tuple[list[Finding], int]:
-    """Returns (problems, events checked)."""
+    """Returns (problems, events checked). A clean run over the whole log, or with
+    `new` over what came after the last one, moves the mark (infrastructure/audit/
+    verified.py) to its last vouched-for checkpoint."""
     trusted = verify_key(config)
+    mark_path = mark_file(config)
+    mark = read_mark(mark_path) if new else None
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
         stream = None if stream_text is None else await resolve_stream(conn, stream_text)
         head = await log_head(conn, with_chain=True)
@@ -69,16 +76,52 @@ async def verify(
             raise CommandError(f"--from {first} is beyond --to/the head ({end})")
         if stream is not None and not await stream_exists(conn, stream):
             raise CommandError(f"no stream {stream} in the log")
+        anchor: bytes | None = None
+        if new and mark is None:
+            console.print("no earlier verification here: verifying the whole log")
+        elif mark is not None:
+            if mark.public_key != trusted.hex():
+                raise CommandError(
+                    f"the last verification ({mark_path}) trusted another key; "
+                    "verify the whole log (without --new)"
+                )
+            start, anchor = mark.position + 1, bytes.fromhex(mark.log_hash)
+            console.print(
+                f"verifying after position {mark.position}, "
+                f"where the verification of {mark.at:%Y-%m-%d %H:%M} UTC ended"
+            )
+            moved = await chain_hash_at(conn, mark.position)
+            if moved != anchor:
+                return [
+                    Finding(
+                        mark.position,
+                        "log chain broken",
+                        "the chain up to the last verification was rewritten since",
+                    )
+                ], 0
         total = await count_events(conn, first=start, last=end, stream=stream)
         with progress_bar(console, "verifying", total) as update:
-            return await verify_log(
+            found = await verify_range(
                 conn,
                 trusted_key=trusted,
                 first=start,
                 last=end,
                 stream=stream,
                 progress=update,
+                anchor=anchor,
             )
+    whole = stream is None and last is None and (first is None or mark is not None)
+    if whole and found.vouched is not None:
+        write_mark(
+            mark_path,
+            VerifiedMark(
+                position=found.vouched.to_position,
+                log_hash=found.vouched.log_hash.hex(),
+                public_key=trusted.hex(),
+                at=datetime.now(UTC),
+            ),
+        )
+    return found.problems, found.events
 
 
 def report(problems: list[Finding], events: int, console: Console) -> None:
@@ -154,13 +197,25 @@ def audit_verify(
     to_position: Annotated[
         int | None, typer.Option("--to", help="Last log position to check.", min=0)
     ] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Only what came after the last clean verification from this data folder "
+            "(chained on from the hash it saw there): a daily check of a long log.",
+        ),
+    ] = False,
 ) -> None:
     """Check every hash chain and signed checkpoint; exit 0 only when all hold.
 
     Reports each problem's position and kind: payload or metadata changed, event
     deleted, event inserted, events reordered, log chain broken, checkpoint signature
-    invalid, checkpoint does not match the log.
+    invalid, checkpoint does not match the log. A clean run over the whole log (or
+    with --new) remembers its last signed checkpoint in the data folder; --new starts
+    there.
     """
+    if new and (stream is not None or from_position is not None):
+        fail("--new checks the whole log after the last verification: no --stream or --from", 2)
     config = settings()
     problems, events = run_command(
         lambda: verify(
@@ -169,6 +224,7 @@ def audit_verify(
             first=from_position,
             last=to_position,
             console=Console(stderr=True),
+            new=new,
         )
     )
     report(problems, events, Console(soft_wrap=True))

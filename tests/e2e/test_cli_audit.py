@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -78,3 +80,56 @@ async def test_verify_exits_0_when_clean_1_with_the_problems_2_on_bad_arguments(
         assert result.returncode == 2, result.stdout + result.stderr
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_verify_new_checks_only_what_came_after_the_last_clean_run(
+    database_url: str,
+    engines: Engines,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+    tmp_path: Path,
+) -> None:
+    env = {
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": engines.nats_url,
+        "VIBEHQ_SIGNING_KEY": SEED,
+        "VIBEHQ_CHECKPOINT_SECONDS": "0",
+        "VIBEHQ_CHECKPOINT_EVERY": "20",
+        "VIBEHQ_DATA_DIR": str(tmp_path / "data"),
+    }
+
+    async def chained() -> None:
+        worker = start_worker(database_url, engines.nats_url, "tauditnew", **env)
+        try:
+            await wait_caught_up(pool, store, names=("audit",))
+        finally:
+            kill(worker)
+
+    await record_workload(store, pool, rounds=2)
+    await chained()
+    first_run = await asyncio.to_thread(vibehq, "audit", "verify", "--new", env=env)
+    assert first_run.returncode == 0, first_run.stdout + first_run.stderr
+    assert "no earlier verification here" in first_run.stderr
+    everything = int(first_run.stdout.split()[1])
+    mark = json.loads((tmp_path / "data" / "audit-verified.json").read_text())
+    await record_workload(store, pool, rounds=1, seed=8)
+    await chained()
+    later = await asyncio.to_thread(vibehq, "audit", "verify", "--new", env=env)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert f"verifying after position {mark['position']}" in later.stderr
+    assert 0 < int(later.stdout.split()[1]) < everything  # only the new events
+    # Rewriting the chain at the mark is found, though the run starts after it.
+    moved = json.loads((tmp_path / "data" / "audit-verified.json").read_text())
+    assert moved["position"] > mark["position"]
+    async with pool.acquire() as conn:
+        await conn.execute("ALTER TABLE vibehq_log_chain DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE vibehq_log_chain SET log_hash = sha256(log_hash) WHERE position = $1",
+            moved["position"],
+        )
+        await conn.execute("ALTER TABLE vibehq_log_chain ENABLE TRIGGER USER")
+    rewritten = await asyncio.to_thread(vibehq, "audit", "verify", "--new", env=env)
+    assert rewritten.returncode == 1
+    assert f"position {moved['position']}: log chain broken" in rewritten.stdout
+    both = await asyncio.to_thread(vibehq, "audit", "verify", "--new", "--from", "3", env=env)
+    assert both.returncode == 2
