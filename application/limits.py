@@ -65,16 +65,27 @@ class LimitService:
         self._book: dict[str, LimitPolicyInfo] = self._effective(None)
         self._version = 0
 
+    @property
+    def version(self) -> int:
+        """Changes to the recorded policies so far (a cache of decisions keys on it)."""
+        return self._version
+
     # -- admission -------------------------------------------------------------------------
 
     def specs(self, groups: Sequence[str]) -> list[tuple[str, LimitPolicySpec]]:
         return [(g, self._book[g].spec) for g in groups if g in self._book]
 
     async def admit(
-        self, groups: Sequence[str], key: str, *, model: str | None = None
+        self,
+        groups: Sequence[str],
+        key: str,
+        *,
+        token: str | None = None,
+        model: str | None = None,
     ) -> Admission:
-        """Check `key` (an actor) against every policy of `groups`; consume from the
-        enforced ones only if all admit. A model call costs its model's weight."""
+        """Check `key` (an actor; its `token` where a policy is kept per token) against
+        every policy of `groups`; consume from the enforced ones only if all admit. A
+        model call costs its model's weight."""
         if self._limiter is None:
             return Admission(ADMITTED, ())
         enforced: list[LimitCheck] = []
@@ -82,7 +93,8 @@ class LimitService:
         for group, spec in self.specs(groups):
             cost = spec.weights.get(model, 1.0) if model is not None else 1.0
             policy = policy_for(group, spec, key)
-            (shadow if policy.shadow else enforced).append(LimitCheck(policy, key, cost))
+            budget = f"token:{token}" if spec.key == "token" and token is not None else key
+            (shadow if policy.shadow else enforced).append(LimitCheck(policy, budget, cost))
         decision = await self._limiter.check(enforced) if enforced else ADMITTED
         refusals: tuple[str, ...] = ()
         if shadow:

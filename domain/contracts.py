@@ -1200,6 +1200,9 @@ class LimitPolicySpec(_Contract, frozen=True):
     burst: Annotated[float, Meta(gt=0)] | None = None
     #: `shadow`: decided and counted in /metrics, never refused (to try a policy out).
     mode: Literal["enforce", "shadow"] = "enforce"
+    #: Whose budget: each actor's, or each API token's (an actor with several tokens
+    #: gets one budget per token).
+    key: Literal["actor", "token"] = "actor"
     #: Another `limit` for some actors (a factory with a bigger budget).
     overrides: Annotated[dict[Identifier, Annotated[float, Meta(gt=0)]], Meta(max_length=1000)] = {}
     #: Model calls: each call costs its model's weight (default 1).

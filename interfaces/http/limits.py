@@ -69,12 +69,16 @@ def limited(*groups: LimitGroup) -> Guard:
             return
         actor = connection.user.actor
         cache: DenyCache = connection.app.state.deny_cache
-        cache_key = (actor, *groups)
+        # A new policy version starts afresh: refusals under the old one are not repeated.
+        cache_key = (actor, str(connection.user.token_id), str(limits.version), *groups)
         cached = cache.refused(cache_key)
         if cached is not None:
             decision, headers = cached
         else:
-            admission = await limits.admit(groups, actor)
+            token = connection.user.token_id
+            admission = await limits.admit(
+                groups, actor, token=None if token is None else str(token)
+            )
             decision = admission.decision
             headers = _headers(list(admission.checks), decision)
             counted = metrics().limit_decisions

@@ -126,3 +126,22 @@ def decisions(page: str, policy: str, outcome: str) -> list[float]:
         if sample.name == "vibehq_rate_limit_decisions_total"
         and sample.labels == {"policy": policy, "outcome": outcome}
     ]
+
+
+async def test_a_policy_kept_per_token_gives_each_token_its_own_budget(api: Api) -> None:
+    per_token = {"kind": "rate", "limit": 2, "per_seconds": 60, "key": "token"}
+    async with (
+        await api.as_("root", "admin") as admin,
+        await api.as_("fleet", "write") as first,
+        await api.as_("fleet", "write") as second,  # the same actor, another token
+    ):
+        assert (await admin.put("/limits/writes", json=per_token)).status_code == 200
+        beats = {"source": "fleet", "interval_seconds": 30}
+        answers = [await client.post("/ops/heartbeats", json=beats) for client in
+                   (first, first, first, second, second, second)]  # fmt: skip
+        by_actor = {**per_token, "key": "actor", "limit": 3}
+        assert (await admin.put("/limits/writes", json=by_actor)).status_code == 200
+        shared = [await client.post("/ops/heartbeats", json=beats) for client in
+                  (first, second, first, second)]  # fmt: skip
+    assert [a.status_code for a in answers] == [201, 201, 429, 201, 201, 429]
+    assert [a.status_code for a in shared] == [201, 201, 201, 429]
