@@ -66,6 +66,11 @@ class LimitService:
         self._version = 0
 
     @property
+    def deciding(self) -> bool:
+        """Whether a limiter decides (False: everything is admitted, as in the fakes)."""
+        return self._limiter is not None
+
+    @property
     def version(self) -> int:
         """Changes to the recorded policies so far (a cache of decisions keys on it)."""
         return self._version

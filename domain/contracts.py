@@ -1185,8 +1185,14 @@ class ResolvedEnv(_Contract, frozen=True):
 
 #: What a limit policy applies to: recording writes, workspace creations, (when the
 #: router and agent sessions land) model calls and session starts.
-LimitGroup = Literal["writes", "workspaces", "model-calls", "session-starts"]
-LIMIT_GROUPS: Final[tuple[str, ...]] = ("writes", "workspaces", "model-calls", "session-starts")
+LimitGroup = Literal["writes", "workspaces", "model-calls", "session-starts", "auth-failures"]
+LIMIT_GROUPS: Final[tuple[str, ...]] = (
+    "writes",
+    "workspaces",
+    "model-calls",
+    "session-starts",
+    "auth-failures",
+)
 
 
 class LimitPolicySpec(_Contract, frozen=True):

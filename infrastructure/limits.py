@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Final
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -59,9 +60,13 @@ def _limit(check: LimitCheck) -> float:
 __all__ = ["PostgresRateLimiter", "Quota", "Rate"]
 
 
+#: Failed authentications per client address: 20 in a burst, then one per 3 s.
+AUTH_FAILURES: Final = Rate("auth-failures", limit=1, per=3, burst=20)
+
+
 def default_limits(settings: Settings) -> dict[str, Policy]:
     """The policies a group has until one is recorded (`vibehq limits set`)."""
-    found: dict[str, Policy] = {}
+    found: dict[str, Policy] = {"auth-failures": AUTH_FAILURES}
     if settings.limit_writes > 0:
         per_minute = float(settings.limit_writes)
         found["writes"] = Rate("writes", limit=per_minute, per=60, burst=per_minute)

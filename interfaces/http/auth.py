@@ -28,6 +28,8 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from application.access import Principal, Scope, TokenService
+from application.limits import LimitService
+from infrastructure.limits import AUTH_FAILURES
 from infrastructure.logs import ACTOR
 from interfaces.http.dependencies import services_of
 from interfaces.http.ws_close import FORBIDDEN, TOKEN_INVALID
@@ -53,10 +55,11 @@ class TokenCache:
         return principal
 
 
-#: Failed authentications one client address may make: a burst of `FAILURES_BURST`, then
-#: one per `FAILURE_INTERVAL` seconds (GCRA, per process).
-FAILURES_BURST: Final = 20
-FAILURE_INTERVAL: Final = 3.0
+#: Failed authentications one client address may make: a burst, then one per interval
+#: (the `auth-failures` limit group; decided in PostgreSQL where there is a limiter,
+#: else per process).
+FAILURES_BURST: Final = int(AUTH_FAILURES.burst)
+FAILURE_INTERVAL: Final = AUTH_FAILURES.interval
 
 
 class FailedAuthLimit:
@@ -73,7 +76,16 @@ class FailedAuthLimit:
         tat = self._tat.get(address)
         return 0.0 if tat is None else max(0.0, tat - time.monotonic() - self._tolerance)
 
-    def failed(self, address: str) -> None:
+    async def failed(self, address: str, limits: LimitService | None) -> None:
+        """Count a failure. With a limiter, the `auth-failures` policy decides across
+        every process; once it refuses, this process answers 429 itself until the
+        refusal's Retry-After is due."""
+        if limits is not None and limits.deciding and limits.specs(["auth-failures"]):
+            admission = await limits.admit(["auth-failures"], address)
+            if not admission.decision.allowed:
+                wait = admission.decision.retry_after
+                self._tat[address] = time.monotonic() + wait + self._tolerance
+            return
         now = time.monotonic()
         if len(self._tat) > 100_000:  # forget addresses whose debt is paid
             self._tat = {a: t for a, t in self._tat.items() if t > now}
@@ -98,7 +110,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         try:
             return await self._authenticate(connection)
         except NotAuthorizedException as refusal:
-            limit.failed(address)
+            await limit.failed(address, services_of(connection.app.state).limits)
             raise _refusal(connection, refusal) from None
 
     async def _authenticate(

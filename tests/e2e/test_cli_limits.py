@@ -42,7 +42,7 @@ def test_limits_from_the_shell(engines: Engines, database_url: str) -> None:
     assert (bad.returncode, bad.stderr.splitlines()[0]) == (
         2,
         "vibehq: no limit group 'everything'; one of: writes, workspaces, model-calls, "
-        "session-starts.",
+        "session-starts, auth-failures.",
     )
     per = vibehq("limits", "set", "writes", "--limit", "1", "--per", "soon", env=env)
     assert per.returncode == 2

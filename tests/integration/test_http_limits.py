@@ -88,6 +88,7 @@ async def test_an_admin_sets_policies_with_overrides_and_shadow_mode(api: Api) -
         after = await factory.post("/workspaces", json={"name": "after"})
         page = (await admin.get("/metrics")).text
     assert {p["group"]: p["source"] for p in defaults["policies"]} == {
+        "auth-failures": "default",
         "writes": "default",
         "workspaces": "default",
     }
@@ -145,3 +146,25 @@ async def test_a_policy_kept_per_token_gives_each_token_its_own_budget(api: Api)
                   (first, second, first, second)]  # fmt: skip
     assert [a.status_code for a in answers] == [201, 201, 429, 201, 201, 429]
     assert [a.status_code for a in shared] == [201, 201, 201, 429]
+
+
+async def test_failed_authentication_is_limited_per_address_in_the_database(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    slow = {"kind": "rate", "limit": 1, "per_seconds": 60, "burst": 3}
+    async with await api.as_("root", "admin") as admin:
+        assert (await admin.put("/limits/auth-failures", json=slow)).status_code == 200
+        guessing = {"Authorization": "Bearer vhq_guess"}
+        answers = [
+            (await api.client.get("/workspaces", headers=guessing)).status_code for _ in range(6)
+        ]
+        blocked = await admin.get("/workspaces")  # the address waits, whatever the token
+        await admin.delete("/limits/auth-failures")
+    # Three failures in the burst; the fourth is refused by the database's count, and
+    # from then on this process answers 429 itself.
+    assert answers == [401, 401, 401, 401, 429, 429]
+    assert blocked.status_code == 429
+    shared = await pool.fetchval(
+        "SELECT count(*) FROM vibehq_rate_gcra WHERE key LIKE 'auth-failures:%'"
+    )
+    assert shared >= 1  # the count every process shares
