@@ -20,6 +20,7 @@ from uuid import uuid4
 
 from application.aggregates import AggregateNotFound, AggregateRepository, CommandContext
 from application.commands import execute, recorded, scoped
+from application.limit_budgets import LocalBudgets
 from application.ports import EventStore, RateLimiter
 from domain.contracts import LimitPolicies, LimitPolicyInfo, LimitPolicySpec
 from domain.errors import Forbidden, Invalid
@@ -61,6 +62,8 @@ class LimitService:
         self._store = store
         self._repository = repository
         self._limiter = limiter
+        #: Enforced checks go through reserved units (application/limit_budgets.py).
+        self._budgets = LocalBudgets(limiter) if limiter is not None else None
         self._defaults = {group: spec_of(policy) for group, policy in defaults.items()}
         self._book: dict[str, LimitPolicyInfo] = self._effective(None)
         self._version = 0
@@ -100,7 +103,8 @@ class LimitService:
             policy = policy_for(group, spec, key)
             budget = f"token:{token}" if spec.key == "token" and token is not None else key
             (shadow if policy.shadow else enforced).append(LimitCheck(policy, budget, cost))
-        decision = await self._limiter.check(enforced) if enforced else ADMITTED
+        assert self._budgets is not None
+        decision = await self._budgets.check(enforced) if enforced else ADMITTED
         refusals: tuple[str, ...] = ()
         if shadow:
             tried = await self._limiter.check(shadow)

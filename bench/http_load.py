@@ -123,7 +123,13 @@ async def http_load(
         client = await _wait_ready(port, headers, server)
         try:
             await _wait_for_workers(port, workers)
-            workspaces = [await _workspace(client, n) for n in range(concurrency)]
+            # Each factory is an actor of its own, with its own token and workspace (as in
+            # production: its own rate-limit key, not one hot key for all).
+            factory_headers = [
+                {**headers, "Authorization": f"Bearer {await _token(pool, n)}"}
+                for n in range(concurrency)
+            ]
+            workspaces = [await _own_workspace(port, h, n) for n, h in enumerate(factory_headers)]
             health = await _health_baseline(client)
             health_rate = await _health_load(port, headers, concurrency, seconds=3.0)
             stop = asyncio.Event()
@@ -134,8 +140,8 @@ async def http_load(
             cpu_before = {name: processes.cpu_seconds(pids) for name, pids in parts.items()}
             started = time.perf_counter()
             loaders = [
-                asyncio.create_task(_factory(port, headers, ws, stop, latencies, counts))
-                for ws in workspaces
+                asyncio.create_task(_factory(port, h, ws, stop, latencies, counts))
+                for h, ws in zip(factory_headers, workspaces, strict=True)
             ]
             await asyncio.sleep(seconds)
             stop.set()
@@ -232,6 +238,21 @@ async def _wait_for_workers(port: int, workers: int) -> None:
             return
         await asyncio.sleep(0.1)
     raise RuntimeError(f"only {listening_sockets(port)} of {workers} workers listen after 60 s")
+
+
+async def _token(pool: asyncpg.Pool, n: int) -> str:
+    issued = await TokenService(PostgresTokenStore(pool)).issue(
+        actor=f"factory-{n}", kind="factory", scopes=["write"], name="bench", now=datetime.now(UTC)
+    )
+    return issued.secret
+
+
+async def _own_workspace(port: int, headers: dict[str, str], n: int) -> tuple[str, list[int]]:
+    client = await Connection.open("127.0.0.1", port, headers)
+    try:
+        return await _workspace(client, n)
+    finally:
+        client.close()
 
 
 async def _workspace(client: Connection, n: int) -> tuple[str, list[int]]:
