@@ -9,6 +9,7 @@ import random
 import sys
 import time
 
+from application.limit_budgets import LocalBudgets
 from domain.limits import LimitCheck, Quota, Rate
 from infrastructure.limits import PostgresRateLimiter
 from infrastructure.pool import open_pool
@@ -16,7 +17,8 @@ from infrastructure.pool import open_pool
 
 async def main(database_url: str, key: str, callers: int, seconds: float) -> None:
     pool = await open_pool(database_url, max_size=callers)
-    limiter = PostgresRateLimiter(pool)
+    # As the service checks: busy keys reserve units ahead (application/limit_budgets.py).
+    limiter = LocalBudgets(PostgresRateLimiter(pool))
     rate = Rate("soak-rate", limit=40, per=1, burst=10)
     quota = Quota("soak-quota", limit=400, window=86_400)
     deadline = time.monotonic() + seconds
