@@ -186,3 +186,25 @@ async def test_serve_publishes_through_mutual_tls_with_an_nkey(
             finally:
                 await client.close()
         assert message.subject.endswith(".Created"), message.subject
+
+
+def test_a_user_and_password_in_the_url_are_used_and_never_printed(
+    database_url: str, tmp_path: Path
+) -> None:
+    password = "pa55-" + os.urandom(6).hex()
+    config = f'authorization {{ users = [ {{ user: "vibehq", password: "{password}" }} ] }}\n'
+    for url in _server(tmp_path / "userpass", config):
+        with_user = url.replace("nats://", f"nats://vibehq:{password}@")
+        env = {"VIBEHQ_DATABASE_URL": database_url, "VIBEHQ_NATS_URL": with_user}
+        admitted = vibehq("doctor", env=env)
+        wrong = vibehq(
+            "doctor", env={**env, "VIBEHQ_NATS_URL": url.replace("nats://", "nats://vibehq:x@")}
+        )
+        shown = vibehq("settings", env=env)
+    assert admitted.returncode == 0, admitted.stdout + admitted.stderr
+    assert "[ok  ] nats" in admitted.stdout
+    assert wrong.returncode == 1
+    assert "authorization" in wrong.stdout.lower()
+    assert "nats://vibehq:***@" in shown.stdout
+    for result in (admitted, wrong, shown):
+        assert password not in result.stdout + result.stderr
