@@ -22,7 +22,7 @@ from interfaces.cli.common import CommandError, parsed, run_command, runtime_for
 
 limits_app = typer.Typer(
     help="Rate limits and quotas per group (writes, workspaces, model-calls, "
-    "session-starts): show them, set one (recorded; every process applies it within "
+    "session-starts, auth-failures): show them, set one (recorded; every process applies it within "
     "moments), drop one, or try one without spending anybody's budget (docs/limits.md).",
     no_args_is_help=True,
 )
