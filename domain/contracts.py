@@ -1230,3 +1230,14 @@ class LimitPolicies(_Contract, frozen=True):
     policies: list[LimitPolicyInfo]
     version: NonNegative
     position: NonNegative = 0
+
+
+class VerifiedMark(_Contract, frozen=True):
+    """`audit-verified.json` in the data folder: where the last clean verification
+    reached (infrastructure/audit/verified.py)."""
+
+    position: NonNegative
+    log_hash: str  # hex
+    #: Hex of the key whose signatures it was verified against.
+    public_key: str
+    at: datetime

@@ -10,22 +10,15 @@ database whose chain at the mark no longer has that hash fails the check.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
+from domain.contracts import VerifiedMark
 from infrastructure.settings import Settings, data_folder
 
 FILE: Final = "audit-verified.json"
-
-
-class VerifiedMark(msgspec.Struct, frozen=True):
-    position: int
-    log_hash: str  # hex
-    public_key: str  # hex: whose signatures it was verified against
-    at: datetime
 
 
 def mark_file(settings: Settings) -> Path:

@@ -14,11 +14,11 @@ from rich.table import Table
 
 from application.audit import Finding, first_of_each_kind
 from application.event_codec import EventCodec, UnknownEventType
-from domain.contracts import TrailEntry
+from domain.contracts import TrailEntry, VerifiedMark
 from infrastructure.audit.keys import SigningKeyError, verify_key
 from infrastructure.audit.reader import chain_hash_at
 from infrastructure.audit.trail import audit_trail
-from infrastructure.audit.verified import VerifiedMark, mark_file, read_mark, write_mark
+from infrastructure.audit.verified import mark_file, read_mark, write_mark
 from infrastructure.audit.verify import verify_range
 from infrastructure.event_store.log_queries import count_events, log_head, stream_exists
 from infrastructure.settings import Settings
