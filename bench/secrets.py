@@ -10,7 +10,8 @@ a ratio to the nearest thing that does less, measured in the same run.
 - a resolve over HTTP (service token, grant check, `Released` appended, value opened)
   against `GET /health` on the same server: the HTTP round trip's floor;
 - a rate-limit check (one GCRA key, through the pool) against `SELECT 1`, alone and
-  with 32 callers on one hot key.
+  with 32 callers on one hot key; and the same through reserved units (a busy key, as
+  the service checks it: application/limit_budgets.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from msgspec import Struct
 
 from application.access import TokenService
+from application.limit_budgets import LocalBudgets
 from bench.in_process import serving_in_process
 from bench.stats import percentile
 from domain.limits import LimitCheck, Rate
@@ -272,30 +274,60 @@ async def limit_costs(database_url: str, count: int, seconds: float) -> list[Mea
     async def select_one() -> None:
         await pool.fetchval("SELECT 1")
 
+    budgets = LocalBudgets(limiter)  # as the service checks: busy keys reserve ahead
+    busy = [LimitCheck(policy, "busy-key")]
+
+    async def reserved() -> None:
+        await budgets.check(busy)
+
     try:
         checked = await _latencies_ms(check, count)
         floor = await _latencies_ms(select_one, count)
         hot_rate = await _rate(check, 32, seconds)
         floor_rate = await _rate(select_one, 32, seconds)
+        local = await _latencies_ms(reserved, count)
+        local_rate = await _rate(reserved, 32, seconds)
     finally:
         await pool.close()
     return [
         Measured(
-            "rate-limit check, p50",
+            "check of a busy key (reserved ahead), p50",
+            percentile(local, 0.5),
+            percentile(floor, 0.5),
+            "SELECT 1, p50",
+            "ms",
+        ),
+        Measured(
+            "check of a busy key (reserved ahead), p99",
+            percentile(local, 0.99),
+            percentile(floor, 0.99),
+            "SELECT 1, p99",
+            "ms",
+        ),
+        Measured(
+            "checks/s, one hot key, 32 callers, reserved ahead",
+            local_rate,
+            floor_rate,
+            "SELECT 1/s, 32 callers",
+            "/s",
+            True,
+        ),
+        Measured(
+            "rate-limit check, one round trip, p50",
             percentile(checked, 0.5),
             percentile(floor, 0.5),
             "SELECT 1, p50",
             "ms",
         ),
         Measured(
-            "rate-limit check, p99",
+            "rate-limit check, one round trip, p99",
             percentile(checked, 0.99),
             percentile(floor, 0.99),
             "SELECT 1, p99",
             "ms",
         ),
         Measured(
-            "checks/s, one hot key, 32 callers",
+            "checks/s, one hot key, 32 callers, a round trip each",
             hot_rate,
             floor_rate,
             "SELECT 1/s, 32 callers",
