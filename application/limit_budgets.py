@@ -3,7 +3,8 @@ burst of requests instead of per request, and no limit gets looser.
 
 A key this process sees often (more than once in the last second) asks the database
 for its request's cost plus a reservation (what it used in the last second, up to a
-quarter of the policy's burst). The database consumes the reservation at once, so
+quarter of the policy's burst; none for bursts under 100, where a unit held back would
+be felt, and none for quotas). The database consumes the reservation at once, so
 every process together can never admit more than the configured limit: reserved
 units are admitted locally until they run out or a second passes. What was reserved
 and not used goes back with the key's next database call (a negative cost), so an
@@ -15,6 +16,7 @@ the limit would admit.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +26,8 @@ from domain.limits import LimitCheck, LimitDecision, Policy, Rate
 
 #: How long reserved units may be used locally.
 LEASE_SECONDS = 1.0
+#: Smaller bursts are decided a request at a time: a unit held back there is felt.
+MIN_BURST = 100
 
 
 @dataclass
@@ -78,9 +82,13 @@ class LocalBudgets:
         ]
         decision = await self._limiter.check(asked)
         if not decision.allowed and _reservation_refused(decision, checks, extras):
-            # Too much with the reservation: ask for the request alone (and the refunds).
-            extras = [0.0] * len(checks)
-            asked = [replace(c, cost=c.cost - r) for c, r in zip(checks, refunds, strict=True)]
+            # Too much with the reservation: ask again with what fits (the request alone,
+            # plus the part of the reservation the refusal says there is room for).
+            extras = _what_fits(decision, checks, extras)
+            asked = [
+                replace(c, cost=c.cost + extra - r)
+                for c, extra, r in zip(checks, extras, refunds, strict=True)
+            ]
             decision = await self._limiter.check(asked)
         if not decision.allowed:
             decision = _alone(decision, checks, extras)
@@ -114,6 +122,8 @@ class LocalBudgets:
         here (if more than one), up to a quarter of a rate's burst; none for quotas."""
         if not isinstance(check.policy, Rate) or check.cost <= 0:
             return 0.0
+        if check.policy.burst < MIN_BURST:
+            return 0.0
         busy = max(budget.seen, budget.seen_before) - 1
         return float(max(0, min(busy, int(check.policy.burst / 4))))
 
@@ -138,3 +148,14 @@ def _alone(
             wait = max(decision.retry_after - extra * check.policy.interval, 0.001)
             return replace(decision, retry_after=wait)
     return decision
+
+
+def _what_fits(
+    decision: LimitDecision, checks: Sequence[LimitCheck], extras: Sequence[float]
+) -> list[float]:
+    """Each check's reservation cut by what the refusal says is over (a single rate
+    check: the units it would wait for; several: no reservation at all)."""
+    if len(checks) != 1 or not isinstance(checks[0].policy, Rate):
+        return [0.0] * len(checks)
+    over = math.ceil(decision.retry_after / checks[0].policy.interval - 1e-9)
+    return [float(max(0, int(extras[0]) - over))]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from application.limit_budgets import LocalBudgets
 from domain.limits import LimitCheck, LimitDecision, Rate
 
-RATE = Rate("writes", limit=10, per=1, burst=40)
+RATE = Rate("writes", limit=100, per=1, burst=400)
 
 
 class Clock:
@@ -53,20 +53,30 @@ async def test_a_busy_key_takes_far_fewer_round_trips_and_no_more_than_the_burst
     limiter = ExactGcra(clock)
     budgets = LocalBudgets(limiter, clock=clock)
     check = [LimitCheck(RATE, "busy")]
-    admitted = sum([(await budgets.check(check)).allowed for _ in range(40)])
-    assert admitted == 40  # the burst, exactly: reservations never refuse what fits
-    assert limiter.calls <= 12  # a round trip per several requests
+    admitted = sum([(await budgets.check(check)).allowed for _ in range(400)])
+    assert admitted == 400  # the burst, exactly: reservations never refuse what fits
+    assert limiter.calls <= 20  # a round trip per many requests
     refused = await budgets.check(check)
     assert not refused.allowed
     assert refused.retry_after > 0
     clock.now += 10  # the bucket is whole again
     calls = limiter.calls
     admitted = 0
-    for _ in range(40):  # 8 a second: busy, but under the limit of 10
-        clock.now += 0.125
+    for _ in range(160):  # 80 a second: busy, but under the limit of 100
+        clock.now += 0.0125
         admitted += (await budgets.check(check)).allowed
-    assert admitted == 40
-    assert limiter.calls - calls <= 12  # reserved ahead: a round trip per several requests
+    assert admitted == 160
+    assert limiter.calls - calls <= 12  # reserved ahead: a round trip per many requests
+
+
+async def test_small_bursts_are_decided_a_request_at_a_time() -> None:
+    clock = Clock()
+    limiter = ExactGcra(clock)
+    budgets = LocalBudgets(limiter, clock=clock)
+    check = [LimitCheck(Rate("writes", limit=6, per=60, burst=6), "small")]
+    admitted = sum([(await budgets.check(check)).allowed for _ in range(10)])
+    assert admitted == 6  # exactly the burst: nothing held back in reserve
+    assert limiter.calls == 10
 
 
 async def test_two_processes_never_admit_more_than_the_limit() -> None:
@@ -78,7 +88,7 @@ async def test_two_processes_never_admit_more_than_the_limit() -> None:
     for n in range(3000):  # 3 s at 1,000 requests/s across the two
         clock.now += 0.001
         admitted += (await processes[n % 2].check(check)).allowed
-    assert admitted <= 40 + 10 * 3 + 1
+    assert admitted <= 400 + 100 * 3 + 1
 
 
 async def test_what_an_idle_key_reserved_goes_back_on_its_next_call() -> None:
