@@ -8,7 +8,8 @@ number, which a reconnecting viewer sends back to resume without gaps or repeats
 
 Agents' runners write through `POST /terminal/{session}/output` (`append`): chunks
 numbered by the writer, so a retry is recognised and a gap refused; the session's
-first writer owns it. Any process may take a session's next chunk: what one chunk
+first writer owns it. A writer in the process uses `write` (the next number, no
+owner check). Either way, any process may take a session's next chunk: what one chunk
 needs of the ones before (the next number, the writer, the masked stream's held-back
 end) is read from the session's last message, not kept in the process. The held-back
 end is the start of what may be a secret split across chunks, so it travels sealed
@@ -33,7 +34,7 @@ from domain.contracts import TerminalAccepted, TerminalChunk, TerminalOutput
 from domain.errors import Forbidden, Refused
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.secrets.keys import KeyWrap, MasterKeyError
-from infrastructure.secrets.redaction import REDACTOR, Redactor, StreamRedactor
+from infrastructure.secrets.redaction import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -65,40 +66,21 @@ class TerminalPublisher:
         self,
         js: JetStreamContext,
         subjects: Subjects,
+        *,
+        keys: KeyWrap,
         redactor: Redactor = REDACTOR,
-        keys: KeyWrap | None = None,
     ) -> None:
         self._js = js
         self._subjects = subjects
-        self._redactor = redactor
         self._keys = keys
-        #: Per session: masks secret values before output is published, even when a
-        #: value arrives split across chunks (the start of one waits for the next chunk).
-        self._masks: dict[str, StreamRedactor] = {}
-        self._next: dict[str, int] = {}
+        self._redactor = redactor
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def write(self, session_id: str, data: str) -> TerminalOutput:
         """Publish `data` as the session's next output; returns it with its sequence."""
         async with self._locks.setdefault(session_id, asyncio.Lock()):
-            subject = self._subjects.terminal(session_id)
-            if session_id not in self._next:
-                self._next[session_id] = await self._last_seq(subject) + 1
-            output = TerminalOutput(
-                session_id=session_id,
-                seq=self._next[session_id],
-                data=self._masked(session_id, data),
-                at=datetime.now(UTC),
-            )
-            await self._js.publish(
-                subject,
-                msgspec.json.encode(output),
-                headers={
-                    "Nats-Msg-Id": f"{session_id}:{output.seq}",
-                    SEQ_HEADER: str(output.seq),
-                },
-            )
-            self._next[session_id] += 1
+            seq, owner, held = await self._last(self._subjects.terminal(session_id))
+            output, _ = await self._publish(session_id, seq, data, held, owner)
             return output
 
     async def append(
@@ -113,41 +95,43 @@ class TerminalPublisher:
         one copy of a chunk two of them publish at once.
         """
         async with self._locks.setdefault(session_id, asyncio.Lock()):
-            subject = self._subjects.terminal(session_id)
-            expected, owner, held = await self._last(subject)
+            expected, owner, held = await self._last(self._subjects.terminal(session_id))
             if owner is not None and owner != actor and not admin:
                 raise NotTheWriter(actor, session_id, owner)
             if chunk.seq < expected:
                 return TerminalAccepted(session_id=session_id, seq=chunk.seq, duplicate=True)
             if chunk.seq > expected:
                 raise OutOfOrder(session_id, chunk.seq, expected)
-            mask = self._redactor.stream(carry=self._open_held(session_id, held))
-            output = TerminalOutput(
-                session_id=session_id,
-                seq=chunk.seq,
-                data=mask.feed(chunk.data),
-                at=datetime.now(UTC),
+            _, duplicate = await self._publish(
+                session_id, chunk.seq, chunk.data, held, owner or actor
             )
-            headers = {
-                "Nats-Msg-Id": f"{session_id}:{chunk.seq}",
-                SEQ_HEADER: str(chunk.seq),
-                WRITER_HEADER: owner or actor,
-            }
-            if mask.pending:
-                headers[HELD_HEADER] = self._seal_held(session_id, mask.pending)
-            ack = await self._js.publish(subject, msgspec.json.encode(output), headers=headers)
-            return TerminalAccepted(
-                session_id=session_id, seq=chunk.seq, duplicate=bool(ack.duplicate)
-            )
+            return TerminalAccepted(session_id=session_id, seq=chunk.seq, duplicate=duplicate)
+
+    async def _publish(
+        self, session_id: str, seq: int, data: str, held: str | None, writer: str | None
+    ) -> tuple[TerminalOutput, bool]:
+        """Mask `data` after what the last message held back, publish it as `seq`, and
+        pass on what this one holds back (sealed); whether JetStream had it already."""
+        mask = self._redactor.stream(carry=self._open_held(session_id, held))
+        output = TerminalOutput(
+            session_id=session_id, seq=seq, data=mask.feed(data), at=datetime.now(UTC)
+        )
+        headers = {"Nats-Msg-Id": f"{session_id}:{seq}", SEQ_HEADER: str(seq)}
+        if writer is not None:
+            headers[WRITER_HEADER] = writer
+        if mask.pending:
+            headers[HELD_HEADER] = self._seal_held(session_id, mask.pending)
+        ack = await self._js.publish(
+            self._subjects.terminal(session_id), msgspec.json.encode(output), headers=headers
+        )
+        return output, bool(ack.duplicate)
 
     def _seal_held(self, session_id: str, text: str) -> str:
-        if self._keys is None:
-            raise RuntimeError("a TerminalPublisher that takes chunks needs the master keys")
         version, sealed = self._keys.wrap(text.encode(), _held_aad(session_id))
         return f"{version}:{base64.b64encode(sealed).decode()}"
 
     def _open_held(self, session_id: str, header: str | None) -> str:
-        if not header or self._keys is None:
+        if not header:
             return ""
         version, _, sealed = header.partition(":")
         try:
@@ -157,15 +141,6 @@ class TerminalPublisher:
             log.warning("terminal %s: the held-back output cannot be opened", session_id)
             return ""
         return raw.decode()
-
-    def _masked(self, session_id: str, data: str) -> str:
-        mask = self._masks.get(session_id)
-        if mask is None:
-            mask = self._masks[session_id] = self._redactor.stream()
-        return mask.feed(data)
-
-    async def _last_seq(self, subject: str) -> int:
-        return (await self._last(subject))[0] - 1
 
     async def _last(self, subject: str) -> tuple[int, str | None, str | None]:
         """The session's next sequence number, its writer (None: nobody wrote yet) and

@@ -20,11 +20,11 @@ from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.fanout.jetstream import ensure_streams
 from infrastructure.fanout.subjects import Subjects
-from infrastructure.fanout.terminal import TerminalPublisher
 from tests.conftest import ROOT
 from tests.e2e.test_cli import VIBEHQ, vibehq
 from tests.integration.api import drop_streams
 from tests.integration.followers import kill, start_worker, wait_caught_up
+from tests.integration.test_streams import publisher
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(180)
@@ -113,7 +113,7 @@ async def _terminal_written(
     client = await nats.connect(nats_url)
     try:
         await ensure_streams(client.jetstream(), subjects)
-        terminal = TerminalPublisher(client.jetstream(), subjects)
+        terminal = publisher(client, subjects)
         for chunk in chunks:
             await terminal.write(session, chunk)
     finally:

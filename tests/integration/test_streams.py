@@ -23,6 +23,7 @@ from infrastructure.embedded.engines import Engines
 from infrastructure.fanout.feed import Feed
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
+from infrastructure.secrets.keys import LocalKeyRing
 from tests.integration.api import Api, serve_api
 from tests.integration.test_http_patches import new_workspace, submit
 
@@ -39,6 +40,11 @@ async def api(database_url: str, engines: Engines, pool: asyncpg.Pool) -> AsyncI
 async def factory(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     async with await api.as_("ui-factory", "write") as client:
         yield client
+
+
+def publisher(client: nats.NATS, subjects: Subjects) -> TerminalPublisher:
+    """A terminal writer as a process has one (sealing held-back ends under its keys)."""
+    return TerminalPublisher(client.jetstream(), subjects, keys=LocalKeyRing({1: os.urandom(32)}))
 
 
 async def receive(socket: ClientConnection, count: int, timeout: float = 10) -> list[Any]:
@@ -122,7 +128,7 @@ async def test_terminal_output_resumes_by_session_sequence_and_input_goes_back(
     subjects = Subjects(api.settings.nats_prefix)
     client = await nats.connect(engines.nats_url)
     try:
-        terminal = TerminalPublisher(client.jetstream(), subjects)
+        terminal = publisher(client, subjects)
         for n in range(1, 6):
             await terminal.write("agent-7", f"line {n}\r\n")
         inputs = await client.subscribe(subjects.terminal("agent-7", "input"))
@@ -156,7 +162,7 @@ async def test_a_read_token_watches_a_terminal_but_cannot_type_into_it(
     subjects = Subjects(api.settings.nats_prefix)
     client = await nats.connect(engines.nats_url)
     try:
-        await TerminalPublisher(client.jetstream(), subjects).write("agent-7", "$ ")
+        await publisher(client, subjects).write("agent-7", "$ ")
         inputs = await client.subscribe(subjects.terminal("agent-7", "*"))
         token = await api.token("viewer", "read")
         async with connect(f"{api.ws_base}/ws/terminal/agent-7?token={token}") as socket:
@@ -226,7 +232,7 @@ async def test_a_backlog_far_larger_than_the_buffer_is_replayed_whole(
     client = await nats.connect(engines.nats_url)
     backlog = 500  # 25 times the buffer of 20
     try:
-        terminal = TerminalPublisher(client.jetstream(), subjects)
+        terminal = publisher(client, subjects)
         for n in range(1, backlog + 1):
             await terminal.write("long-run", f"{n:04d} " + "." * 1000 + "\r\n")
         token = await api.token("viewer", "read")
@@ -249,7 +255,7 @@ async def test_a_slow_client_is_cut_off_and_does_not_slow_a_fast_one(
     token = await api.token("viewer", "read")
     path = f"/ws/terminal/flood?token={token}"
     try:
-        terminal = TerminalPublisher(client.jetstream(), subjects)
+        terminal = publisher(client, subjects)
         await terminal.write("flood", "start\r\n")
         # The stalled client completes the handshake, then never reads again.
         stalled, reader = await stalled_websocket(api, path)

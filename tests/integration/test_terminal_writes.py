@@ -82,7 +82,7 @@ async def test_any_process_takes_the_next_chunk_and_a_split_value_stays_masked(
     chunks = ["$ env\r\nKEY=" + value[:10], value[10:20], value[20:] + "\r\n$ ", "exit\r\n"]
     try:
         js = client.jetstream()
-        workers = [TerminalPublisher(js, subjects, redactor, keys=ring) for _ in range(2)]
+        workers = [TerminalPublisher(js, subjects, keys=ring, redactor=redactor) for _ in range(2)]
         accepted = [
             await workers[seq % 2].append(
                 session, TerminalChunk(seq=seq, data=data), actor="agent-runner"
