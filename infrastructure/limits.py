@@ -3,7 +3,6 @@ process and host that shares the database (migration 0008 has the function)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Final
 
@@ -13,10 +12,9 @@ from nats.aio.msg import Msg
 
 from application.limits import LimitService
 from domain.limits import LimitCheck, LimitDecision, Policy, Quota, Rate
+from infrastructure.fanout.reloads import Reloads
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 class PostgresRateLimiter:
@@ -77,14 +75,16 @@ def default_limits(settings: Settings) -> dict[str, Policy]:
 
 async def follow_limit_policies(
     client: NatsClient, subjects: Subjects, limits: LimitService
-) -> None:
-    """Load the recorded policies, and again whenever a change goes past on NATS."""
-    await limits.reload()
+) -> Reloads:
+    """Load the recorded policies, and again whenever a change goes past on NATS; the
+    caller stops the returned reloads when it closes. Subscribed before the first load,
+    so a change recorded in between is not missed."""
+    reloads = Reloads(limits.reload, "the limit policies")
+    reloads.start()
 
     async def changed(_: Msg) -> None:
-        try:
-            await limits.reload()
-        except Exception:
-            log.warning("could not reload the limit policies", exc_info=True)
+        reloads.want()
 
     await client.subscribe(subjects.events(aggregate="limitpolicybook"), cb=changed)
+    await limits.reload()
+    return reloads

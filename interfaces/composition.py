@@ -61,6 +61,7 @@ from infrastructure.fanout.connection import (
 )
 from infrastructure.fanout.jetstream import ensure_streams, stream_settings
 from infrastructure.fanout.relay import RELAY, OutboxRelay
+from infrastructure.fanout.reloads import Reloads
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.fanout.terminal import TerminalPublisher
 from infrastructure.health import (
@@ -220,6 +221,7 @@ class Runtime:
     js: JetStreamContext
     background: Background | None = None
     watch: SecretWatch | None = None
+    policies: Reloads | None = None
 
     def log_followers(self) -> list[LeasedFollower]:
         """The projections and the relay, ready to run in this process."""
@@ -262,6 +264,8 @@ class Runtime:
             await self.background.stop()
         if self.watch is not None:
             await self.watch.stop()
+        if self.policies is not None:
+            await self.policies.stop()
         await self.store.close()
         if self.nats.is_connected:
             await self.nats.drain()
@@ -382,9 +386,10 @@ async def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> 
     )
     watch = SecretWatch(services.secrets.mask_all, services.leases.drop)
     await watch.start(client, subjects)
+    policies = None
     if services.limits is not None:
-        await follow_limit_policies(client, subjects, services.limits)
+        policies = await follow_limit_policies(client, subjects, services.limits)
     return Runtime(
         settings, engines, pool, store, client, tracer_provider, services, subjects, js,
-        watch=watch,
+        watch=watch, policies=policies,
     )  # fmt: skip

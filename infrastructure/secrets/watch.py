@@ -3,15 +3,14 @@ NATS (the relay publishes them within milliseconds of the commit).
 
 - Masks: an HTTP worker that publishes an agent's terminal output may never have seen
   the secret another worker stored a minute ago. So each process opens every version
-  that can still be opened when it starts, and again on each new version. Reloads
-  coalesce: events that arrive during one cause one more, not one each.
+  that can still be opened when it starts, and again on each new version (reloads
+  coalesce: infrastructure/fanout/reloads.py).
 - Leases: a value kept under a lease (application/secret_leases.py) is dropped when
   its grant is revoked, a new version is added or the secret is shredded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from nats.aio.subscription import Subscription
 from application.event_codec import EventCodec
 from domain.contracts import EventEnvelope
 from domain.secrets import Secret
+from infrastructure.fanout.reloads import Reloads
 from infrastructure.fanout.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,17 @@ class SecretWatch:
     ) -> None:
         self._load = load
         self._drop = drop
-        self._wanted = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._reloads = Reloads(load, "new secret versions to mask")
         self._subscription: Subscription | None = None
 
     async def start(self, client: NatsClient, subjects: Subjects) -> None:
-        """Mask what exists now, then follow new versions. A failure to load (a master
-        key missing from the ring, say) is logged and does not stop the process."""
+        """Follow new versions, then mask what exists now (in that order, so a version
+        stored in between is not missed). A failure to load (a master key missing from
+        the ring, say) is logged and does not stop the process."""
+        self._reloads.start()
+        self._subscription = await client.subscribe(
+            subjects.events(aggregate="secret"), cb=self._seen
+        )
         try:
             added = await self._load()
         except Exception:
@@ -58,10 +62,6 @@ class SecretWatch:
         else:
             if added:
                 log.debug("masking %d secret value(s) in this process's output", added)
-        self._subscription = await client.subscribe(
-            subjects.events(aggregate="secret"), cb=self._seen
-        )
-        self._task = asyncio.create_task(self._reload_when_wanted(), name="secret masks")
 
     async def _seen(self, message: Msg) -> None:
         kind = message.subject.rpartition(".")[2]
@@ -74,26 +74,12 @@ class SecretWatch:
             return
         if isinstance(event, Secret.VersionAdded):
             self._drop(event.originator_id, event.version)
-            self._wanted.set()
+            self._reloads.want()
         elif isinstance(event, Secret.GrantRevoked | Secret.Shredded):
             self._drop(event.originator_id, None)
-
-    async def _reload_when_wanted(self) -> None:
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            try:
-                await self._load()
-            except Exception:
-                log.warning("could not load new secret versions to mask", exc_info=True)
-                await asyncio.sleep(1)
-                self._wanted.set()
 
     async def stop(self) -> None:
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._reloads.stop()
