@@ -9,9 +9,9 @@ every process together can never admit more than the configured limit: reserved
 units are admitted locally until they run out or a second passes. What was reserved
 and not used goes back with the key's next database call (a negative cost), so an
 idle key loses nothing for long: a rate's units come back with time anyway, and a
-quota's on the key's next use. A request whose cost would not fit with the
-reservation is asked again without one, so a reservation never refuses a request
-the limit would admit.
+quota's on the key's next use. A request that would not fit with its reservation is
+asked again with only what the refusal says fits, so a reservation never refuses a
+request the limit would admit.
 """
 
 from __future__ import annotations
@@ -128,26 +128,34 @@ class LocalBudgets:
         return float(max(0, min(busy, int(check.policy.burst / 4))))
 
 
+def _over_by_reservation(
+    decision: LimitDecision, checks: Sequence[LimitCheck], extras: Sequence[float]
+) -> float:
+    """How much of a rate refusal's wait its reservation caused (0: none; a rate's
+    refusal waits for the units over its burst)."""
+    for check, extra in zip(checks, extras, strict=True):
+        if check.policy == decision.denied_by and isinstance(check.policy, Rate):
+            return extra * check.policy.interval
+    return 0.0
+
+
 def _reservation_refused(
     decision: LimitDecision, checks: Sequence[LimitCheck], extras: Sequence[float]
 ) -> bool:
-    """Would the request alone have fitted? A rate's refusal waits for the units over
-    its burst: if no more than the reservation, the request's own units fit."""
-    for check, extra in zip(checks, extras, strict=True):
-        if check.policy == decision.denied_by and isinstance(check.policy, Rate):
-            return extra > 0 and decision.retry_after <= extra * check.policy.interval + 1e-6
-    return False
+    """Would the request alone have fitted? Yes if the wait is no more than what the
+    reservation added."""
+    caused = _over_by_reservation(decision, checks, extras)
+    return caused > 0 and decision.retry_after <= caused + 1e-6
 
 
 def _alone(
     decision: LimitDecision, checks: Sequence[LimitCheck], extras: Sequence[float]
 ) -> LimitDecision:
     """A refusal's Retry-After for the request alone, not its reservation too."""
-    for check, extra in zip(checks, extras, strict=True):
-        if check.policy == decision.denied_by and isinstance(check.policy, Rate) and extra:
-            wait = max(decision.retry_after - extra * check.policy.interval, 0.001)
-            return replace(decision, retry_after=wait)
-    return decision
+    caused = _over_by_reservation(decision, checks, extras)
+    if not caused:
+        return decision
+    return replace(decision, retry_after=max(decision.retry_after - caused, 0.001))
 
 
 def _what_fits(

@@ -99,7 +99,7 @@ class LimitService:
         enforced: list[LimitCheck] = []
         shadow: list[LimitCheck] = []
         for group, spec in self.specs(groups):
-            cost = spec.weights.get(model, 1.0) if model is not None else 1.0
+            cost = _cost(spec, model)
             policy = policy_for(group, spec, key)
             budget = f"token:{token}" if spec.key == "token" and token is not None else key
             (shadow if policy.shadow else enforced).append(LimitCheck(policy, budget, cost))
@@ -119,8 +119,9 @@ class LimitService:
         if self._limiter is None or group not in self._book:
             return []
         spec = self._book[group].spec
-        cost = spec.weights.get(model, 1.0) if model is not None else 1.0
-        check = LimitCheck(policy_for(group, spec, actor), f"probe:{uuid4().hex}", cost)
+        check = LimitCheck(
+            policy_for(group, spec, actor), f"probe:{uuid4().hex}", _cost(spec, model)
+        )
         return [await self._limiter.check([check]) for _ in range(requests)]
 
     # -- configuration ---------------------------------------------------------------------
@@ -198,6 +199,11 @@ class LimitService:
             version=self._version,
             position=position,
         )
+
+
+def _cost(spec: LimitPolicySpec, model: str | None) -> float:
+    """What one call costs under `spec`: its model's weight, else 1."""
+    return spec.weights.get(model, 1.0) if model is not None else 1.0
 
 
 def _check(spec: LimitPolicySpec) -> None:

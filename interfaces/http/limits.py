@@ -68,17 +68,16 @@ def limited(*groups: LimitGroup) -> Guard:
         if limits is None or not limits.specs(groups):
             return
         actor = connection.user.actor
+        token = connection.user.token_id
+        token_text = None if token is None else str(token)
         cache: DenyCache = connection.app.state.deny_cache
         # A new policy version starts afresh: refusals under the old one are not repeated.
-        cache_key = (actor, str(connection.user.token_id), str(limits.version), *groups)
+        cache_key = (actor, str(token_text), str(limits.version), *groups)
         cached = cache.refused(cache_key)
         if cached is not None:
             decision, headers = cached
         else:
-            token = connection.user.token_id
-            admission = await limits.admit(
-                groups, actor, token=None if token is None else str(token)
-            )
+            admission = await limits.admit(groups, actor, token=token_text)
             decision = admission.decision
             headers = _headers(list(admission.checks), decision)
             counted = metrics().limit_decisions
