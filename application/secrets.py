@@ -96,10 +96,7 @@ class SecretService:
         secret_id = secret_stream_id(request.name)
         if context.idempotency_key is None and await self._store.stream_version(secret_id):
             raise SecretExists(request.name)
-        self._hold(request.name, request.value)
-        sealed = await self._vault.seal(secret_id, 1, request.name, request.value.encode())
-        self._masked.add(sealed.key_id)
-        fingerprint = self._vault.fingerprint(request.value.encode())
+        sealed, fingerprint = await self._seal(secret_id, 1, request.name, request.value)
 
         def start() -> Secret:
             secret = Secret(name=request.name, kind=request.kind, owner=context.actor)
@@ -119,11 +116,7 @@ class SecretService:
         self, name: str, request: SecretValueRequest, context: CommandContext
     ) -> SecretInfo:
         secret = await self._owned(name, context)
-        self._hold(name, request.value)
-        value = request.value.encode()
-        sealed = await self._vault.seal(secret.id, secret.next_version, name, value)
-        self._masked.add(sealed.key_id)
-        fingerprint = self._vault.fingerprint(value)
+        sealed, fingerprint = await self._seal(secret.id, secret.next_version, name, request.value)
         return await self._change(
             name,
             lambda s: _add(s, sealed, fingerprint, context.actor, expected=secret.next_version),
@@ -286,6 +279,16 @@ class SecretService:
         return added
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _seal(
+        self, secret_id: UUID, version: int, name: str, value: str
+    ) -> tuple[SealedValue, str]:
+        """Seal a new version's value (and its fingerprint); this process masks it from
+        now on."""
+        self._hold(name, value)
+        sealed = await self._vault.seal(secret_id, version, name, value.encode())
+        self._masked.add(sealed.key_id)
+        return sealed, self._vault.fingerprint(value.encode())
 
     def _hold(self, name: str, value: str) -> None:
         """This process now holds `value`: mask it in everything it outputs from now."""
