@@ -231,13 +231,9 @@ async def _check_database(database_url: str) -> list[HealthCheck]:
 async def _check_broker(
     nats_url: str, streams: Sequence[str], access: NatsAccess
 ) -> list[HealthCheck]:
-    problem = await nats_unreachable(nats_url, access)
-    if problem is not None:
-        return [HealthCheck("nats", False, f"unreachable: {problem}", _nats_fix(problem))]
-    try:
-        client = await _connect_once(nats_url, access)
-    except Exception as error:  # noqa: BLE001 - it went away between the two attempts
-        return [HealthCheck("nats", False, f"unreachable: {error}", "check VIBEHQ_NATS_URL")]
+    client = await _probe(nats_url, access)
+    if isinstance(client, str):
+        return [HealthCheck("nats", False, f"unreachable: {client}", _nats_fix(client))]
     try:
         known = ", ".join(server_name(url) for url in client.servers)
         server = server_name(client.connected_url)
@@ -285,13 +281,20 @@ async def _connect_once(
 
 async def nats_unreachable(nats_url: str, access: NatsAccess | None = None) -> str | None:
     """Why NATS at `nats_url` cannot be used right now, or None when it can."""
+    client = await _probe(nats_url, access or NatsAccess())
+    if isinstance(client, str):
+        return client
+    await client.close()
+    return None
+
+
+async def _probe(nats_url: str, access: NatsAccess) -> NatsClient | str:
+    """A connected client, or why there is none (one line)."""
     seen: list[Exception] = []
     try:
-        client = await _connect_once(nats_url, access or NatsAccess(), seen)
+        return await _connect_once(nats_url, access, seen)
     except Exception as error:  # noqa: BLE001 - nats raises many types for "cannot connect"
         cause = seen[-1] if seen else error  # "connection refused" says more than "no servers"
         if isinstance(cause, TimeoutError):
             return "no answer within 3s"
         return str(cause) or type(cause).__name__
-    await client.close()
-    return None
