@@ -7,7 +7,8 @@ process within moments. The operator at the shell acts as an admin.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Final, TypeVar
 from uuid import uuid4
 
 import typer
@@ -15,10 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from application.aggregates import CommandContext
+from application.limits import LimitService
 from domain.contracts import LIMIT_GROUPS, LimitPolicies, LimitPolicySpec
 from domain.decoding import ContractViolation, convert
-from domain.limits import LimitDecision
+from infrastructure.settings import Settings
 from interfaces.cli.common import CommandError, parsed, run_command, runtime_for, settings
+
+T = TypeVar("T")
 
 limits_app = typer.Typer(
     help="Rate limits and quotas per group (writes, workspaces, model-calls, "
@@ -69,6 +73,13 @@ def _spec(fields: dict[str, object]) -> LimitPolicySpec:
         raise CommandError(f"{error.field}: {error}") from None
 
 
+async def _with(config: Settings, use: Callable[[LimitService], Awaitable[T]]) -> T:
+    """`use` the limits of a runtime opened for this command (its policies loaded)."""
+    async with runtime_for(config) as runtime:
+        assert runtime.services.limits is not None  # a runtime always has a limiter
+        return await use(runtime.services.limits)
+
+
 def _show(listing: LimitPolicies) -> None:
     table = Table("group", "policy", "mode", "overrides", "source")
     for info in listing.policies:
@@ -93,12 +104,7 @@ def limits_show() -> None:
     """Every limit in force: recorded policies, and the defaults (VIBEHQ_LIMIT_*)."""
     config = settings()
 
-    async def go() -> LimitPolicies:
-        async with runtime_for(config) as runtime:
-            assert runtime.services.limits is not None
-            return await runtime.services.limits.show()
-
-    _show(run_command(go))
+    _show(run_command(lambda: _with(config, lambda limits: limits.show())))
 
 
 @limits_app.command("set")
@@ -137,12 +143,7 @@ def limits_set(
         )
     )
 
-    async def go() -> LimitPolicies:
-        async with runtime_for(config) as runtime:
-            assert runtime.services.limits is not None
-            return await runtime.services.limits.set(chosen, spec, _context())
-
-    _show(run_command(go))
+    _show(run_command(lambda: _with(config, lambda limits: limits.set(chosen, spec, _context()))))
 
 
 @limits_app.command("remove")
@@ -151,12 +152,7 @@ def limits_remove(group: Annotated[str, typer.Argument(help=GROUP_HELP)]) -> Non
     config = settings()
     chosen = parsed(lambda: _group(group))
 
-    async def go() -> LimitPolicies:
-        async with runtime_for(config) as runtime:
-            assert runtime.services.limits is not None
-            return await runtime.services.limits.remove(chosen, _context())
-
-    _show(run_command(go))
+    _show(run_command(lambda: _with(config, lambda limits: limits.remove(chosen, _context()))))
 
 
 @limits_app.command("test")
@@ -171,13 +167,9 @@ def limits_test(
     config = settings()
     chosen = parsed(lambda: _group(group))
 
-    async def go() -> list[LimitDecision]:
-        async with runtime_for(config) as runtime:
-            assert runtime.services.limits is not None
-            await runtime.services.limits.reload()
-            return await runtime.services.limits.probe(chosen, actor, requests, model=model)
-
-    decisions = run_command(go)
+    decisions = run_command(
+        lambda: _with(config, lambda limits: limits.probe(chosen, actor, requests, model=model))
+    )
     if not decisions:
         typer.echo(f"{chosen}: no limit in force")
         return
