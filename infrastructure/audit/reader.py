@@ -10,23 +10,26 @@ from application.audit import ZERO_HASH, AuditRow, Checkpoint
 from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 
+#: Only the range is read: each event's stream predecessor is one probe of the
+#: (stream, version) key, so verifying a range costs the range, not the log.
 _ROWS: Final = f"""
-SELECT coalesce(e.notification_id, c.position) AS at, e.present, e.stream_prev_version,
-       e.stream_prev_hash, c.event_hash AS chained_hash, c.log_hash, {
+SELECT coalesce(e.notification_id, c.position) AS at, e.present,
+       p.originator_version AS stream_prev_version, p.hash AS stream_prev_hash,
+       c.event_hash AS chained_hash, c.log_hash, {
     ", ".join(f"e.{column.strip()}" for column in COLUMNS.split(","))
 }
 FROM (
-    SELECT *, true AS present,
-           lag(originator_version) OVER w AS stream_prev_version,
-           lag(hash) OVER w AS stream_prev_hash
-    FROM vibehq_events
-    WHERE ($3::uuid IS NULL OR originator_id = $3)
-    WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version)
+    SELECT *, true AS present FROM vibehq_events
+    WHERE notification_id BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR originator_id = $3)
 ) e
 FULL JOIN (
-    SELECT * FROM vibehq_log_chain WHERE $3::uuid IS NULL
+    SELECT * FROM vibehq_log_chain WHERE $3::uuid IS NULL AND position BETWEEN $1 AND $2
 ) c ON c.position = e.notification_id
-WHERE coalesce(e.notification_id, c.position) BETWEEN $1 AND $2
+LEFT JOIN LATERAL (
+    SELECT originator_version, hash FROM vibehq_events
+    WHERE originator_id = e.originator_id AND originator_version < e.originator_version
+    ORDER BY originator_version DESC LIMIT 1
+) p ON true
 ORDER BY at
 """
 

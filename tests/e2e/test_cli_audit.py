@@ -65,6 +65,9 @@ async def test_verify_exits_0_when_clean_1_with_the_problems_2_on_bad_arguments(
     assert tampered.returncode == 1
     assert f"position {target}: payload or metadata changed" in tampered.stdout
     assert f"first at position {target}" in tampered.stdout
+    side_by_side = await asyncio.to_thread(vibehq, "audit", "verify", "--jobs", "3", env=env)
+    assert side_by_side.returncode == 1
+    assert side_by_side.stdout == tampered.stdout  # the same report as one process gives
 
     other_key = {**env, "VIBEHQ_VERIFY_KEY": base64.b64encode(bytes(32)).decode()}
     untrusted = await asyncio.to_thread(vibehq, "audit", "verify", env=other_key)

@@ -8,6 +8,7 @@ owner rights could.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from application.audit import first_of_each_kind
 from infrastructure.audit.keys import public_bytes
 from infrastructure.audit.notary import Notary
-from infrastructure.audit.verify import verify_log
+from infrastructure.audit.parallel import slices, verify_in_parallel
+from infrastructure.audit.verify import verify_log, verify_range
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from tests.integration.followers import wait_caught_up
 from tests.integration.workload import record_workload
@@ -45,8 +47,17 @@ async def signed_log(
     await conn.close()
 
 
-async def problems_of(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
-    problems, _ = await verify_log(conn, trusted_key=public_bytes(KEY))
+async def problems_of(
+    conn: asyncpg.Connection, database_url: str = "", jobs: int = 1
+) -> dict[str, tuple[int, int]]:
+    if jobs == 1:
+        problems, _ = await verify_log(conn, trusted_key=public_bytes(KEY))
+    else:
+        head = await conn.fetchval("SELECT max(position) FROM vibehq_log_chain")
+        found = await verify_in_parallel(
+            database_url, trusted_key=public_bytes(KEY), first=0, last=head, jobs=jobs
+        )
+        problems = found.problems
     return dict(first_of_each_kind(problems))
 
 
@@ -84,6 +95,31 @@ async def test_an_untouched_log_verifies_clean_whole_and_per_stream(
     assert problems == []
     assert events >= 3
     assert await signed_log.fetchval("SELECT count(*) FROM vibehq_log_checkpoints") > 1
+
+
+async def test_processes_over_disjoint_ranges_vouch_for_what_one_pass_does(
+    signed_log: asyncpg.Connection, database_url: str
+) -> None:
+    head = await signed_log.fetchval("SELECT max(position) FROM vibehq_log_chain")
+    one = await verify_range(signed_log, trusted_key=public_bytes(KEY), last=head)
+    three = await verify_in_parallel(
+        database_url, trusted_key=public_bytes(KEY), first=0, last=head, jobs=3
+    )
+    assert (three.problems, three.events) == ([], one.events)
+    assert three.vouched == one.vouched is not None
+    # Each slice holds about a third of the events, and together they cover the range.
+    cuts = await slices(signed_log, 0, head, 3)
+    assert len(cuts) == 3
+    assert cuts[0][0] == 0
+    assert cuts[-1][1] == head
+    assert all(end + 1 == start for (_, end), (start, _) in itertools.pairwise(cuts))
+    sizes = [
+        await signed_log.fetchval(
+            "SELECT count(*) FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2", *cut
+        )
+        for cut in cuts
+    ]
+    assert max(sizes) - min(sizes) <= 2, sizes
 
 
 Tampering = Callable[[asyncpg.Connection, asyncpg.Record], Awaitable[int]]
@@ -184,10 +220,11 @@ async def forge_signature(conn: asyncpg.Connection, target: asyncpg.Record) -> i
         (forge_signature, "checkpoint signature invalid"),
     ],
 )
+@pytest.mark.parametrize("jobs", [1, 3])
 async def test_each_kind_of_tampering_is_found_at_its_first_position(
-    signed_log: asyncpg.Connection, tampering: Tampering, kind: str
+    signed_log: asyncpg.Connection, database_url: str, tampering: Tampering, kind: str, jobs: int
 ) -> None:
     position = await tampering(signed_log, await middle_event(signed_log))
-    found = await problems_of(signed_log)
+    found = await problems_of(signed_log, database_url, jobs)
     assert kind in found, found
     assert found[kind][0] == position, found

@@ -18,7 +18,7 @@ from application.ports import AppendRequest, NewEvent, RecordedEvent
 from infrastructure.audit.keys import public_bytes
 from infrastructure.audit.notary import Notary
 from infrastructure.audit.transfer import export_lines
-from infrastructure.audit.verify import verify_log
+from infrastructure.audit.verify import verify_log, verify_range
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from tests.integration.followers import wait_caught_up
 from tests.integration.workload import record_workload
@@ -123,3 +123,28 @@ async def test_export_holds_the_same_memory_for_a_log_six_times_longer(
     await _grow_with_blobs(store, model, 10_000)
     large = await _peak_bytes(export)
     assert large < 1.3 * small, (small, large)
+
+
+async def _tuples_read(conn: asyncpg.Connection) -> int:
+    """Rows of the events table this database has read so far (its statistics)."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    read: int = await conn.fetchval(
+        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+        "FROM pg_stat_user_tables WHERE relname = 'vibehq_events'"
+    )
+    return read
+
+
+async def test_verifying_the_newest_range_reads_the_range_not_the_log(
+    database_url: str, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await _grow(store, 6_000)
+    await _chain(database_url, store, pool)
+    async with pool.acquire() as conn:
+        head = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
+        before = await _tuples_read(conn)
+        found = await verify_range(conn, trusted_key=public_bytes(KEY), first=head - 99, last=head)
+        read = await _tuples_read(conn) - before
+    assert (found.problems, found.events) == ([], 100)
+    assert read < 500, f"{read} rows of the events table read to verify 100"
