@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from application.access import TokenService
+from infrastructure.audit.importer import unfinished_import, unfinished_message
+from infrastructure.embedded.common import EngineError
 from infrastructure.pool import connect, open_pool
 from infrastructure.secrets.keys import LocalKeyRing, key_ring
 from infrastructure.settings import Settings
@@ -58,3 +60,14 @@ async def log_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection
             await conn.close()
     finally:
         await asyncio.to_thread(engines.stop)
+
+
+async def require_complete_log(database_url: str) -> None:
+    """Fail with one line when an `events import` stopped before its end."""
+    conn = await connect(database_url)
+    try:
+        found = await unfinished_import(conn)
+    finally:
+        await conn.close()
+    if found is not None:
+        raise EngineError(unfinished_message(found))

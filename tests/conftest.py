@@ -89,6 +89,19 @@ async def database_url(engines: Engines, template_database: str) -> AsyncIterato
 
 
 @pytest_asyncio.fixture
+async def empty_database(engines: Engines, template_database: str) -> AsyncIterator[str]:
+    """A second empty, migrated database beside `database_url` (an import's target)."""
+    name = f"vibehq_import_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(engines.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield with_database(engines.database_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     created = await open_pool(database_url, max_size=20)  # as the service opens it
     yield created

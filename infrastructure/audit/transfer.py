@@ -1,4 +1,4 @@
-"""Export the log as JSON Lines, and import such a file into an empty database.
+"""Export the log as JSON Lines (the import is infrastructure/audit/importer.py).
 
 One line per record, in a fixed order and with fixed field order, so exporting an
 imported log gives the same bytes:
@@ -8,20 +8,17 @@ imported log gives the same bytes:
 * `link` and `checkpoint`: the global chain and its signatures (full exports only,
   since a partial log cannot carry a chain of the whole).
 
-An import runs in one transaction: it checks every event's hash and its stream chain
-on the way in, and either commits all of it or nothing (an error or Ctrl-C rolls back).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Final
 from uuid import UUID
 
 import msgspec
 
-from application.audit import ZERO_HASH, chained, event_digest
 from application.event_codec import EventCodec, event_types
 from application.ports import RecordedEvent
 from domain.contracts import (
@@ -42,10 +39,6 @@ _CHANGES_FILES: Final = event_types(Workspace.PatchApplied, Workspace.PatchRever
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(ExportLine)
-
-
-class ImportRefused(Exception):
-    """The file cannot be imported; nothing was written. str() says where and why."""
 
 
 def _b64(data: bytes) -> str:
@@ -185,112 +178,3 @@ def _blob_refs(record: RecordedEvent) -> Iterable[str]:
         for entry in (change.before, change.after)
         if entry is not None
     ] + sources
-
-
-async def import_lines(
-    conn: DbConnection,
-    lines: Iterable[tuple[int, bytes]],
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, int]:
-    """Import (line number, bytes) pairs into an empty database, all or nothing."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM vibehq_events)"):
-        raise ImportRefused("the database already holds events; import needs an empty one")
-    counts = {"event": 0, "blob": 0, "link": 0, "checkpoint": 0}
-    heads: dict[UUID, tuple[int, bytes]] = {}
-    async with conn.transaction():
-        for number, raw in lines:
-            try:
-                line = _DECODER.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise ImportRefused(f"line {number}: {error}") from None
-            if isinstance(line, EventLine):
-                _check_chain(number, recorded(line), heads)
-                await _insert_event(conn, line)
-            elif isinstance(line, BlobLine):
-                await conn.execute(
-                    "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    bytes.fromhex(line.sha256),
-                    line.size,
-                    line.encoding,
-                    base64.b64decode(line.data),
-                )
-            elif isinstance(line, LinkLine):
-                await conn.execute(
-                    "INSERT INTO vibehq_log_chain (position, event_hash, log_hash) "
-                    "VALUES ($1, $2, $3)",
-                    line.position,
-                    bytes.fromhex(line.event_hash),
-                    bytes.fromhex(line.log_hash),
-                )
-            else:
-                await conn.execute(
-                    "INSERT INTO vibehq_log_checkpoints "
-                    "(to_position, events, log_hash, public_key, signature, signed_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6)",
-                    line.to_position,
-                    line.events,
-                    bytes.fromhex(line.log_hash),
-                    bytes.fromhex(line.public_key),
-                    bytes.fromhex(line.signature),
-                    line.signed_at,
-                )
-            counts[type(line).__struct_config__.tag] += 1  # type: ignore[index]
-            if progress is not None:
-                progress(number)
-        await conn.execute("SELECT vibehq_raise_position_floor()")
-        if counts["link"]:  # the audit follower continues the imported chain
-            last_link = await conn.fetchval("SELECT max(position) FROM vibehq_log_chain")
-            await conn.execute(
-                "INSERT INTO vibehq_checkpoints (name, position) VALUES ('audit', $1) "
-                "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
-                last_link,
-            )
-    return counts
-
-
-def _check_chain(number: int, event: RecordedEvent, heads: dict[UUID, tuple[int, bytes]]) -> None:
-    if chained(event.prev_hash, event_digest(event)) != event.hash:
-        raise ImportRefused(
-            f"line {number}: event at position {event.position} does not match its hash "
-            "(payload or metadata changed)"
-        )
-    head = heads.get(event.stream_id)
-    if head is None:
-        if event.stream_version == 1 and event.prev_hash != ZERO_HASH:
-            raise ImportRefused(f"line {number}: the first event of a stream links to another")
-    elif head != (event.stream_version - 1, event.prev_hash):
-        raise ImportRefused(
-            f"line {number}: event at position {event.position} does not follow version "
-            f"{head[0]} of stream {event.stream_id} (deleted, inserted or reordered)"
-        )
-    heads[event.stream_id] = (event.stream_version, event.hash)
-
-
-async def _insert_event(conn: DbConnection, line: EventLine) -> None:
-    await conn.execute(
-        "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
-        "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
-        "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash, "
-        "token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-        "$16, $17, $18)",
-        line.stream_id,
-        line.version,
-        line.topic,
-        base64.b64decode(line.state),
-        line.position,
-        line.event_id,
-        line.stream_type,
-        line.event_type,
-        line.schema_version,
-        line.recorded_at,
-        line.correlation_id,
-        line.causation_id,
-        line.actor,
-        line.traceparent,
-        line.tracestate,
-        bytes.fromhex(line.prev_hash),
-        bytes.fromhex(line.hash),
-        line.token_id,
-    )

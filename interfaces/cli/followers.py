@@ -14,6 +14,7 @@ from infrastructure.projections.rebuild import rebuild
 from infrastructure.projections.registry import all_projections, projection_named
 from infrastructure.settings import Settings
 from interfaces.cli.common import fail, progress_bar, run, runtime_for, settings
+from interfaces.command_resources import require_complete_log
 
 projections_app = typer.Typer(
     help=(
@@ -72,6 +73,7 @@ async def rebuild_one(config: Settings, name: str, console: Console) -> int:
 async def run_worker(config: Settings, console: Console) -> None:
     """Run every follower until SIGINT/SIGTERM; standbys wait for the lease."""
     async with runtime_for(config) as runtime:
+        await require_complete_log(runtime.engines.database_url)
         background = runtime.start_background()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()

@@ -22,8 +22,12 @@ from infrastructure.settings import (
 )
 from interfaces.cli.common import run, settings
 from interfaces.cli.tokens import ensure_dev_token
-from interfaces.command_resources import token_service
-from interfaces.composition import open_engines, require_nats, run_migrations
+from interfaces.command_resources import require_complete_log, token_service
+from interfaces.composition import (
+    open_engines,
+    require_nats,
+    run_migrations,
+)
 
 
 def serve(
@@ -40,6 +44,7 @@ def serve(
     try:
         for name in run(lambda: run_migrations(engines.database_url)):
             say(f"applied migration {name}")
+        run(lambda: require_complete_log(engines.database_url))
         run(
             lambda: require_nats(engines.nats_url, nats_access(config))
         )  # one line and exit 1, not a 2-minute wait

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,14 @@ import typer
 from rich.console import Console
 
 from application.event_codec import to_envelope
-from infrastructure.audit.transfer import ImportRefused, export_lines, import_lines
+from infrastructure.audit.importer import (
+    CHECKPOINT_LINES,
+    Imported,
+    ImportRefused,
+    import_lines,
+    unfinished_import,
+)
+from infrastructure.audit.transfer import export_lines
 from infrastructure.event_store.log_queries import count_events, log_head, position_at
 from infrastructure.event_store.log_queries import stream_exists as has_stream
 from infrastructure.pool import DbConnection
@@ -108,13 +116,35 @@ def readable_size(path: Path) -> int:
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
 
 
-async def import_file(config: Settings, path: Path, size: int, console: Console) -> dict[str, int]:
+def file_identity(path: Path, size: int) -> bytes:
+    """What tells this file from another: its size and its first MiB, hashed."""
+    with path.open("rb") as handle:
+        return hashlib.sha256(f"{size}:".encode() + handle.read(1 << 20)).digest()
+
+
+async def import_file(
+    config: Settings, path: Path, size: int, console: Console, every: int = CHECKPOINT_LINES
+) -> Imported:
+    identity = file_identity(path, size)
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
         with progress_bar(console, f"importing {path}", size, unit="bytes") as update:
             try:
-                return await import_lines(conn, _numbered_lines(path, update))
+                return await import_lines(
+                    conn,
+                    _numbered_lines(path, update),
+                    source=str(path),
+                    identity=identity,
+                    every=every,
+                )
             except ImportRefused as error:
-                raise CommandError(str(error)) from None
+                kept = await unfinished_import(conn)
+                if kept is None or kept.identity != identity:
+                    raise CommandError(str(error)) from None
+                raise CommandError(
+                    f"{error}; the first {kept.lines} lines are imported (checkpoints of "
+                    f"{every}): run the same import again to resume, or start over on an "
+                    "empty database"
+                ) from None
 
 
 async def _show(config: Settings, position: int) -> bytes:
@@ -184,20 +214,31 @@ def events_import(
         Path,
         typer.Argument(help="A file written by `vibehq events export` (.gz, .zst or plain)."),
     ],
+    checkpoint_lines: Annotated[
+        int,
+        typer.Option(help="Lines committed together: what a cut run keeps at most.", min=1),
+    ] = CHECKPOINT_LINES,
 ) -> None:
     """Import an export into an empty database, checking every hash on the way in.
 
-    All or nothing: a line that fails its checks (or Ctrl-C) rolls the whole import
-    back. Exit code 1 names the first line at fault.
+    It commits every --checkpoint-lines lines, and the database remembers how far it
+    got: if the run stops (a line fails its checks, Ctrl-C, a lost connection), whole
+    checkpoints stay, and running the same command again resumes after the last one.
+    Until it ends, `serve` and `worker` refuse the database. Exit code 1 names the
+    first line at fault.
     """
     config = settings()
     try:
         size = readable_size(file)
-        counts = run(lambda: import_file(config, file, size, Console(stderr=True)))
+        imported = run(
+            lambda: import_file(config, file, size, Console(stderr=True), checkpoint_lines)
+        )
     except CommandError as error:
         message = str(error)
         fail(message, 2 if message.startswith(("cannot read", "the database")) else 1)
+    counts = imported.counts
+    resumed = f" (resumed after line {imported.resumed_after})" if imported.resumed_after else ""
     typer.echo(
         f"imported {counts['event']} events, {counts['blob']} blobs, {counts['link']} chain "
-        f"links and {counts['checkpoint']} checkpoints"
+        f"links and {counts['checkpoint']} checkpoints{resumed}"
     )

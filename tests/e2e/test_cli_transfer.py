@@ -8,18 +8,15 @@ import gzip
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
 import zstandard
 
 from application.aggregates import AggregateRepository, CommandContext
 from application.secrets import SecretService
 from domain.contracts import NewSecret, SecretValueRequest
-from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
 from infrastructure.secrets.keys import LocalKeyRing
@@ -31,18 +28,6 @@ from tests.integration.workload import record_workload
 pytestmark = pytest.mark.timeout(240)
 
 SEED = base64.b64encode(bytes(range(1, 33))).decode()
-
-
-@pytest_asyncio.fixture
-async def empty_database(engines: Engines, template_database: str) -> AsyncIterator[str]:
-    name = f"vibehq_import_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(engines.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield with_database(engines.database_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def env_of(database_url: str, engines: Engines) -> dict[str, str]:
@@ -175,6 +160,23 @@ async def test_a_tampered_or_unreadable_file_imports_nothing(
     code, _, err = await cli("events", "import", str(garbage), env=target)
     assert code == 1
     assert err.startswith("vibehq: line 1: ")
+
+    # Committed in checkpoints of 5 lines: those before the fault stay, and say so.
+    code, _, err = await cli(
+        "events", "import", str(tampered), "--checkpoint-lines", "5", env=target
+    )
+    kept = victim // 5 * 5
+    assert code == 1
+    assert f"the first {kept} lines are imported (checkpoints of 5)" in err
+    code, _, err = await cli("serve", "--port", "0", env=target)
+    assert code == 1
+    assert err.strip() == (
+        f"vibehq: the log is incomplete: an import of {tampered} stopped after line {kept}; "
+        f"run `vibehq events import {tampered}` again to finish it"
+    )
+    code, _, err = await cli("events", "import", str(exported), env=target)
+    assert code == 2
+    assert "holds an unfinished import of another file" in err
 
 
 async def test_events_show_prints_one_event_whole_or_says_there_is_none(

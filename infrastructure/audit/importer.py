@@ -1,0 +1,245 @@
+"""Import an export (infrastructure/audit/transfer.py) into an empty database.
+
+Every event's hash and stream chain is checked on the way in. The import commits one
+checkpoint at a time (`every` lines) and records how far it got in `vibehq_import` in
+the same transaction, so a run cut short (an error, Ctrl-C, a lost connection, a
+killed process) keeps whole checkpoints only, and running it again on the same file
+resumes after the last one. Until the last checkpoint commits, `serve` and `worker`
+refuse the database (`unfinished_import`).
+
+Memory is bounded whatever the log's length: one checkpoint's transaction, and the
+heads of at most `_HEADS` streams (an older one is read back from the database).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Final, NamedTuple
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from application.audit import ZERO_HASH, chained, event_digest
+from application.ports import RecordedEvent
+from domain.contracts import BlobLine, EventLine, ExportLine, LinkLine
+from infrastructure.audit.transfer import recorded
+from infrastructure.pool import DbConnection
+
+#: Lines per checkpoint (one transaction each) unless the caller says otherwise.
+CHECKPOINT_LINES: Final = 20_000
+#: Stream heads kept in memory; others are read back when their stream goes on.
+_HEADS: Final = 50_000
+
+_DECODER: Final = msgspec.json.Decoder(ExportLine)
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported (from this line on); str() says where and why."""
+
+
+class Unfinished(NamedTuple):
+    """An import that stopped before its end."""
+
+    source: str
+    identity: bytes
+    lines: int
+
+
+class Imported(NamedTuple):
+    counts: dict[str, int]  # lines of each kind written by this run
+    resumed_after: int  # the line this run started after (0: from the start)
+
+
+async def unfinished_import(conn: DbConnection) -> Unfinished | None:
+    row = await conn.fetchrow("SELECT source, identity, lines FROM vibehq_import")
+    return None if row is None else Unfinished(row["source"], row["identity"], row["lines"])
+
+
+def unfinished_message(found: Unfinished) -> str:
+    return (
+        f"the log is incomplete: an import of {found.source} stopped after line "
+        f"{found.lines}; run `vibehq events import {found.source}` again to finish it"
+    )
+
+
+async def import_lines(
+    conn: DbConnection,
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    source: str,
+    identity: bytes,
+    every: int = CHECKPOINT_LINES,
+) -> Imported:
+    """Import (line number, bytes) pairs into an empty database, or resume the
+    unfinished import of the same file (`identity`) after its last checkpoint."""
+    found = await unfinished_import(conn)
+    if found is not None and found.identity != identity:
+        raise ImportRefused(
+            f"the database holds an unfinished import of another file ({found.source}, "
+            f"stopped after line {found.lines}); finish that one, or import into an empty "
+            "database"
+        )
+    if found is None and await conn.fetchval("SELECT EXISTS (SELECT 1 FROM vibehq_events)"):
+        raise ImportRefused("the database already holds events; import needs an empty one")
+    skip = 0 if found is None else found.lines
+    counts = {"event": 0, "blob": 0, "link": 0, "checkpoint": 0}
+    heads = _Heads(conn)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        if found is None:  # in the first checkpoint's transaction: gone if it fails
+            await conn.execute(
+                "INSERT INTO vibehq_import (source, identity, lines) VALUES ($1, $2, 0)",
+                source,
+                identity,
+            )
+        since = 0
+        for number, raw in lines:
+            if number <= skip:
+                continue
+            try:
+                line = _DECODER.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                raise ImportRefused(f"line {number}: {error}") from None
+            await _write(conn, number, line, heads)
+            counts[type(line).__struct_config__.tag] += 1  # type: ignore[index]
+            since += 1
+            if since >= every:
+                await _checkpoint(conn, number)
+                await transaction.commit()
+                transaction = conn.transaction()
+                await transaction.start()
+                since = 0
+        await _finish(conn)
+        await transaction.commit()
+    except BaseException:
+        with contextlib.suppress(
+            asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
+        ):
+            await transaction.rollback()  # a lost connection has rolled back already
+        raise
+    return Imported(counts, skip)
+
+
+async def _checkpoint(conn: DbConnection, number: int) -> None:
+    await conn.execute("UPDATE vibehq_import SET lines = $1, updated_at = now()", number)
+
+
+async def _finish(conn: DbConnection) -> None:
+    await conn.execute("SELECT vibehq_raise_position_floor()")
+    last_link = await conn.fetchval("SELECT max(position) FROM vibehq_log_chain")
+    if last_link is not None:  # the audit follower continues the imported chain
+        await conn.execute(
+            "INSERT INTO vibehq_checkpoints (name, position) VALUES ('audit', $1) "
+            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+            last_link,
+        )
+    await conn.execute("DELETE FROM vibehq_import")
+
+
+async def _write(conn: DbConnection, number: int, line: ExportLine, heads: _Heads) -> None:
+    try:
+        if isinstance(line, EventLine):
+            await heads.follow(number, recorded(line))
+            await _insert_event(conn, line)
+        elif isinstance(line, BlobLine):
+            await conn.execute(
+                "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                bytes.fromhex(line.sha256),
+                line.size,
+                line.encoding,
+                base64.b64decode(line.data),
+            )
+        elif isinstance(line, LinkLine):
+            await conn.execute(
+                "INSERT INTO vibehq_log_chain (position, event_hash, log_hash) VALUES ($1, $2, $3)",
+                line.position,
+                bytes.fromhex(line.event_hash),
+                bytes.fromhex(line.log_hash),
+            )
+        else:
+            await conn.execute(
+                "INSERT INTO vibehq_log_checkpoints "
+                "(to_position, events, log_hash, public_key, signature, signed_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                line.to_position,
+                line.events,
+                bytes.fromhex(line.log_hash),
+                bytes.fromhex(line.public_key),
+                bytes.fromhex(line.signature),
+                line.signed_at,
+            )
+    except asyncpg.UniqueViolationError as error:
+        why = f"already in the log ({error.constraint_name})"
+        raise ImportRefused(f"line {number}: {why}") from None
+
+
+class _Heads:
+    """Each stream's last (version, hash) so far: the newest streams in memory, the
+    rest read back from what this import wrote."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+        self._known: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+
+    async def follow(self, number: int, event: RecordedEvent) -> None:
+        if chained(event.prev_hash, event_digest(event)) != event.hash:
+            raise ImportRefused(
+                f"line {number}: event at position {event.position} does not match its hash "
+                "(payload or metadata changed)"
+            )
+        head = self._known.pop(event.stream_id, None)
+        if head is None and event.stream_version > 1:
+            row = await self._conn.fetchrow(
+                "SELECT originator_version, hash FROM vibehq_events WHERE originator_id = $1 "
+                "ORDER BY originator_version DESC LIMIT 1",
+                event.stream_id,
+            )
+            head = None if row is None else (row["originator_version"], row["hash"])
+        if head is None:
+            if event.stream_version != 1 or event.prev_hash != ZERO_HASH:
+                raise ImportRefused(
+                    f"line {number}: the first event of stream {event.stream_id} "
+                    f"(version {event.stream_version}) links to another"
+                )
+        elif head != (event.stream_version - 1, event.prev_hash):
+            raise ImportRefused(
+                f"line {number}: event at position {event.position} does not follow version "
+                f"{head[0]} of stream {event.stream_id} (deleted, inserted or reordered)"
+            )
+        self._known[event.stream_id] = (event.stream_version, event.hash)
+        if len(self._known) > _HEADS:
+            self._known.popitem(last=False)
+
+
+async def _insert_event(conn: DbConnection, line: EventLine) -> None:
+    await conn.execute(
+        "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
+        "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
+        "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash, "
+        "token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+        "$16, $17, $18)",
+        line.stream_id,
+        line.version,
+        line.topic,
+        base64.b64decode(line.state),
+        line.position,
+        line.event_id,
+        line.stream_type,
+        line.event_type,
+        line.schema_version,
+        line.recorded_at,
+        line.correlation_id,
+        line.causation_id,
+        line.actor,
+        line.traceparent,
+        line.tracestate,
+        bytes.fromhex(line.prev_hash),
+        bytes.fromhex(line.hash),
+        line.token_id,
+    )
