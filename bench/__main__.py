@@ -380,4 +380,8 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["scale"]:
+        from bench.scale import main as scale
+
+        raise SystemExit(asyncio.run(scale(sys.argv[2:])))
     raise SystemExit(asyncio.run(main()))

@@ -47,17 +47,21 @@ class PatchLatencies:
         return percentile(self.seconds, 0.99) * 1000
 
 
-def _manager(pool: asyncpg.Pool) -> PatchManager:
+def repository_for(store: PostgresEventStore, pool: asyncpg.Pool) -> AggregateRepository:
+    """Snapshots on, no aggregate cache: every load reads its snapshot and what followed."""
+    return AggregateRepository(store, snapshots=PostgresSnapshotStore(pool))
+
+
+def manager_for(pool: asyncpg.Pool) -> PatchManager:
     store = PostgresEventStore(pool)
-    repository = AggregateRepository(store, snapshots=PostgresSnapshotStore(pool))
-    return PatchManager(store, PostgresBlobStore(pool), repository)
+    return PatchManager(store, PostgresBlobStore(pool), repository_for(store, pool))
 
 
 def _context() -> CommandContext:
     return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
 
 
-def _patch(workspace_id: uuid.UUID, base: int, n: int) -> PatchSubmission:
+def patch_for(workspace_id: uuid.UUID, base: int, n: int) -> PatchSubmission:
     return PatchSubmission(
         workspace_id=workspace_id,
         base_version=base,
@@ -68,13 +72,13 @@ def _patch(workspace_id: uuid.UUID, base: int, n: int) -> PatchSubmission:
     )
 
 
-async def _workspace_with_history(manager: PatchManager, history: int) -> tuple[uuid.UUID, int]:
+async def workspace_with_history(manager: PatchManager, history: int) -> tuple[uuid.UUID, int]:
     files = [CreateFile(path=f"src/module_{i}.py", content="VALUE = 0\n") for i in range(FILES)]
     summary = await manager.create_workspace(NewWorkspace(name="bench", files=files), _context())
     version = summary.version
     started = time.perf_counter()
     for n in range(history):
-        record = await manager.submit(_patch(summary.id, version, n), _context())
+        record = await manager.submit(patch_for(summary.id, version, n), _context())
         version = record.version
         if n and n % 1000 == 0:
             rate = n / (time.perf_counter() - started)
@@ -85,17 +89,17 @@ async def _workspace_with_history(manager: PatchManager, history: int) -> tuple[
 async def patch_latencies(
     pool: asyncpg.Pool, histories: list[int], count: int
 ) -> list[PatchLatencies]:
-    manager = _manager(pool)
+    manager = manager_for(pool)
     seeded = []
     for history in histories:
         print(f"  patch path: seeding a workspace with {history:,} patches", file=sys.stderr)
-        seeded.append((history, *await _workspace_with_history(manager, history)))
+        seeded.append((history, *await workspace_with_history(manager, history)))
     versions = [version for _, _, version in seeded]
     results = [PatchLatencies(history, []) for history, _, _ in seeded]
     for n in range(count):
         for index, (_, workspace_id, _) in enumerate(seeded):
             started = time.perf_counter()
-            record = await manager.submit(_patch(workspace_id, versions[index], n), _context())
+            record = await manager.submit(patch_for(workspace_id, versions[index], n), _context())
             results[index].seconds.append(time.perf_counter() - started)
             assert record.outcome == "applied", record
             versions[index] = record.version

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, NamedTuple
 from uuid import UUID
 
@@ -87,7 +87,7 @@ async def import_lines(
         raise ImportRefused("the database already holds events; import needs an empty one")
     skip = 0 if found is None else found.lines
     counts = {"event": 0, "blob": 0, "link": 0, "checkpoint": 0}
-    heads = _Heads(conn)
+    writer = _Writer(conn)
     transaction = conn.transaction()
     await transaction.start()
     try:
@@ -105,15 +105,16 @@ async def import_lines(
                 line = _DECODER.decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError) as error:
                 raise ImportRefused(f"line {number}: {error}") from None
-            await _write(conn, number, line, heads)
-            counts[type(line).__struct_config__.tag] += 1  # type: ignore[index]
+            counts[await writer.add(number, line)] += 1
             since += 1
             if since >= every:
+                await writer.flush()
                 await _checkpoint(conn, number)
                 await transaction.commit()
                 transaction = conn.transaction()
                 await transaction.start()
                 since = 0
+        await writer.flush()
         await _finish(conn)
         await transaction.commit()
     except BaseException:
@@ -141,32 +142,46 @@ async def _finish(conn: DbConnection) -> None:
     await conn.execute("DELETE FROM vibehq_import")
 
 
-async def _write(conn: DbConnection, number: int, line: ExportLine, heads: _Heads) -> None:
-    try:
+#: Lines sent to PostgreSQL together (one pipelined `executemany` per kind).
+_BATCH: Final = 500
+
+_INSERTS: Final = {
+    "event": "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
+    "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
+    "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash, token_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    "blob": "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    "link": "INSERT INTO vibehq_log_chain (position, event_hash, log_hash) VALUES ($1, $2, $3)",
+    "checkpoint": "INSERT INTO vibehq_log_checkpoints "
+    "(to_position, events, log_hash, public_key, signature, signed_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6)",
+}
+
+
+class _Writer:
+    """Checks each line, and writes lines a batch at a time."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+        self._rows: dict[str, list[tuple[object, ...]]] = {kind: [] for kind in _INSERTS}
+        self._lines: tuple[int, int] | None = None  # first and last line waiting
+        self._heads = _Heads(conn, before_reading=self.flush)
+
+    async def add(self, number: int, line: ExportLine) -> str:
+        """Check and queue one line; returns its kind."""
         if isinstance(line, EventLine):
-            await heads.follow(number, recorded(line))
-            await _insert_event(conn, line)
+            await self._heads.follow(number, recorded(line))
+            kind, row = "event", _event_row(line)
         elif isinstance(line, BlobLine):
-            await conn.execute(
-                "INSERT INTO vibehq_blobs (sha256, size, encoding, data) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                bytes.fromhex(line.sha256),
-                line.size,
-                line.encoding,
-                base64.b64decode(line.data),
-            )
+            kind, data = "blob", base64.b64decode(line.data)
+            row = (bytes.fromhex(line.sha256), line.size, line.encoding, data)
         elif isinstance(line, LinkLine):
-            await conn.execute(
-                "INSERT INTO vibehq_log_chain (position, event_hash, log_hash) VALUES ($1, $2, $3)",
-                line.position,
-                bytes.fromhex(line.event_hash),
-                bytes.fromhex(line.log_hash),
-            )
+            kind = "link"
+            row = (line.position, bytes.fromhex(line.event_hash), bytes.fromhex(line.log_hash))
         else:
-            await conn.execute(
-                "INSERT INTO vibehq_log_checkpoints "
-                "(to_position, events, log_hash, public_key, signature, signed_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
+            kind = "checkpoint"
+            row = (
                 line.to_position,
                 line.events,
                 bytes.fromhex(line.log_hash),
@@ -174,17 +189,56 @@ async def _write(conn: DbConnection, number: int, line: ExportLine, heads: _Head
                 bytes.fromhex(line.signature),
                 line.signed_at,
             )
-    except asyncpg.UniqueViolationError as error:
-        why = f"already in the log ({error.constraint_name})"
-        raise ImportRefused(f"line {number}: {why}") from None
+        self._rows[kind].append(row)
+        self._lines = (number if self._lines is None else self._lines[0], number)
+        if sum(len(rows) for rows in self._rows.values()) >= _BATCH:
+            await self.flush()
+        return kind
+
+    async def flush(self) -> None:
+        try:
+            for kind, rows in self._rows.items():
+                if rows:
+                    await self._conn.executemany(_INSERTS[kind], rows)
+                    rows.clear()
+        except asyncpg.UniqueViolationError as error:
+            first, last = self._lines or (0, 0)
+            raise ImportRefused(
+                f"lines {first}-{last}: one is already in the log ({error.constraint_name})"
+            ) from None
+        self._lines = None
+
+
+def _event_row(line: EventLine) -> tuple[object, ...]:
+    return (
+        line.stream_id,
+        line.version,
+        line.topic,
+        base64.b64decode(line.state),
+        line.position,
+        line.event_id,
+        line.stream_type,
+        line.event_type,
+        line.schema_version,
+        line.recorded_at,
+        line.correlation_id,
+        line.causation_id,
+        line.actor,
+        line.traceparent,
+        line.tracestate,
+        bytes.fromhex(line.prev_hash),
+        bytes.fromhex(line.hash),
+        line.token_id,
+    )
 
 
 class _Heads:
     """Each stream's last (version, hash) so far: the newest streams in memory, the
     rest read back from what this import wrote."""
 
-    def __init__(self, conn: DbConnection) -> None:
+    def __init__(self, conn: DbConnection, before_reading: Callable[[], Awaitable[None]]) -> None:
         self._conn = conn
+        self._before_reading = before_reading  # what is queued must be written first
         self._known: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
 
     async def follow(self, number: int, event: RecordedEvent) -> None:
@@ -195,6 +249,7 @@ class _Heads:
             )
         head = self._known.pop(event.stream_id, None)
         if head is None and event.stream_version > 1:
+            await self._before_reading()
             row = await self._conn.fetchrow(
                 "SELECT originator_version, hash FROM vibehq_events WHERE originator_id = $1 "
                 "ORDER BY originator_version DESC LIMIT 1",
@@ -215,31 +270,3 @@ class _Heads:
         self._known[event.stream_id] = (event.stream_version, event.hash)
         if len(self._known) > _HEADS:
             self._known.popitem(last=False)
-
-
-async def _insert_event(conn: DbConnection, line: EventLine) -> None:
-    await conn.execute(
-        "INSERT INTO vibehq_events (originator_id, originator_version, topic, state, "
-        "notification_id, event_id, stream_type, event_type, schema_version, recorded_at, "
-        "correlation_id, causation_id, actor, traceparent, tracestate, prev_hash, hash, "
-        "token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-        "$16, $17, $18)",
-        line.stream_id,
-        line.version,
-        line.topic,
-        base64.b64decode(line.state),
-        line.position,
-        line.event_id,
-        line.stream_type,
-        line.event_type,
-        line.schema_version,
-        line.recorded_at,
-        line.correlation_id,
-        line.causation_id,
-        line.actor,
-        line.traceparent,
-        line.tracestate,
-        bytes.fromhex(line.prev_hash),
-        bytes.fromhex(line.hash),
-        line.token_id,
-    )

@@ -1,0 +1,341 @@
+"""`python -m bench scale --events 10000,1000000`: the cost per event as the log grows.
+
+For each size N, on a database of its own and the same engines:
+
+1. A log of N events is built through the store's own write path: one workspace
+   with N/10 patches (at most 100,000) through the PatchManager, then copies of a
+   real workspace's history (10 events: created, 9 patches; fresh ids in each copy)
+   appended by 8 writers until the log holds N events.
+2. Append rate: 20,000 more events by 8 writers, timed.
+3. Latencies (median of 50 each): a patch submitted to a fresh workspace and to the
+   big one; reading a file, a diff over 10 versions and a history page of the big one.
+4. `vibehq worker` started with every follower N events behind: catch-up rate of the
+   relay (to NATS), the audit chain, and the projections.
+5. Bytes per event in PostgreSQL: the events table with its indexes and TOAST, the
+   global chain, the blobs.
+6. The whole-log tools as a user runs them, each in its own process (peak RSS from
+   the kernel): `projections rebuild delivery`, `audit verify` (one process and
+   `--jobs 2`), `events export --out log.jsonl.zst` and `events import` into an empty
+   database.
+
+Flat means each figure at the largest N within 1.2x of the smallest N's. The table
+goes to stdout as Markdown, for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Final, TypeVar
+
+import asyncpg
+
+from application.aggregates import CommandContext
+from application.ports import AppendRequest, NewEvent, RecordedEvent
+from application.workspace_queries import WorkspaceQueries
+from bench.patch_path import manager_for, patch_for, repository_for, workspace_with_history
+from infrastructure.blob_store import PostgresBlobStore
+from infrastructure.database_url import with_database
+from infrastructure.embedded.engines import start_engines
+from infrastructure.event_store.migrator import migrate
+from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.pool import open_pool
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+WRITERS: Final = 8
+SEED: Final = base64.b64encode(bytes(range(7, 39))).decode()
+_UUID: Final = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+FOLLOWERS: Final = ("relay", "audit", "workspaces", "delivery", "ops")
+
+T = TypeVar("T")
+
+#: Figure name (with its unit) -> value, in the order the table shows them.
+Figures = dict[str, float]
+
+
+def _say(text: str) -> None:
+    print(f"  scale: {text}", file=sys.stderr, flush=True)
+
+
+async def _fresh(admin_url: str, name: str) -> str:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(admin_url, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+def _copy(model: list[RecordedEvent]) -> AppendRequest:
+    """The model history under a new stream id, every id inside it fresh too."""
+    fresh: dict[bytes, bytes] = {}
+
+    def renamed(found: re.Match[bytes]) -> bytes:
+        return fresh.setdefault(found.group(0), str(uuid.uuid4()).encode())
+
+    return AppendRequest(
+        stream_id=uuid.uuid4(),
+        stream_type=model[0].stream_type,
+        expected_version=0,
+        events=[
+            NewEvent(
+                uuid.uuid4(),
+                event.event_type,
+                event.schema_version,
+                event.topic,
+                _UUID.sub(renamed, event.state),
+            )
+            for event in model
+        ],
+        actor="bench-factory",
+        correlation_id=uuid.uuid4(),
+    )
+
+
+async def _append_copies(
+    store: PostgresEventStore, model: list[RecordedEvent], events: int
+) -> float:
+    """Append copies of `model` by WRITERS writers until `events` more are in; events/s."""
+    copies = max(1, events // len(model))
+    left = copies
+    started = time.perf_counter()
+
+    async def writer() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await store.append(_copy(model))
+            if left % 20_000 == 0 and left:
+                _say(f"{(copies - left) * len(model):,} of {copies * len(model):,} appended")
+
+    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    return copies * len(model) / (time.perf_counter() - started)
+
+
+async def _build(
+    pool: asyncpg.Pool, store: PostgresEventStore, events: int
+) -> tuple[uuid.UUID, int]:
+    manager = manager_for(pool)
+    history = min(100_000, events // 10)
+    _say(f"a workspace with {history:,} patches")
+    big, version = await workspace_with_history(manager, history)
+    small, _ = await workspace_with_history(manager, 9)
+    model = list(await store.read_stream(small))
+    have = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    _say(f"copies of a {len(model)}-event history up to {events:,} events")
+    await _append_copies(store, model, events - have)
+    return big, version
+
+
+async def _latencies(pool: asyncpg.Pool, big: uuid.UUID, version: int) -> Figures:
+    manager = manager_for(pool)
+    store = PostgresEventStore(pool)
+    queries = WorkspaceQueries(store, PostgresBlobStore(pool), repository_for(store, pool))
+    small, small_version = await workspace_with_history(manager, 1)
+    timings: dict[str, list[float]] = {k: [] for k in ("small", "big", "file", "diff", "history")}
+
+    async def timed(name: str, work: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        result = await work
+        timings[name].append(time.perf_counter() - started)
+        return result
+
+    for n in range(50):
+        patch = patch_for(small, small_version, n)
+        small_version = (await timed("small", manager.submit(patch, _context()))).version
+        record = await timed("big", manager.submit(patch_for(big, version, n), _context()))
+        version = record.version
+        await timed("file", queries.file(big, f"src/module_{n % 20}.py"))
+        await timed("diff", queries.diff(big, version - 10, version))
+        await timed("history", queries.history(big, after_version=version - 50, limit=50))
+    return {
+        "submit, fresh workspace (ms)": _median(timings["small"]) * 1000,
+        "submit, big workspace (ms)": _median(timings["big"]) * 1000,
+        "read a file (ms)": _median(timings["file"]) * 1000,
+        "diff over 10 versions (ms)": _median(timings["diff"]) * 1000,
+        "history page (ms)": _median(timings["history"]) * 1000,
+    }
+
+
+def _context() -> CommandContext:
+    return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _env(database_url: str, nats_url: str, data: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "VIBEHQ_DATABASE_URL": database_url,
+        "VIBEHQ_NATS_URL": nats_url,
+        "VIBEHQ_NATS_PREFIX": f"s{uuid.uuid4().hex[:10]}",
+        "VIBEHQ_SIGNING_KEY": SEED,
+        "VIBEHQ_DATA_DIR": str(data),
+        "VIBEHQ_LOG_LEVEL": "warning",
+    }
+
+
+def _tool(env: dict[str, str], *args: str) -> tuple[float, float]:
+    """Run `vibehq ARGS` to its end: (seconds, peak RSS in MB)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "interfaces.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        error = child.stderr.read().decode() if child.stderr else ""
+        raise RuntimeError(f"vibehq {' '.join(args)} exited {child.returncode}: {error}")
+    return seconds, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+async def _catch_up(pool: asyncpg.Pool, env: dict[str, str]) -> Figures:
+    """Start a worker with every follower at the start of the log; events/s each."""
+    head = await pool.fetchval("SELECT max(notification_id) FROM vibehq_events")
+    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "interfaces.cli.main", "worker",
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    started = time.perf_counter()
+    done: dict[str, float] = {}
+    try:
+        while len(done) < len(FOLLOWERS):
+            await asyncio.sleep(0.5)
+            rows = await pool.fetch("SELECT name, position FROM vibehq_checkpoints")
+            for row in rows:
+                if row["name"] in FOLLOWERS and row["position"] >= head:
+                    done.setdefault(row["name"], time.perf_counter() - started)
+            if worker.returncode is not None:
+                raise RuntimeError("the worker stopped")
+    finally:
+        worker.terminate()
+        await worker.wait()
+    return {f"catch-up, {name} (events/s)": events / done[name] for name in FOLLOWERS}
+
+
+async def _bytes(pool: asyncpg.Pool) -> Figures:
+    await pool.execute("VACUUM ANALYZE vibehq_events")
+    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    sizes = await pool.fetchrow(
+        "SELECT pg_table_size('vibehq_events') AS heap, "
+        "pg_indexes_size('vibehq_events') AS indexes, "
+        "pg_total_relation_size('vibehq_log_chain') AS chain, "
+        "pg_total_relation_size('vibehq_blobs') AS blobs, "
+        "(SELECT avg(pg_column_size(state)) FROM vibehq_events) AS payload"
+    )
+    assert sizes is not None
+    return {
+        "events table per event (B)": sizes["heap"] / events,
+        "its indexes per event (B)": sizes["indexes"] / events,
+        "global chain per event (B)": sizes["chain"] / events,
+        "blobs per event (B)": sizes["blobs"] / events,
+        "payload as stored (B)": float(sizes["payload"]),
+    }
+
+
+async def measure(admin_url: str, nats_url: str, events: int) -> Figures:
+    url = await _fresh(admin_url, "vibehq_scale")
+    pool = await open_pool(url, max_size=WRITERS + 2)
+    store = PostgresEventStore(pool, dsn=url)
+    await store.start()
+    figures: Figures = {}
+    with tempfile.TemporaryDirectory(prefix="vibehq-scale-") as folder:
+        data = Path(folder)
+        env = _env(url, nats_url, data)
+        try:
+            big, version = await _build(pool, store, events)
+            model = list(await store.read_stream(big, limit=10))
+            _say("append rate")
+            figures["append, 8 writers (events/s)"] = await _append_copies(store, model, 20_000)
+            _say("latencies")
+            figures |= await _latencies(pool, big, version)
+            _say("followers catching up")
+            figures |= await _catch_up(pool, env)
+            figures |= await _bytes(pool)
+            total = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+            for label, args in [
+                ("rebuild delivery", ("projections", "rebuild", "delivery")),
+                ("verify", ("audit", "verify", "--jobs", "1")),
+                ("verify --jobs 2", ("audit", "verify", "--jobs", "2")),
+                ("export .zst", ("events", "export", "--out", str(data / "log.jsonl.zst"))),
+            ]:
+                _say(label)
+                seconds, peak = await asyncio.to_thread(_tool, env, *args)
+                figures[f"{label} (events/s)"] = total / seconds
+                if label != "verify --jobs 2":
+                    figures[f"{label}, peak RSS (MB)"] = peak
+            figures["export file per event (B)"] = (data / "log.jsonl.zst").stat().st_size / total
+            target = await _fresh(admin_url, "vibehq_scale_import")
+            _say("import")
+            seconds, peak = await asyncio.to_thread(
+                _tool,
+                {**env, "VIBEHQ_DATABASE_URL": target},
+                "events", "import", str(data / "log.jsonl.zst"),
+            )  # fmt: skip
+            figures["import (events/s)"] = total / seconds
+            figures["import, peak RSS (MB)"] = peak
+        finally:
+            await store.close()
+            await pool.close()
+    return figures
+
+
+def table(sizes: list[int], rows: list[Figures]) -> str:
+    head = "| figure | " + " | ".join(f"{n:,} events" for n in sizes) + " | largest / smallest |"
+    lines = [head, "|" + " --- |" * (len(sizes) + 2)]
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        ratio = values[-1] / values[0] if values[0] else float("nan")
+        cells = " | ".join(f"{v:,.2f}" if v < 100 else f"{v:,.0f}" for v in values)
+        lines.append(f"| {name} | {cells} | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__)
+    parser.add_argument(
+        "--events", default="10000,1000000", help="log sizes, comma-separated (smallest first)"
+    )
+    args = parser.parse_args(argv)
+    sizes = sorted(int(n) for n in args.events.split(","))
+    engines = start_engines(
+        database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
+        nats_url=os.environ.get("VIBEHQ_NATS_URL"),
+        data_dir=ROOT / ".vibehq" / "bench",
+    )
+    try:
+        rows = []
+        for events in sizes:
+            _say(f"--- {events:,} events ---")
+            rows.append(await measure(engines.database_url, engines.nats_url, events))
+            print(table(sizes[: len(rows)], rows), file=sys.stderr)
+    finally:
+        engines.stop()
+    print(table(sizes, rows))
+    return 0
