@@ -52,3 +52,36 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
     through_http += [line for line in result.stdout.splitlines() if "1 MB file, 20 hunks |" in line]
     assert len(through_http) == 2
     assert all(re.search(r"\| \d+\.\d\dx \|$", line) for line in through_http)
+
+
+def test_bench_scale_measures_every_figure_at_each_size(engines: Engines) -> None:
+    """`python -m bench scale` on two tiny logs: every figure at both sizes, with the
+    ratio of the larger to the smaller (the numbers are not judged here)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "scale", "--events", "300,600"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            **os.environ,
+            "VIBEHQ_DATABASE_URL": engines.database_url,
+            "VIBEHQ_NATS_URL": engines.nats_url,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")][2:]
+    names = [row.split(" | ")[0].removeprefix("| ") for row in rows]
+    for figure in (
+        "append, 8 writers (events/s)",
+        "submit, big workspace (ms)",
+        "catch-up, relay (events/s)",
+        "events table per event (B)",
+        "verify, peak RSS (MB)",
+        "verify --jobs 2 (events/s)",
+        "export file per event (B)",
+        "import (events/s)",
+    ):
+        assert figure in names, names
+    assert all(re.search(r"\| [\d,.]+ \| [\d,.]+ \| \d+\.\d\dx \|$", row) for row in rows), rows
