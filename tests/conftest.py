@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -75,30 +76,30 @@ async def template_database(engines: Engines) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest_asyncio.fixture
-async def database_url(engines: Engines, template_database: str) -> AsyncIterator[str]:
-    """A freshly migrated, empty database of its own for one test."""
-    name = f"vibehq_test_{uuid.uuid4().hex[:12]}"
+@asynccontextmanager
+async def _copy_of_template(engines: Engines, template: str, prefix: str) -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(engines.database_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         yield with_database(engines.database_url, name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest_asyncio.fixture
+async def database_url(engines: Engines, template_database: str) -> AsyncIterator[str]:
+    """A freshly migrated, empty database of its own for one test."""
+    async with _copy_of_template(engines, template_database, "vibehq_test") as url:
+        yield url
 
 
 @pytest_asyncio.fixture
 async def empty_database(engines: Engines, template_database: str) -> AsyncIterator[str]:
     """A second empty, migrated database beside `database_url` (an import's target)."""
-    name = f"vibehq_import_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(engines.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield with_database(engines.database_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with _copy_of_template(engines, template_database, "vibehq_import") as url:
+        yield url
 
 
 @pytest_asyncio.fixture

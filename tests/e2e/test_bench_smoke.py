@@ -11,9 +11,10 @@ from infrastructure.embedded.engines import Engines
 from tests.conftest import ROOT
 
 
-def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke"],
+def bench(engines: Engines, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS` on the test engines."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -25,6 +26,10 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
             "VIBEHQ_NATS_URL": engines.nats_url,
         },
     )
+
+
+def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> None:
+    result = bench(engines, "--smoke")
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| append")]
     assert len(rows) == 3
@@ -57,19 +62,7 @@ def test_bench_smoke_prints_every_figure_with_its_ratios(engines: Engines) -> No
 def test_bench_scale_measures_every_figure_at_each_size(engines: Engines) -> None:
     """`python -m bench scale` on two tiny logs: every figure at both sizes, with the
     ratio of the larger to the smaller (the numbers are not judged here)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "scale", "--events", "300,600"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={
-            **os.environ,
-            "VIBEHQ_DATABASE_URL": engines.database_url,
-            "VIBEHQ_NATS_URL": engines.nats_url,
-        },
-    )
+    result = bench(engines, "scale", "--events", "300,600")
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")][2:]
     names = [row.split(" | ")[0].removeprefix("| ") for row in rows]

@@ -15,8 +15,10 @@ from typing import Any
 
 import asyncpg
 import nats
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.ports import EventStore
+from infrastructure.audit.notary import Notary
 from infrastructure.fanout.subjects import Subjects
 from infrastructure.projections.model import LIVE_SCHEMA, Projection, search_path
 from infrastructure.projections.rebuild import build
@@ -129,3 +131,21 @@ async def published_ids(nats_url: str, subjects: Subjects) -> list[str]:
         return ids
     finally:
         await client.close()
+
+
+async def chain_and_sign(
+    database_url: str,
+    store: Any,
+    pool: asyncpg.Pool,
+    key: Ed25519PrivateKey,
+    every: int,
+    **options: int,
+) -> None:
+    """Run the audit follower until it has chained and signed (every `every` events)
+    what the log holds, then stop it."""
+    notary = Notary(dsn=database_url, store=store, key=key, every=every, seconds=0, **options)
+    stop = asyncio.Event()
+    running = asyncio.create_task(notary.run(stop))
+    await wait_caught_up(pool, store, names=("audit",))
+    stop.set()
+    await running

@@ -7,7 +7,6 @@ owner rights could.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,11 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.audit import first_of_each_kind
 from infrastructure.audit.keys import public_bytes
-from infrastructure.audit.notary import Notary
 from infrastructure.audit.parallel import slices, verify_in_parallel
 from infrastructure.audit.verify import verify_log, verify_range
 from infrastructure.event_store.postgres_store import PostgresEventStore
-from tests.integration.followers import wait_caught_up
+from tests.integration.followers import chain_and_sign
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,13 +33,8 @@ async def signed_log(
     database_url: str, pool: asyncpg.Pool, store: PostgresEventStore
 ) -> AsyncIterator[asyncpg.Connection]:
     """A chained and signed workload, and a connection allowed to tamper with it."""
-    notary = Notary(dsn=database_url, store=store, key=KEY, every=25, seconds=0, batch_size=20)
-    stop = asyncio.Event()
-    running = asyncio.create_task(notary.run(stop))
     await record_workload(store, pool, rounds=4)
-    await wait_caught_up(pool, store, names=("audit",))
-    stop.set()
-    await running
+    await chain_and_sign(database_url, store, pool, KEY, every=25, batch_size=20)
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()

@@ -14,13 +14,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infrastructure.audit import importer
 from infrastructure.audit.importer import ImportRefused, import_lines, unfinished_import
 from infrastructure.audit.keys import public_bytes
-from infrastructure.audit.notary import Notary
 from infrastructure.audit.transfer import export_lines
 from infrastructure.audit.verify import verify_log
 from infrastructure.embedded.common import EngineError
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from interfaces.command_resources import require_complete_log
-from tests.integration.followers import wait_caught_up
+from tests.integration.followers import chain_and_sign
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,12 +30,7 @@ IDENTITY = b"the exported file"
 
 async def _exported(database_url: str, pool: asyncpg.Pool, store: PostgresEventStore) -> bytes:
     await record_workload(store, pool, rounds=3)
-    notary = Notary(dsn=database_url, store=store, key=KEY, every=10, seconds=0)
-    stop = asyncio.Event()
-    running = asyncio.create_task(notary.run(stop))
-    await wait_caught_up(pool, store, names=("audit",))
-    stop.set()
-    await running
+    await chain_and_sign(database_url, store, pool, KEY, every=10)
     return await _export(database_url)
 
 

@@ -3,7 +3,6 @@ measured with tracemalloc on a log and on the same log six times longer."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import tracemalloc
@@ -16,11 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.ports import AppendRequest, NewEvent, RecordedEvent
 from infrastructure.audit.keys import public_bytes
-from infrastructure.audit.notary import Notary
 from infrastructure.audit.transfer import export_lines
 from infrastructure.audit.verify import verify_log, verify_range
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
-from tests.integration.followers import wait_caught_up
+from tests.integration.followers import chain_and_sign
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(180)
@@ -45,16 +43,6 @@ async def _grow(store: PostgresEventStore, events: int) -> None:
         )
 
 
-async def _chain(database_url: str, store: PostgresEventStore, pool: asyncpg.Pool) -> None:
-    """The audit follower chains and signs what was appended."""
-    notary = Notary(dsn=database_url, store=store, key=KEY, every=500, seconds=0)
-    stop = asyncio.Event()
-    running = asyncio.create_task(notary.run(stop))
-    await wait_caught_up(pool, store, names=("audit",))
-    stop.set()
-    await running
-
-
 async def _peak_bytes(work: Callable[[], Awaitable[object]]) -> int:
     tracemalloc.start()
     try:
@@ -73,10 +61,10 @@ async def test_verify_holds_the_same_memory_for_a_log_six_times_longer(
         assert problems == []
 
     await _grow(store, 2_000)
-    await _chain(database_url, store, pool)
+    await chain_and_sign(database_url, store, pool, KEY, every=500)
     small = await _peak_bytes(verify)
     await _grow(store, 10_000)
-    await _chain(database_url, store, pool)
+    await chain_and_sign(database_url, store, pool, KEY, every=500)
     large = await _peak_bytes(verify)
     assert large < 1.3 * small, (small, large)
 
@@ -140,7 +128,7 @@ async def test_verifying_the_newest_range_reads_the_range_not_the_log(
     database_url: str, pool: asyncpg.Pool, store: PostgresEventStore
 ) -> None:
     await _grow(store, 6_000)
-    await _chain(database_url, store, pool)
+    await chain_and_sign(database_url, store, pool, KEY, every=500)
     async with pool.acquire() as conn:
         head = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
         before = await _tuples_read(conn)
