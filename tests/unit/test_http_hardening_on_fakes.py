@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from interfaces.http.auth import TokenCache
 from tests.unit.test_http_on_fakes import Harness, _workspace
 
 pytestmark = pytest.mark.timeout(30)
@@ -164,3 +165,16 @@ async def test_an_address_that_keeps_failing_authentication_is_slowed_down() -> 
         client.headers.update(good)
         assert (await client.get(f"/workspaces/{ws}")).status_code == 429
         assert (await client.get("/health")).status_code == 200
+
+
+async def test_an_unknown_token_is_remembered_as_unknown_without_a_second_lookup() -> None:
+    looked_up: list[str] = []
+
+    class Tokens:
+        async def authenticate(self, secret: str) -> None:
+            looked_up.append(secret)
+
+    cache = TokenCache()
+    for _ in range(3):
+        assert await cache.principal("vhq_guess", Tokens()) is None  # type: ignore[arg-type]
+    assert looked_up == ["vhq_guess"]
