@@ -58,7 +58,7 @@ class LocalBudgets:
         now = self._clock()
         # Per key *and* policy: units reserved under one policy are never spent or
         # given back under another (a changed limit starts afresh, never looser).
-        budgets = [self._budget((check.storage_key, check.policy), now) for check in checks]
+        budgets = [self._budget((check.key, check.policy), now) for check in checks]
         for budget in budgets:
             budget.seen += 1
         if all(b.until > now and b.left >= c.cost for b, c in zip(budgets, checks, strict=True)):

@@ -67,6 +67,10 @@ class LimitService:
         self._defaults = {group: spec_of(policy) for group, policy in defaults.items()}
         self._book: dict[str, LimitPolicyInfo] = self._effective(None)
         self._version = 0
+        self._checks_of: dict[
+            tuple[tuple[str, ...], str, str | None, str | None],
+            tuple[tuple[LimitCheck, ...], tuple[LimitCheck, ...]],
+        ] = {}
 
     @property
     def deciding(self) -> bool:
@@ -96,6 +100,24 @@ class LimitService:
         model call costs its model's weight."""
         if self._limiter is None:
             return Admission(ADMITTED, ())
+        enforced, shadow = self._checks(tuple(groups), key, token, model)
+        assert self._budgets is not None
+        decision = await self._budgets.check(enforced) if enforced else ADMITTED
+        refusals: tuple[str, ...] = ()
+        if shadow:
+            tried = await self._limiter.check(shadow)
+            refusals = () if tried.allowed or tried.denied_by is None else (tried.denied_by.name,)
+        return Admission(decision, enforced, refusals)
+
+    def _checks(
+        self, groups: tuple[str, ...], key: str, token: str | None, model: str | None
+    ) -> tuple[tuple[LimitCheck, ...], tuple[LimitCheck, ...]]:
+        """(enforced, shadow) checks for a caller: built once per caller and policy
+        version, then the same objects (a busy key's check is a dictionary lookup)."""
+        cache_key = (groups, key, token, model)
+        found = self._checks_of.get(cache_key)
+        if found is not None:
+            return found
         enforced: list[LimitCheck] = []
         shadow: list[LimitCheck] = []
         for group, spec in self.specs(groups):
@@ -103,13 +125,10 @@ class LimitService:
             policy = policy_for(group, spec, key)
             budget = f"token:{token}" if spec.key == "token" and token is not None else key
             (shadow if policy.shadow else enforced).append(LimitCheck(policy, budget, cost))
-        assert self._budgets is not None
-        decision = await self._budgets.check(enforced) if enforced else ADMITTED
-        refusals: tuple[str, ...] = ()
-        if shadow:
-            tried = await self._limiter.check(shadow)
-            refusals = () if tried.allowed or tried.denied_by is None else (tried.denied_by.name,)
-        return Admission(decision, tuple(enforced), refusals)
+        if len(self._checks_of) >= 50_000:  # bounded: start afresh
+            self._checks_of.clear()
+        found = self._checks_of[cache_key] = (tuple(enforced), tuple(shadow))
+        return found
 
     async def probe(
         self, group: str, actor: str, requests: int, *, model: str | None = None
@@ -133,6 +152,7 @@ class LimitService:
         except AggregateNotFound:
             book = None
         self._book = self._effective(book)
+        self._checks_of.clear()
         self._version = book.version if book is not None else 0
         return self._version
 

@@ -21,6 +21,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
+from prometheus_client import Counter
 
 from domain.contracts import LimitGroup
 from domain.limits import LimitCheck, LimitDecision
@@ -79,20 +80,19 @@ def limited(*groups: LimitGroup) -> Guard:
         else:
             admission = await limits.admit(groups, actor, token=token_text)
             decision = admission.decision
-            headers = _headers(list(admission.checks), decision)
-            counted = metrics().limit_decisions
+            headers = _headers(admission.checks, decision)
             for name in admission.shadow_refusals:
-                counted.labels(name, "shadow_denied").inc()
+                _counted(name, "shadow_denied").inc()
                 breaches(connection).seen(name, actor, shadow=True)
             if decision.allowed:
                 for check in admission.checks:
-                    counted.labels(check.policy.name, "allowed").inc()
+                    _counted(check.policy.name, "allowed").inc()
             else:
                 cache.remember(cache_key, decision, headers)
         if not decision.allowed:
             assert decision.denied_by is not None
             name = decision.denied_by.name
-            metrics().limit_decisions.labels(name, "denied").inc()
+            _counted(name, "denied").inc()
             breaches(connection).seen(name, actor)
             wait = max(1, math.ceil(decision.retry_after))
             raise TooManyRequestsException(
@@ -132,13 +132,41 @@ def limit_headers(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def _headers(checks: list[LimitCheck], decision: LimitDecision) -> dict[str, str]:
+def _headers(checks: tuple[LimitCheck, ...], decision: LimitDecision) -> dict[str, str]:
     if not checks:
         return {}
     return {
-        "RateLimit-Policy": ", ".join(c.policy.header() for c in checks),
+        "RateLimit-Policy": _policy_header(checks),
         "RateLimit": ", ".join(
             f'"{c.policy.name}";r={math.floor(r):d};t={math.ceil(t):d}'
             for c, r, t in zip(checks, decision.remaining, decision.reset_after, strict=True)
         ),
     }
+
+
+#: `RateLimit-Policy` per tuple of checks: the limit service hands out the same tuple
+#: for a caller until the policies change, so it is formatted once (the tuple is held
+#: here too, so its id cannot be reused while the entry lives).
+_POLICY_HEADERS: dict[int, tuple[tuple[LimitCheck, ...], str]] = {}
+
+
+def _policy_header(checks: tuple[LimitCheck, ...]) -> str:
+    found = _POLICY_HEADERS.get(id(checks))
+    if found is not None and found[0] is checks:
+        return found[1]
+    if len(_POLICY_HEADERS) >= 50_000:
+        _POLICY_HEADERS.clear()
+    text = ", ".join(c.policy.header() for c in checks)
+    _POLICY_HEADERS[id(checks)] = (checks, text)
+    return text
+
+
+_COUNTERS: dict[tuple[str, str], Counter] = {}
+
+
+def _counted(policy: str, outcome: str) -> Counter:
+    """`vibehq_rate_limit_decisions_total{policy, outcome}`, its child looked up once."""
+    child = _COUNTERS.get((policy, outcome))
+    if child is None:
+        child = _COUNTERS[policy, outcome] = metrics().limit_decisions.labels(policy, outcome)
+    return child
