@@ -77,7 +77,7 @@ async def template_database(engines: Engines) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def _copy_of_template(engines: Engines, template: str, prefix: str) -> AsyncIterator[str]:
+async def copy_of_template(engines: Engines, template: str, prefix: str) -> AsyncIterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(engines.database_url)
     try:
@@ -91,14 +91,14 @@ async def _copy_of_template(engines: Engines, template: str, prefix: str) -> Asy
 @pytest_asyncio.fixture
 async def database_url(engines: Engines, template_database: str) -> AsyncIterator[str]:
     """A freshly migrated, empty database of its own for one test."""
-    async with _copy_of_template(engines, template_database, "vibehq_test") as url:
+    async with copy_of_template(engines, template_database, "vibehq_test") as url:
         yield url
 
 
 @pytest_asyncio.fixture
 async def empty_database(engines: Engines, template_database: str) -> AsyncIterator[str]:
     """A second empty, migrated database beside `database_url` (an import's target)."""
-    async with _copy_of_template(engines, template_database, "vibehq_import") as url:
+    async with copy_of_template(engines, template_database, "vibehq_import") as url:
         yield url
 
 

@@ -1,5 +1,6 @@
-"""Whole-log tools hold memory bounded by their page sizes, not by the log's length:
-measured with tracemalloc on a log and on the same log six times longer."""
+"""Whole-log tools (verify, export, import) hold memory bounded by their page sizes,
+not by the log's length: measured with tracemalloc on a log and on the same log six
+times longer."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.ports import AppendRequest, NewEvent, RecordedEvent
+from infrastructure.audit.importer import import_lines
 from infrastructure.audit.keys import public_bytes
 from infrastructure.audit.transfer import export_lines
 from infrastructure.audit.verify import verify_log, verify_range
+from infrastructure.embedded.engines import Engines
 from infrastructure.event_store.postgres_store import PostgresEventStore, read_all
+from tests.conftest import copy_of_template
 from tests.integration.followers import chain_and_sign
 from tests.integration.workload import record_workload
 
@@ -136,3 +140,36 @@ async def test_verifying_the_newest_range_reads_the_range_not_the_log(
         read = await _tuples_read(conn) - before
     assert (found.problems, found.events) == ([], 100)
     assert read < 500, f"{read} rows of the events table read to verify 100"
+
+
+async def test_import_holds_the_same_memory_for_a_log_six_times_longer(
+    engines: Engines,
+    template_database: str,
+    database_url: str,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+) -> None:
+    async def exported() -> list[bytes]:
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
+            lines = export_lines(conn, stream=None, first=0, last=last, full=True)
+            return [line async for line in lines]
+
+    async def imported(lines: list[bytes]) -> int:
+        async with copy_of_template(engines, template_database, "vibehq_mem") as url:
+            conn = await asyncpg.connect(url)
+            try:
+                numbered = enumerate(lines, start=1)
+                return await _peak_bytes(
+                    lambda: import_lines(conn, numbered, source="f", identity=b"f")
+                )
+            finally:
+                await conn.close()
+
+    await _grow(store, 2_000)
+    await chain_and_sign(database_url, store, pool, KEY, every=500)
+    small = await imported(await exported())
+    await _grow(store, 10_000)
+    await chain_and_sign(database_url, store, pool, KEY, every=500)
+    large = await imported(await exported())
+    assert large < 1.3 * small, (small, large)
