@@ -110,6 +110,9 @@ async def export_lines(
         "ON COMMIT DELETE ROWS"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # Through the indexes in order, whatever the statistics say (a sort of the whole
+        # range would write it all to a temporary file first; see audit/reader.py).
+        await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
         pending: list[bytes] = []
         async for row in conn.cursor(
             f"SELECT {COLUMNS} FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
