@@ -118,15 +118,21 @@ async def test_export_holds_the_same_memory_for_a_log_six_times_longer(
     assert large < 1.3 * small, (small, large)
 
 
-async def _tuples_read(conn: asyncpg.Connection) -> int:
-    """Rows of the events table this database has read so far (its statistics)."""
+async def _statistic(conn: asyncpg.Connection, query: str) -> int:
+    """A cumulative statistic of the database, with this session's counts flushed."""
     await conn.execute("SELECT pg_stat_force_next_flush()")
     await conn.execute("SELECT pg_stat_clear_snapshot()")
-    read: int = await conn.fetchval(
+    value: int = await conn.fetchval(query)
+    return value
+
+
+async def _tuples_read(conn: asyncpg.Connection) -> int:
+    """Rows of the events table this database has read so far."""
+    return await _statistic(
+        conn,
         "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-        "FROM pg_stat_user_tables WHERE relname = 'vibehq_events'"
+        "FROM pg_stat_user_tables WHERE relname = 'vibehq_events'",
     )
-    return read
 
 
 async def test_verifying_the_newest_range_reads_the_range_not_the_log(
@@ -178,12 +184,9 @@ async def test_import_holds_the_same_memory_for_a_log_six_times_longer(
 
 async def _temp_bytes(conn: asyncpg.Connection) -> int:
     """Bytes of temporary files this database's queries have written so far."""
-    await conn.execute("SELECT pg_stat_force_next_flush()")
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    written: int = await conn.fetchval(
-        "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
+    return await _statistic(
+        conn, "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
     )
-    return written
 
 
 async def test_verify_and_export_of_the_whole_log_write_no_temporary_file(
