@@ -10,7 +10,11 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from application.aggregates import AggregateRepository, CommandContext
+from application.limits import LimitService
+from domain.contracts import LimitPolicySpec
 from domain.limits import LimitCheck, Quota, Rate
+from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.limits import PostgresRateLimiter
 from infrastructure.pool import open_pool
 
@@ -88,3 +92,23 @@ async def test_weighted_quotas_never_go_over_and_a_denial_consumes_nothing(
     for _ in range(3):  # the rate's burst of 3 is all still there
         assert (await limiter.check([LimitCheck(hourly, other)])).allowed
     assert not (await limiter.check([LimitCheck(hourly, other)])).allowed
+
+
+async def test_the_routers_port_charges_each_call_its_models_weight(
+    pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    """What the model router will call: `admit(["model-calls"], actor, model=...)`,
+    under a quota set as an operator sets it, weights per model (others cost 1)."""
+    limits = LimitService(store, AggregateRepository(store), PostgresRateLimiter(pool), {})
+    admin = CommandContext(actor="ops", correlation_id=uuid4(), admin=True)
+    spec = LimitPolicySpec(kind="quota", limit=10, per_seconds=3600, weights={"pro": 4})
+    await limits.set("model-calls", spec, admin)
+
+    async def admitted(model: str) -> bool:
+        admission = await limits.admit(["model-calls"], "agent-factory", model=model)
+        return admission.decision.allowed
+
+    assert [await admitted("pro") for _ in range(3)] == [True, True, False]  # 4 + 4, not 12
+    assert [await admitted("flash") for _ in range(3)] == [True, True, False]  # 9, 10, not 11
+    other = await limits.admit(["model-calls"], "ui-factory", model="pro")
+    assert other.decision.allowed  # each actor its own budget
