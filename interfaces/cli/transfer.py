@@ -216,7 +216,7 @@ def events_import(
     ],
     checkpoint_lines: Annotated[
         int,
-        typer.Option(help="Lines committed together: what a cut run keeps at most.", min=1),
+        typer.Option(help="Lines committed together: the most a cut run has to do again.", min=1),
     ] = CHECKPOINT_LINES,
 ) -> None:
     """Import an export into an empty database, checking every hash on the way in.
