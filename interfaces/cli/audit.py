@@ -230,7 +230,7 @@ def audit_verify(
         typer.Option(
             "--jobs",
             help="Processes verifying disjoint ranges side by side; 0 (the default): one "
-            "per 20,000 positions, up to the CPUs this process may use.",
+            "per 20,000 events, up to the CPUs this process may use.",
             min=0,
         ),
     ] = 0,
