@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from application.audit import ZERO_HASH, AuditRow, Checkpoint
+from infrastructure.event_store.log_queries import in_index_order
 from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 
@@ -48,10 +49,7 @@ async def audit_rows(
     temporary file per million events) before the first row.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        # Read through the indexes in order, whatever the statistics say: a table's
-        # statistics before its first ANALYZE had the planner sort every remaining row
-        # of the range for each page.
-        await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
+        await in_index_order(conn)
         events = aiter(_pages(conn, _EVENTS, "notification_id", first, last, stream))
         links = aiter(_pages(conn, _LINKS, "position", first, last) if stream is None else _no())
         event, link = await anext(events, None), await anext(links, None)

@@ -7,7 +7,6 @@ imported log gives the same bytes:
 * `blob`: the file contents events refer to (stored form: raw or zlib);
 * `link` and `checkpoint`: the global chain and its signatures (full exports only,
   since a partial log cannot carry a chain of the whole).
-
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ from domain.contracts import (
     BlobLine,
     CheckpointLine,
     EventLine,
-    ExportLine,
     LinkLine,
     TraceContext,
 )
 from domain.workspace import Workspace
+from infrastructure.event_store.log_queries import in_index_order
 from infrastructure.event_store.rows import COLUMNS, record_of
 from infrastructure.pool import DbConnection
 
@@ -38,7 +37,6 @@ _CHANGES_FILES: Final = event_types(Workspace.PatchApplied, Workspace.PatchRever
 
 
 _ENCODER: Final = msgspec.json.Encoder()
-_DECODER: Final = msgspec.json.Decoder(ExportLine)
 
 
 def _b64(data: bytes) -> str:
@@ -110,9 +108,7 @@ async def export_lines(
         "ON COMMIT DELETE ROWS"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        # Through the indexes in order, whatever the statistics say (a sort of the whole
-        # range would write it all to a temporary file first; see audit/reader.py).
-        await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
+        await in_index_order(conn)
         pending: list[bytes] = []
         async for row in conn.cursor(
             f"SELECT {COLUMNS} FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "

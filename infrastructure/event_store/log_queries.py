@@ -2,7 +2,8 @@
 
 Where its head is, whether a stream exists, how many events a range holds (for a
 progress bar), and which position a moment corresponds to. The CLI asks them through
-these functions, so its modules hold no SQL.
+these functions, so its modules hold no SQL. And one way for whole-log readers to
+read in index order.
 """
 
 from __future__ import annotations
@@ -72,3 +73,12 @@ async def streams_between(
     """
     rows = await conn.fetch(_STREAMS_BETWEEN, low, high, stream_type, limit)
     return [row["originator_id"] for row in rows]
+
+
+async def in_index_order(conn: DbConnection) -> None:
+    """For the rest of `conn`'s transaction, read through the indexes in their order,
+    whatever the statistics say. A whole-log reader (verify, export) otherwise gets a
+    sort of its whole range, written to a temporary file before the first row (1 GB per
+    million events), or on a table never analysed, a sort of every remaining row per
+    page."""
+    await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
