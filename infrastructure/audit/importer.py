@@ -86,7 +86,7 @@ async def import_lines(
         )
     if found is None and await conn.fetchval("SELECT EXISTS (SELECT 1 FROM vibehq_events)"):
         raise ImportRefused("the database already holds events; import needs an empty one")
-    skip = 0 if found is None else found.lines
+    skip = committed = 0 if found is None else found.lines
     counts = {"event": 0, "blob": 0, "link": 0, "checkpoint": 0}
     writer = _Writer(conn)
     transaction = conn.transaction()
@@ -112,17 +112,24 @@ async def import_lines(
                 await writer.flush()
                 await _checkpoint(conn, number)
                 await transaction.commit()
+                committed = number
                 transaction = conn.transaction()
                 await transaction.start()
                 since = 0
         await writer.flush()
         await _finish(conn)
         await transaction.commit()
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(
             asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
         ):
             await transaction.rollback()  # a lost connection has rolled back already
+        if isinstance(error, ImportRefused) and committed:
+            raise ImportRefused(
+                f"{error}; the first {committed} lines are imported (checkpoints of "
+                f"{every}): run the same import again to resume, or start over on an "
+                "empty database"
+            ) from None
         raise
     return Imported(counts, skip)
 

@@ -18,7 +18,6 @@ from infrastructure.audit.importer import (
     Imported,
     ImportRefused,
     import_lines,
-    unfinished_import,
 )
 from infrastructure.audit.transfer import export_lines
 from infrastructure.event_store.log_queries import count_events, log_head, position_at
@@ -137,14 +136,7 @@ async def import_file(
                     every=every,
                 )
             except ImportRefused as error:
-                kept = await unfinished_import(conn)
-                if kept is None or kept.identity != identity:
-                    raise CommandError(str(error)) from None
-                raise CommandError(
-                    f"{error}; the first {kept.lines} lines are imported (checkpoints of "
-                    f"{every}): run the same import again to resume, or start over on an "
-                    "empty database"
-                ) from None
+                raise CommandError(str(error)) from None
 
 
 async def _show(config: Settings, position: int) -> bytes:
