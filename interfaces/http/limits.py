@@ -11,6 +11,7 @@ policy. The defaults are far above what one honest factory sends.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 from prometheus_client import Counter
 
 from domain.contracts import LimitGroup
-from domain.limits import LimitCheck, LimitDecision
+from domain.limits import LimitCheck, LimitDecision, Policy
 from infrastructure.metrics import metrics
 from interfaces.http.breaches import BreachLog
 from interfaces.http.dependencies import services_of
@@ -136,7 +137,7 @@ def _headers(checks: tuple[LimitCheck, ...], decision: LimitDecision) -> dict[st
     if not checks:
         return {}
     return {
-        "RateLimit-Policy": _policy_header(checks),
+        "RateLimit-Policy": _policy_header(tuple(c.policy for c in checks)),
         "RateLimit": ", ".join(
             f'"{c.policy.name}";r={math.floor(r):d};t={math.ceil(t):d}'
             for c, r, t in zip(checks, decision.remaining, decision.reset_after, strict=True)
@@ -144,21 +145,10 @@ def _headers(checks: tuple[LimitCheck, ...], decision: LimitDecision) -> dict[st
     }
 
 
-#: `RateLimit-Policy` per tuple of checks: the limit service hands out the same tuple
-#: for a caller until the policies change, so it is formatted once (the tuple is held
-#: here too, so its id cannot be reused while the entry lives).
-_POLICY_HEADERS: dict[int, tuple[tuple[LimitCheck, ...], str]] = {}
-
-
-def _policy_header(checks: tuple[LimitCheck, ...]) -> str:
-    found = _POLICY_HEADERS.get(id(checks))
-    if found is not None and found[0] is checks:
-        return found[1]
-    if len(_POLICY_HEADERS) >= 50_000:
-        _POLICY_HEADERS.clear()
-    text = ", ".join(c.policy.header() for c in checks)
-    _POLICY_HEADERS[id(checks)] = (checks, text)
-    return text
+@functools.lru_cache(maxsize=1024)
+def _policy_header(policies: tuple[Policy, ...]) -> str:
+    """`RateLimit-Policy` for these policies, formatted once."""
+    return ", ".join(policy.header() for policy in policies)
 
 
 _COUNTERS: dict[tuple[str, str], Counter] = {}
