@@ -33,6 +33,7 @@ import asyncio
 import base64
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,21 +171,16 @@ async def _latencies(pool: asyncpg.Pool, big: uuid.UUID, version: int) -> Figure
         await timed("diff", queries.diff(big, version - 10, version))
         await timed("history", queries.history(big, after_version=version - 50, limit=50))
     return {
-        "submit, fresh workspace (ms)": _median(timings["small"]) * 1000,
-        "submit, big workspace (ms)": _median(timings["big"]) * 1000,
-        "read a file (ms)": _median(timings["file"]) * 1000,
-        "diff over 10 versions (ms)": _median(timings["diff"]) * 1000,
-        "history page (ms)": _median(timings["history"]) * 1000,
+        "submit, fresh workspace (ms)": statistics.median(timings["small"]) * 1000,
+        "submit, big workspace (ms)": statistics.median(timings["big"]) * 1000,
+        "read a file (ms)": statistics.median(timings["file"]) * 1000,
+        "diff over 10 versions (ms)": statistics.median(timings["diff"]) * 1000,
+        "history page (ms)": statistics.median(timings["history"]) * 1000,
     }
 
 
 def _context() -> CommandContext:
     return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def _env(database_url: str, nats_url: str, data: Path) -> dict[str, str]:

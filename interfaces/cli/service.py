@@ -23,11 +23,7 @@ from infrastructure.settings import (
 from interfaces.cli.common import run, settings
 from interfaces.cli.tokens import ensure_dev_token
 from interfaces.command_resources import require_complete_log, token_service
-from interfaces.composition import (
-    open_engines,
-    require_nats,
-    run_migrations,
-)
+from interfaces.composition import open_engines, require_nats, run_migrations
 
 
 def serve(
