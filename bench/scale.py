@@ -53,6 +53,7 @@ from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.migrator import migrate
+from infrastructure.event_store.partitions import partition_log
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.pool import open_pool
 
@@ -72,7 +73,9 @@ def _say(text: str) -> None:
     print(f"  scale: {text}", file=sys.stderr, flush=True)
 
 
-async def _fresh(admin_url: str, name: str) -> str:
+async def _fresh(admin_url: str, name: str, partition: int = 0) -> str:
+    """A new migrated database; its log partitioned, `partition` transactions each,
+    unless that is 0."""
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -83,6 +86,8 @@ async def _fresh(admin_url: str, name: str) -> str:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
+        if partition:
+            await partition_log(conn, transactions=partition)
     finally:
         await conn.close()
     return url
@@ -260,8 +265,10 @@ async def _settle(pool: asyncpg.Pool) -> None:
 async def _bytes(pool: asyncpg.Pool) -> Figures:
     events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
     sizes = await pool.fetchrow(
-        "SELECT pg_table_size('vibehq_events') AS heap, "
-        "pg_indexes_size('vibehq_events') AS indexes, "
+        # A plain table is its own partition tree.
+        "SELECT (SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('vibehq_events')) "
+        "AS heap, (SELECT sum(pg_indexes_size(relid)) "
+        "FROM pg_partition_tree('vibehq_events')) AS indexes, "
         "pg_total_relation_size('vibehq_log_chain') AS chain, "
         "pg_total_relation_size('vibehq_blobs') AS blobs, "
         "(SELECT avg(pg_column_size(state)) FROM vibehq_events) AS payload"
@@ -276,8 +283,8 @@ async def _bytes(pool: asyncpg.Pool) -> Figures:
     }
 
 
-async def measure(admin_url: str, nats_url: str, events: int) -> Figures:
-    url = await _fresh(admin_url, "vibehq_scale")
+async def measure(admin_url: str, nats_url: str, events: int, partition: int = 0) -> Figures:
+    url = await _fresh(admin_url, "vibehq_scale", partition)
     pool = await open_pool(url, max_size=WRITERS + 2)
     store = PostgresEventStore(pool, dsn=url)
     await store.start()
@@ -311,7 +318,7 @@ async def measure(admin_url: str, nats_url: str, events: int) -> Figures:
                 if label != "verify --jobs 2":
                     figures[f"{label}, peak RSS (MB)"] = peak
             figures["export file per event (B)"] = (data / "log.jsonl.zst").stat().st_size / total
-            target = await _fresh(admin_url, "vibehq_scale_import")
+            target = await _fresh(admin_url, "vibehq_scale_import", partition)
             _say("import")
             seconds, peak = await asyncio.to_thread(
                 _tool,
@@ -326,14 +333,15 @@ async def measure(admin_url: str, nats_url: str, events: int) -> Figures:
     return figures
 
 
-def table(sizes: list[int], rows: list[Figures]) -> str:
-    head = "| figure | " + " | ".join(f"{n:,} events" for n in sizes) + " | largest / smallest |"
-    lines = [head, "|" + " --- |" * (len(sizes) + 2)]
+def table(columns: list[str], rows: list[Figures], ratio: str = "largest / smallest") -> str:
+    """One column per measured log, and the last one's figure over the first one's."""
+    head = "| figure | " + " | ".join(columns) + f" | {ratio} |"
+    lines = [head, "|" + " --- |" * (len(columns) + 2)]
     for name in rows[0]:
         values = [row[name] for row in rows]
-        ratio = values[-1] / values[0] if values[0] else float("nan")
+        over = values[-1] / values[0] if values[0] else float("nan")
         cells = " | ".join(f"{v:,.2f}" if v < 100 else f"{v:,.0f}" for v in values)
-        lines.append(f"| {name} | {cells} | {ratio:.2f}x |")
+        lines.append(f"| {name} | {cells} | {over:.2f}x |")
     return "\n".join(lines)
 
 
@@ -342,8 +350,29 @@ async def main(argv: list[str]) -> int:
     parser.add_argument(
         "--events", default="10000,1000000", help="log sizes, comma-separated (smallest first)"
     )
+    parser.add_argument(
+        "--layout",
+        choices=("plain", "partitioned", "both"),
+        default="plain",
+        help="the log as one table, partitioned by position (vibehq db partition), or "
+        "both at each size (the ratio column is then partitioned / plain at the largest)",
+    )
+    parser.add_argument(
+        "--partition-transactions",
+        type=int,
+        default=1 << 16,
+        help="transactions per partition of a partitioned log",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(n) for n in args.events.split(","))
+    layouts = {"plain": [0], "partitioned": [args.partition_transactions]}.get(
+        args.layout, [0, args.partition_transactions]
+    )
+    runs = [(events, partition) for events in sizes for partition in layouts]
+    columns = [
+        f"{events:,} events" + (", partitioned" if partition else "") for events, partition in runs
+    ]
+    ratio = "partitioned / plain" if len(layouts) == 2 else "largest / smallest"
     engines = start_engines(
         database_url=os.environ.get("VIBEHQ_DATABASE_URL"),
         nats_url=os.environ.get("VIBEHQ_NATS_URL"),
@@ -351,11 +380,18 @@ async def main(argv: list[str]) -> int:
     )
     try:
         rows = []
-        for events in sizes:
-            _say(f"--- {events:,} events ---")
-            rows.append(await measure(engines.database_url, engines.nats_url, events))
-            print(table(sizes[: len(rows)], rows), file=sys.stderr)
+        for (events, partition), column in zip(runs, columns, strict=True):
+            _say(f"--- {column} ---")
+            rows.append(await measure(engines.database_url, engines.nats_url, events, partition))
+            print(table(columns[: len(rows)], rows), file=sys.stderr)
     finally:
         engines.stop()
-    print(table(sizes, rows))
+    if len(layouts) == 2:  # one table per size: the two layouts side by side
+        print(
+            "\n\n".join(
+                table(columns[n : n + 2], rows[n : n + 2], ratio) for n in range(0, len(rows), 2)
+            )
+        )
+    else:
+        print(table(columns, rows, ratio))
     return 0

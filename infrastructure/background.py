@@ -1,19 +1,31 @@
-"""Runs the log's followers (projections, relay) as tasks of one process."""
+"""Runs the log's followers (projections, relay) and chores (the partition keeper) as
+tasks of one process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from infrastructure.log_follower import LeasedFollower
 
 log = logging.getLogger(__name__)
 
 
+class Chore(Protocol):
+    """Work beside the followers that runs until stopped."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
 class Background:
-    def __init__(self, followers: list[LeasedFollower]) -> None:
+    def __init__(self, followers: list[LeasedFollower], chores: Sequence[Chore] = ()) -> None:
         self.followers = followers
+        self.chores = list(chores)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -21,7 +33,7 @@ class Background:
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(follower.run(self._stop), name=f"follower-{follower.name}")
-            for follower in self.followers
+            for follower in [*self.followers, *self.chores]
         ]
         for task in self._tasks:
             task.add_done_callback(_report_crash)

@@ -51,6 +51,7 @@ from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.embedded.common import EngineError
 from infrastructure.embedded.engines import Engines, start_engines
 from infrastructure.event_store.migrator import migrate
+from infrastructure.event_store.partitions import PartitionKeeper
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.fanout.connection import (
     PASSING,
@@ -255,7 +256,8 @@ class Runtime:
         return [*runners, relay, notary]
 
     def start_background(self) -> Background:
-        self.background = Background(self.log_followers())
+        keeper = PartitionKeeper(dsn=self.engines.database_url)
+        self.background = Background(self.log_followers(), [keeper])
         self.background.start()
         return self.background
 

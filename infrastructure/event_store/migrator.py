@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from infrastructure.event_store.partitions import add_partitions
 from infrastructure.pool import DbConnection
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ async def migrate(conn: DbConnection) -> list[Migration]:
                     migration.checksum,
                 )
         await conn.execute("SELECT vibehq_raise_position_floor()")
+        await add_partitions(conn)
         return todo
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 from infrastructure.embedded.engines import embedded_engines
-from infrastructure.settings import data_folder
-from interfaces.cli.common import run, settings
+from infrastructure.event_store import partitions as log_partitions
+from infrastructure.pool import DbConnection, connect
+from infrastructure.settings import Settings, data_folder
+from interfaces.cli.common import CommandError, run, run_command, settings
 from interfaces.composition import open_engines, run_migrations
 
 engines_app = typer.Typer(
     help="The embedded PostgreSQL and NATS servers in the data folder.", no_args_is_help=True
 )
-db_app = typer.Typer(help="The event database: migrations.", no_args_is_help=True)
+T = TypeVar("T")
+
+db_app = typer.Typer(
+    help="The event database: migrations, and the log partitioned by position.",
+    no_args_is_help=True,
+)
 
 
 @engines_app.command("status")
@@ -50,3 +59,70 @@ def db_migrate() -> None:
 
     applied = run(go)
     typer.echo("\n".join(f"applied {name}" for name in applied) or "schema is already current")
+
+
+async def _on_database(config: Settings, work: Callable[[DbConnection], Awaitable[T]]) -> T:
+    engines = await open_engines(config)
+    try:
+        await run_migrations(engines.database_url)
+        conn = await connect(engines.database_url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(engines.stop)
+
+
+def _print_partitions(found: list[log_partitions.Partition]) -> None:
+    if not found:
+        typer.echo("the event log is not partitioned (vibehq db partition makes it so)")
+        return
+    typer.echo(f"{'partition':24} {'rows':>12} {'MB':>9}  {'tablespace':12} positions")
+    for part in found:
+        typer.echo(
+            f"{part.name:24} {part.rows:>12,} {part.bytes / 1e6:>9.1f}  "
+            f"{part.tablespace:12} {part.bounds.removeprefix('FOR VALUES ')}"
+        )
+
+
+@db_app.command("partition")
+def db_partition(
+    transactions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Transactions per partition. A position is the writing transaction's id "
+            "shifted left 16 bits, so a partition is a span of time: 2**24 transactions "
+            "hold a few GB of events.",
+        ),
+    ] = log_partitions.TRANSACTIONS,
+    ahead: Annotated[
+        int, typer.Option(min=0, max=100, help="Partitions made ready beyond the current one.")
+    ] = log_partitions.AHEAD,
+) -> None:
+    """Partition the event log by position (docs/scaling.md), once, in one transaction.
+
+    The stored events stay where they are and become the first partition; writers wait
+    for the moment it takes (a scan of the log to check its range). Afterwards every
+    start and the worker keep partitions ready ahead, and old ones can move to another
+    tablespace (ALTER TABLE ... SET TABLESPACE) and stay verifiable.
+    """
+    config = settings()
+
+    async def go(conn: DbConnection) -> list[log_partitions.Partition]:
+        if await log_partitions.is_partitioned(conn):
+            raise CommandError("the event log is already partitioned: vibehq db partitions")
+        await log_partitions.partition_log(conn, transactions=transactions, ahead=ahead)
+        return await log_partitions.partitions(conn)
+
+    found = run_command(lambda: _on_database(config, go))
+    typer.echo(f"the event log is partitioned, {transactions:,} transactions per partition")
+    _print_partitions(found)
+
+
+@db_app.command("partitions")
+def db_partitions() -> None:
+    """List the event log's partitions: rows (estimated), size, tablespace, positions."""
+    config = settings()
+    _print_partitions(run(lambda: _on_database(config, log_partitions.partitions)))

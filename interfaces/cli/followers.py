@@ -79,7 +79,7 @@ async def run_worker(config: Settings, console: Console) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        names = ", ".join(f.name for f in background.followers)
+        names = ", ".join(f.name for f in [*background.followers, *background.chores])
         console.print(f"worker running {names}; Ctrl-C stops", style="dim")
         await stop.wait()
         console.print("stopping…", style="dim")
