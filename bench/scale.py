@@ -265,13 +265,15 @@ async def _settle(pool: asyncpg.Pool) -> None:
 async def _bytes(pool: asyncpg.Pool) -> Figures:
     events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
     sizes = await pool.fetchrow(
-        # A plain table is its own partition tree.
-        "SELECT (SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('vibehq_events')) "
-        "AS heap, (SELECT sum(pg_indexes_size(relid)) "
-        "FROM pg_partition_tree('vibehq_events')) AS indexes, "
+        "SELECT sum(pg_table_size(t.oid)) AS heap, sum(pg_indexes_size(t.oid)) AS indexes, "
         "pg_total_relation_size('vibehq_log_chain') AS chain, "
         "pg_total_relation_size('vibehq_blobs') AS blobs, "
-        "(SELECT avg(pg_column_size(state)) FROM vibehq_events) AS payload"
+        "pg_total_relation_size('vibehq_stream_heads') AS heads, "
+        "(SELECT avg(pg_column_size(state)) FROM vibehq_events) AS payload "
+        # The table itself when plain, its partitions when partitioned.
+        "FROM pg_class t WHERE t.oid = 'vibehq_events'::regclass AND t.relkind = 'r' "
+        "OR t.oid IN (SELECT inhrelid FROM pg_inherits "
+        "WHERE inhparent = 'vibehq_events'::regclass)"
     )
     assert sizes is not None
     return {
@@ -279,6 +281,7 @@ async def _bytes(pool: asyncpg.Pool) -> Figures:
         "its indexes per event (B)": sizes["indexes"] / events,
         "global chain per event (B)": sizes["chain"] / events,
         "blobs per event (B)": sizes["blobs"] / events,
+        "stream heads per event (B)": sizes["heads"] / events,
         "payload as stored (B)": float(sizes["payload"]),
     }
 

@@ -60,6 +60,12 @@ async def add_partitions(conn: DbConnection, ahead: int = AHEAD) -> int:
     made: int = await conn.fetchval("SELECT vibehq_add_event_partitions($1)", ahead)
     if made:
         log.info("made %d event log partition(s) ahead", made)
+        stray = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events_default")
+        if stray is not None:
+            log.warning(
+                "positions up to %d outran the partitions and stay in vibehq_events_default",
+                stray,
+            )
     return made
 
 

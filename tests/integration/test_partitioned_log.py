@@ -11,6 +11,7 @@ tablespace or detached, and the CLI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -242,7 +243,7 @@ async def test_db_partition_converts_once_and_lists_the_partitions(
 
 
 async def test_writes_that_outran_the_partitions_wait_in_the_default_one(
-    store: PostgresEventStore, pool: asyncpg.Pool
+    store: PostgresEventStore, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Nobody made partitions for a while: the ones made ahead fill up, then the default.
     for _ in range(SMALL * 6):
@@ -251,7 +252,12 @@ async def test_writes_that_outran_the_partitions_wait_in_the_default_one(
         strays = (await _rows_by_partition(conn)).get("vibehq_events_default", 0)
         assert strays > 0
 
-        assert await add_partitions(conn, 1) >= 1  # after the strays, which stay put
+        with caplog.at_level(logging.WARNING, logger="infrastructure.event_store.partitions"):
+            assert await add_partitions(conn, 1) >= 1  # after the strays, which stay put
+        last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events_default")
+        assert caplog.messages == [
+            f"positions up to {last} outran the partitions and stay in vibehq_events_default"
+        ]
         # The range the strays are in stays with them; once the next range begins,
         # writes go to partitions again.
         for _ in range(SMALL):

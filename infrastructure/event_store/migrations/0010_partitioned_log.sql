@@ -91,7 +91,6 @@ BEGIN
     -- after them and they stay where they are.
     SELECT max(notification_id) INTO v_stray FROM vibehq_events_default;
     IF v_stray >= v_plan.covered_to THEN
-        RAISE WARNING 'positions up to % are in the default partition', v_stray;
         v_plan.covered_to := (v_stray / v_span + 1) * v_span;
     END IF;
     WHILE v_plan.covered_to < v_until LOOP
