@@ -96,12 +96,15 @@ async def export_lines(
     first: int,
     last: int,
     full: bool,
+    resume_after: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The export, line by line (each ends with a newline), from one snapshot.
 
     Memory stays flat however long the log: events come through a cursor, and the blobs
     they refer to are gathered in a temporary table (not in this process), then read
-    back through a cursor after the events.
+    back through a cursor after the events. With `resume_after`, the events up to that
+    position are left out (an earlier run wrote them), but the blobs they refer to are
+    still gathered: the rest of the file is the same as an export in one go.
     """
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS vibehq_export_blobs (sha256 bytea PRIMARY KEY) "
@@ -110,6 +113,20 @@ async def export_lines(
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await in_index_order(conn)
         pending: list[bytes] = []
+        if resume_after is not None:
+            async for row in conn.cursor(
+                f"SELECT {COLUMNS} FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
+                "AND ($3::uuid IS NULL OR originator_id = $3) AND event_type = ANY($4) "
+                "ORDER BY notification_id",
+                first,
+                resume_after,
+                stream,
+                list(_CHANGES_FILES),
+            ):
+                pending.extend(bytes.fromhex(change) for change in _blob_refs(record_of(row)))
+                if len(pending) >= _BLOB_BATCH:
+                    await _gather_blobs(conn, pending)
+            first = resume_after + 1
         async for row in conn.cursor(
             f"SELECT {COLUMNS} FROM vibehq_events WHERE notification_id BETWEEN $1 AND $2 "
             "AND ($3::uuid IS NULL OR originator_id = $3) ORDER BY notification_id",

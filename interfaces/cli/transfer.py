@@ -19,7 +19,6 @@ from infrastructure.audit.importer import (
     ImportRefused,
     import_lines,
 )
-from infrastructure.audit.transfer import export_lines
 from infrastructure.event_store.log_queries import count_events, log_head, position_at
 from infrastructure.event_store.log_queries import stream_exists as has_stream
 from infrastructure.pool import DbConnection
@@ -34,7 +33,14 @@ from interfaces.cli.common import (
     runtime_for,
     settings,
 )
-from interfaces.cli.compressed import reading, writing
+from interfaces.cli.compressed import reading
+from interfaces.cli.export_file import (
+    CHECKPOINT_EVENTS,
+    ExportStopped,
+    Options,
+    unfinished,
+    write_export,
+)
 
 events_app = typer.Typer(
     help="One event whole, or the event log as JSON Lines (with hashes, blobs, chain and "
@@ -50,35 +56,28 @@ async def export(
     stream_text: str | None,
     first: int | None,
     to: str | None,
+    every: int,
     console: Console,
 ) -> int:
-    """Write the export to `out` (atomically: a temporary file renamed at the end)."""
+    """Write the export to `out` (under a temporary name, renamed when complete), going
+    on from the checkpoint an earlier run of the same options left (export_file.py)."""
     async with runtime_for(config) as runtime, runtime.pool.acquire() as conn:
         stream = None if stream_text is None else await resolve_stream(conn, stream_text)
-        last = await _position(conn, to, await log_head(conn))
         if stream is not None and not await has_stream(conn, stream):
             raise CommandError(f"no stream {stream} in the log")
-        total = await count_events(conn, first=first or 0, last=last, stream=stream)
-        full = stream is None and first is None and to is None
-        partial = out.with_name(out.name + ".partial")
-        written = 0
+        options = Options(stream, first or 0, to)
+        resumed = unfinished(out, options)
+        last = resumed.last if resumed else await _position(conn, to, await log_head(conn))
+        total = await count_events(conn, first=options.first, last=last, stream=stream)
+        if resumed is not None:
+            console.print(
+                f"going on from the {resumed.events:,} events an earlier run wrote "
+                f"(to position {resumed.position})"
+            )
         with progress_bar(console, f"exporting to {out}", total, unit="events") as update:
-            try:
-                with writing(partial, out) as handle:
-                    async for line in export_lines(
-                        conn, stream=stream, first=first or 0, last=last, full=full
-                    ):
-                        handle.write(line)
-                        if line.startswith(b'{"kind":"event"'):
-                            written += 1
-                            if written % 200 == 0:
-                                update(written)
-                partial.replace(out)
-            except BaseException:
-                partial.unlink(missing_ok=True)  # never leave half a file behind
-                raise
-            update(written)
-    return written
+            return await write_export(
+                conn, out, options, last=last, resumed=resumed, every=every, update=update
+            )
 
 
 async def _position(conn: DbConnection, to: str | None, head: int) -> int:
@@ -179,24 +178,38 @@ def events_export(
     to: Annotated[
         str | None, typer.Option(help="Last log position, or an ISO 8601 moment.")
     ] = None,
+    checkpoint_events: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Events between checkpoints: a run cut short keeps them in OUT.partial, "
+            "and the same command goes on from the last one.",
+        ),
+    ] = CHECKPOINT_EVENTS,
 ) -> None:
     """Export events (and the blobs they refer to) as JSON Lines.
 
     A full export (no filters) also carries the global chain and its signed
     checkpoints, so an import can be verified with `vibehq audit verify`. The file
-    appears only when complete.
+    appears only when complete. Until then it is OUT.partial, sealed every
+    --checkpoint-events events: a run cut short (Ctrl-C, a lost connection) keeps
+    what it sealed, and running the same command again goes on from there.
     """
     config = settings()
-    written = run_command(
-        lambda: export(
-            config,
-            out,
-            stream_text=stream,
-            first=from_position,
-            to=to,
-            console=Console(stderr=True),
+    try:
+        written = run_command(
+            lambda: export(
+                config,
+                out,
+                stream_text=stream,
+                first=from_position,
+                to=to,
+                every=checkpoint_events,
+                console=Console(stderr=True),
+            )
         )
-    )
+    except ExportStopped as stopped:
+        fail(str(stopped))
     typer.echo(f"exported {written} events to {out}")
 
 
