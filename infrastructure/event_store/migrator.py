@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import asyncpg
+
 from infrastructure.event_store.partitions import add_partitions
 from infrastructure.pool import DbConnection
 
@@ -114,7 +116,10 @@ async def migrate(conn: DbConnection) -> list[Migration]:
                     migration.checksum,
                 )
         await conn.execute("SELECT vibehq_raise_position_floor()")
-        await add_partitions(conn)
+        try:
+            await add_partitions(conn)
+        except asyncpg.LockNotAvailableError:  # a long transaction: the worker goes on
+            log.warning("partitions ahead not made: the event log is busy; the worker retries")
         return todo
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)

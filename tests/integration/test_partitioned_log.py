@@ -288,3 +288,35 @@ async def test_the_keeper_makes_partitions_ahead_of_the_writers(
         spread = await _rows_by_partition(conn)
     assert "vibehq_events_default" not in spread, spread
     assert len(spread) >= 5
+
+
+async def test_a_long_reader_neither_blocks_the_keeper_nor_the_writers_behind_it(
+    store: PostgresEventStore, pool: asyncpg.Pool, database_url: str
+) -> None:
+    for _ in range(SMALL * 4):  # a partition is due
+        await store.append(append_request())
+    reader = await asyncpg.connect(database_url)  # an export: one long transaction
+    keeper = await asyncpg.connect(database_url)
+    try:
+        transaction = reader.transaction(isolation="repeatable_read", readonly=True)
+        await transaction.start()
+        await reader.fetchval("SELECT count(*) FROM vibehq_events")
+
+        started = asyncio.get_running_loop().time()
+        making = asyncio.create_task(add_partitions(keeper, 3))
+        await asyncio.sleep(0.1)  # the keeper waits for its lock now
+        slowest = 0.0
+        while not making.done():
+            began = asyncio.get_running_loop().time()
+            await asyncio.wait_for(store.append(append_request()), 5)
+            slowest = max(slowest, asyncio.get_running_loop().time() - began)
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await making  # gave up instead of queueing everyone behind the reader
+        assert asyncio.get_running_loop().time() - started < 2
+        assert slowest < 1.0  # no writer waited behind it longer than its lock timeout
+
+        await transaction.commit()
+        assert await add_partitions(keeper, 3) >= 1  # the next round makes them
+    finally:
+        await reader.close()
+        await keeper.close()

@@ -82,6 +82,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
+    -- Making a partition locks the log (and its default partition) exclusively for a
+    -- moment. Waiting for that lock behind a long transaction (an export, a verify)
+    -- would make every reader and writer queue behind this one: give up after half a
+    -- second instead, and try again the next minute.
+    PERFORM set_config('lock_timeout', '500ms', true);
     v_span := v_plan.transactions << 16;
     SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + xid_offset) << 16
     INTO v_now FROM vibehq_position_clock;
