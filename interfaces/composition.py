@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -255,9 +255,11 @@ class Runtime:
         )
         return [*runners, relay, notary]
 
-    def start_background(self) -> Background:
+    def start_background(self, only: Collection[str] | None = None) -> Background:
+        """The followers (those named in `only`, if given) and the partition keeper."""
+        followers = [f for f in self.log_followers() if only is None or f.name in only]
         keeper = PartitionKeeper(dsn=self.engines.database_url)
-        self.background = Background(self.log_followers(), [keeper])
+        self.background = Background(followers, [keeper])
         self.background.start()
         return self.background
 

@@ -12,7 +12,7 @@ imported log gives the same bytes:
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Final
 from uuid import UUID
 
@@ -97,7 +97,7 @@ async def export_lines(
     last: int,
     full: bool,
     resume_after: int | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The export, line by line (each ends with a newline), from one snapshot.
 
     Memory stays flat however long the log: events come through a cursor, and the blobs

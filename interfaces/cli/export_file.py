@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Final, Protocol
 from uuid import UUID
@@ -68,7 +68,7 @@ class Lines(Protocol):
         last: int,
         full: bool,
         resume_after: int | None = None,
-    ) -> AsyncIterator[bytes]: ...
+    ) -> AsyncGenerator[bytes, None]: ...
 
 
 class ExportStopped(Exception):

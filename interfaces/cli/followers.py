@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infrastructure.audit.notary import AUDIT
+from infrastructure.fanout.relay import RELAY
 from infrastructure.projections.rebuild import rebuild
 from infrastructure.projections.registry import all_projections, projection_named
 from infrastructure.settings import Settings
@@ -70,11 +72,18 @@ async def rebuild_one(config: Settings, name: str, console: Console) -> int:
             )
 
 
-async def run_worker(config: Settings, console: Console) -> None:
-    """Run every follower until SIGINT/SIGTERM; standbys wait for the lease."""
+#: Every follower a worker runs, by name.
+FOLLOWERS: Final = (*(p.name for p in all_projections()), RELAY, AUDIT)
+
+
+async def run_worker(
+    config: Settings, console: Console, only: frozenset[str] | None = None
+) -> None:
+    """Run every follower (or those named in `only`) until SIGINT/SIGTERM; standbys
+    wait for the lease."""
     async with runtime_for(config) as runtime:
         await require_complete_log(runtime.engines.database_url)
-        background = runtime.start_background()
+        background = runtime.start_background(only)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,12 +118,32 @@ def projections_rebuild(name: NameArgument) -> None:
     typer.echo(f"{name} rebuilt and swapped in at position {position}")
 
 
-def worker() -> None:
-    """Run the projections and the NATS relay (without HTTP) until Ctrl-C.
+def worker(
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these followers, comma-separated: " + ", ".join(FOLLOWERS) + ". "
+            "By default all of them, in one process (one core); workers with disjoint "
+            "--only spread them over cores.",
+        ),
+    ] = None,
+) -> None:
+    """Run the projections, the NATS relay and the audit chain (without HTTP) until
+    Ctrl-C.
 
     Start several for failover: one of each follower is active, the others take over
     within seconds when it stops. Set VIBEHQ_BACKGROUND=off on `serve` to run them
     only here.
     """
     config = settings()
-    run(lambda: run_worker(config, Console(stderr=True)))
+    chosen = None
+    if only is not None:
+        chosen = frozenset(name.strip() for name in only.split(",") if name.strip())
+        unknown = sorted(chosen - set(FOLLOWERS))
+        if unknown or not chosen:
+            fail(
+                f"--only {only!r}: no follower named {', '.join(unknown) or 'there'}; "
+                f"the followers are {', '.join(FOLLOWERS)}",
+                2,
+            )
+    run(lambda: run_worker(config, Console(stderr=True), chosen))

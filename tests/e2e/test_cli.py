@@ -213,3 +213,12 @@ def test_sigterm_stops_serve_while_it_is_still_starting(silent_server: int) -> N
     process.send_signal(signal.SIGTERM)
     process.wait(10)
     assert time.monotonic() - sent < 3
+
+
+def test_a_worker_for_an_unknown_follower_is_one_line_naming_the_known_ones() -> None:
+    result = vibehq("worker", "--only", "relay,projector")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "vibehq: --only 'relay,projector': no follower named projector; the followers "
+        "are delivery, ops, workspaces, secrets, relay, audit\n"
+    )

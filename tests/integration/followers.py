@@ -29,9 +29,9 @@ _LOGS: dict[int, str] = {}
 
 
 def start_worker(
-    database_url: str, nats_url: str, prefix: str, **env: str
+    database_url: str, nats_url: str, prefix: str, *args: str, **env: str
 ) -> subprocess.Popen[bytes]:
-    """`vibehq worker` as a subprocess; its log goes to a file (see `worker_log`)."""
+    """`vibehq worker ARGS` as a subprocess; its log goes to a file (see `worker_log`)."""
     environment = {
         **os.environ,
         "VIBEHQ_DATABASE_URL": database_url,
@@ -46,7 +46,7 @@ def start_worker(
         prefix="vibehq-worker-", suffix=".log", delete=False
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "worker"],
+        [sys.executable, "-m", "interfaces.cli.main", "worker", *args],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,

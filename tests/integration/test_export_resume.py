@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from uuid import UUID
 
@@ -48,7 +48,7 @@ def _cut_after(events: int) -> Lines:
         last: int,
         full: bool,
         resume_after: int | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         given = 0
         source = export_lines(
             conn, stream=stream, first=first, last=last, full=full, resume_after=resume_after

@@ -123,3 +123,19 @@ async def test_a_standby_worker_takes_over_when_the_active_one_dies(
         kill(first)
         kill(second)
         await drop_streams(engines.nats_url, Subjects(prefix))
+
+
+async def test_a_worker_given_only_some_followers_runs_those_alone(
+    database_url: str, engines: Engines, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await record_workload(store, pool, rounds=2)
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    worker = start_worker(database_url, engines.nats_url, prefix, "--only", "relay, audit")
+    try:
+        await wait_caught_up(pool, store, names=("relay", "audit"))
+        await asyncio.sleep(0.5)  # time enough for any other follower to move too
+        moved = {name for name, (position, _) in (await checkpoints(pool)).items() if position}
+        assert moved == {"relay", "audit"}, worker_log(worker)
+    finally:
+        kill(worker)
+        await drop_streams(engines.nats_url, Subjects(prefix))
