@@ -9,9 +9,10 @@ For each size N, on a database of its own and the same engines:
 2. Append rate: 20,000 more events by 8 writers, timed.
 3. Latencies (median of 50 each): a patch submitted to a fresh workspace and to the
    big one; reading a file, a diff over 10 versions and a history page of the big one.
-4. `vibehq worker` started with every follower N events behind: catch-up rate of the
-   relay (to NATS), the audit chain, and the projections, all in the one worker
-   process, from the first follower's first move to each one's reaching the head.
+4. Every follower N events behind: catch-up rate of the relay (to NATS), the audit
+   chain and the projections, each alone in a worker of its own (`worker --only`),
+   one after the other (`--catch-up together`: all in one worker, as `vibehq worker`
+   runs them by default, from the first follower's first move).
 5. Bytes per event in PostgreSQL: the events table with its indexes and TOAST, the
    global chain, the blobs.
 6. The whole-log tools as a user runs them, each in its own process (peak RSS from
@@ -254,6 +255,46 @@ async def _catch_up(pool: asyncpg.Pool, env: dict[str, str]) -> Figures:
     }
 
 
+async def _catch_up_alone(pool: asyncpg.Pool, env: dict[str, str]) -> Figures:
+    """Each follower alone in a worker of its own (`worker --only NAME`), one after the
+    other, from the start of the log: events/s from the worker's saying it runs (its
+    start-up left out) to the follower's reaching the head."""
+    head = await pool.fetchval("SELECT max(notification_id) FROM vibehq_events")
+    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
+    figures: Figures = {}
+    for name in FOLLOWERS:
+        _say(f"{name} catching up alone")
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "interfaces.cli.main", "worker", "--only", name,
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert worker.stderr is not None
+        try:
+            while b"worker running" not in (line := await worker.stderr.readline()):
+                if not line:
+                    raise RuntimeError(f"the worker for {name} stopped")
+            started = time.perf_counter()
+            drain = asyncio.create_task(worker.stderr.read())
+            while (
+                await pool.fetchval(
+                    "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1",
+                    name,
+                )
+                < head
+            ):
+                await asyncio.sleep(0.05)
+                if worker.returncode is not None:
+                    raise RuntimeError(f"the worker for {name} stopped")
+            figures[f"catch-up alone, {name} (events/s)"] = events / max(
+                time.perf_counter() - started, 0.05
+            )
+        finally:
+            worker.terminate()
+            await worker.wait()
+        await drain
+    return figures
+
+
 async def _settle(pool: asyncpg.Pool) -> None:
     """What an operator's database looks like after a while: vacuumed, analysed and
     checkpointed, so autovacuum and the checkpointer do not run in the timed parts
@@ -286,7 +327,9 @@ async def _bytes(pool: asyncpg.Pool) -> Figures:
     }
 
 
-async def measure(admin_url: str, nats_url: str, events: int, partition: int = 0) -> Figures:
+async def measure(
+    admin_url: str, nats_url: str, events: int, partition: int = 0, *, alone: bool = True
+) -> Figures:
     url = await _fresh(admin_url, "vibehq_scale", partition)
     pool = await open_pool(url, max_size=WRITERS + 2)
     store = PostgresEventStore(pool, dsn=url)
@@ -305,7 +348,7 @@ async def measure(admin_url: str, nats_url: str, events: int, partition: int = 0
             _say("latencies")
             figures |= await _latencies(pool, big, version)
             _say("followers catching up")
-            figures |= await _catch_up(pool, env)
+            figures |= await (_catch_up_alone if alone else _catch_up)(pool, env)
             await _settle(pool)
             figures |= await _bytes(pool)
             total = await pool.fetchval("SELECT count(*) FROM vibehq_events")
@@ -366,6 +409,13 @@ async def main(argv: list[str]) -> int:
         default=1 << 16,
         help="transactions per partition of a partitioned log",
     )
+    parser.add_argument(
+        "--catch-up",
+        choices=("alone", "together"),
+        default="alone",
+        help="followers catching up each alone in its own worker (worker --only), one "
+        "after the other, or all together in one worker",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(n) for n in args.events.split(","))
     layouts = {"plain": [0], "partitioned": [args.partition_transactions]}.get(
@@ -385,7 +435,15 @@ async def main(argv: list[str]) -> int:
         rows = []
         for (events, partition), column in zip(runs, columns, strict=True):
             _say(f"--- {column} ---")
-            rows.append(await measure(engines.database_url, engines.nats_url, events, partition))
+            rows.append(
+                await measure(
+                    engines.database_url,
+                    engines.nats_url,
+                    events,
+                    partition,
+                    alone=args.catch_up == "alone",
+                )
+            )
             print(table(columns[: len(rows)], rows), file=sys.stderr)
     finally:
         engines.stop()

@@ -75,7 +75,8 @@ def test_bench_scale_measures_every_figure(engines: Engines) -> None:
     for figure in (
         "append, 8 writers (events/s)",
         "submit, big workspace (ms)",
-        "catch-up, relay (events/s)",
+        "catch-up alone, relay (events/s)",
+        "catch-up alone, ops (events/s)",
         "events table per event (B)",
         "verify, peak RSS (MB)",
         "verify --jobs 2 (events/s)",
