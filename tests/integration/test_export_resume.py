@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from uuid import UUID
+from typing import Any
 
 import asyncpg
 import pytest
@@ -40,19 +40,9 @@ WHOLE = Options(stream=None, first=0, to=None)
 def _cut_after(events: int) -> Lines:
     """export_lines, with Ctrl-C pressed after it has given `events` event lines."""
 
-    async def lines(
-        conn: DbConnection,
-        *,
-        stream: UUID | None,
-        first: int,
-        last: int,
-        full: bool,
-        resume_after: int | None = None,
-    ) -> AsyncGenerator[bytes, None]:
+    async def lines(conn: DbConnection, **options: Any) -> AsyncGenerator[bytes, None]:
         given = 0
-        source = export_lines(
-            conn, stream=stream, first=first, last=last, full=full, resume_after=resume_after
-        )
+        source = export_lines(conn, **options)
         async with contextlib.aclosing(source):
             async for line in source:
                 if line.startswith(b'{"kind":"event"'):
