@@ -49,6 +49,7 @@ import asyncpg
 from application.aggregates import CommandContext
 from application.ports import AppendRequest, NewEvent, RecordedEvent
 from application.workspace_queries import WorkspaceQueries
+from bench.catch_up import catch_up_alone, catch_up_together, say
 from bench.patch_path import manager_for, patch_for, repository_for, workspace_with_history
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.database_url import with_database
@@ -62,16 +63,11 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 WRITERS: Final = 8
 SEED: Final = base64.b64encode(bytes(range(7, 39))).decode()
 _UUID: Final = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-FOLLOWERS: Final = ("relay", "audit", "workspaces", "delivery", "ops")
 
 T = TypeVar("T")
 
 #: Figure name (with its unit) -> value, in the order the table shows them.
 Figures = dict[str, float]
-
-
-def _say(text: str) -> None:
-    print(f"  scale: {text}", file=sys.stderr, flush=True)
 
 
 async def _fresh(admin_url: str, name: str, partition: int = 0) -> str:
@@ -134,7 +130,7 @@ async def _append_copies(
             left -= 1
             await store.append(_copy(model))
             if left % 20_000 == 0 and left:
-                _say(f"{(copies - left) * len(model):,} of {copies * len(model):,} appended")
+                say(f"{(copies - left) * len(model):,} of {copies * len(model):,} appended")
 
     await asyncio.gather(*(writer() for _ in range(WRITERS)))
     return copies * len(model) / (time.perf_counter() - started)
@@ -145,12 +141,12 @@ async def _build(
 ) -> tuple[uuid.UUID, int]:
     manager = manager_for(pool)
     history = min(100_000, events // 10)
-    _say(f"a workspace with {history:,} patches")
+    say(f"a workspace with {history:,} patches")
     big, version = await workspace_with_history(manager, history)
     small, _ = await workspace_with_history(manager, 9)
     model = list(await store.read_stream(small))
     have = await pool.fetchval("SELECT count(*) FROM vibehq_events")
-    _say(f"copies of a {len(model)}-event history up to {events:,} events")
+    say(f"copies of a {len(model)}-event history up to {events:,} events")
     await _append_copies(store, model, events - have)
     return big, version
 
@@ -220,81 +216,6 @@ def _tool(env: dict[str, str], *args: str) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # Linux: KiB
 
 
-async def _catch_up(pool: asyncpg.Pool, env: dict[str, str]) -> Figures:
-    """Start a worker with every follower at the start of the log: each follower's
-    events/s from the moment the first of them moves (the worker's start-up left out)
-    to its reaching the head. Projections whose model is new are rebuilt on start, and
-    their checkpoint jumps to the head at the end: hence from the first move."""
-    head = await pool.fetchval("SELECT max(notification_id) FROM vibehq_events")
-    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interfaces.cli.main", "worker",
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    moving: float | None = None
-    done: dict[str, float] = {}
-    try:
-        while len(done) < len(FOLLOWERS):
-            await asyncio.sleep(0.05)
-            now = time.perf_counter()
-            for row in await pool.fetch("SELECT name, position FROM vibehq_checkpoints"):
-                name, position = row["name"], row["position"]
-                if name in FOLLOWERS and position > 0 and moving is None:
-                    moving = now
-                if name in FOLLOWERS and position >= head:
-                    done.setdefault(name, now)
-            if worker.returncode is not None:
-                raise RuntimeError("the worker stopped")
-    finally:
-        worker.terminate()
-        await worker.wait()
-    assert moving is not None
-    return {
-        f"catch-up, {name} (events/s)": events / max(done[name] - moving, 0.05)
-        for name in FOLLOWERS
-    }
-
-
-async def _catch_up_alone(pool: asyncpg.Pool, env: dict[str, str]) -> Figures:
-    """Each follower alone in a worker of its own (`worker --only NAME`), one after the
-    other, from the start of the log: events/s from the worker's saying it runs (its
-    start-up left out) to the follower's reaching the head."""
-    head = await pool.fetchval("SELECT max(notification_id) FROM vibehq_events")
-    events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
-    figures: Figures = {}
-    for name in FOLLOWERS:
-        _say(f"{name} catching up alone")
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "interfaces.cli.main", "worker", "--only", name,
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        assert worker.stderr is not None
-        try:
-            while b"worker running" not in (line := await worker.stderr.readline()):
-                if not line:
-                    raise RuntimeError(f"the worker for {name} stopped")
-            started = time.perf_counter()
-            drain = asyncio.create_task(worker.stderr.read())
-            while (
-                await pool.fetchval(
-                    "SELECT coalesce(max(position), 0) FROM vibehq_checkpoints WHERE name = $1",
-                    name,
-                )
-                < head
-            ):
-                await asyncio.sleep(0.05)
-                if worker.returncode is not None:
-                    raise RuntimeError(f"the worker for {name} stopped")
-            figures[f"catch-up alone, {name} (events/s)"] = events / max(
-                time.perf_counter() - started, 0.05
-            )
-        finally:
-            worker.terminate()
-            await worker.wait()
-        await drain
-    return figures
-
-
 async def _settle(pool: asyncpg.Pool) -> None:
     """What an operator's database looks like after a while: vacuumed, analysed and
     checkpointed, so autovacuum and the checkpointer do not run in the timed parts
@@ -342,13 +263,13 @@ async def measure(
             big, version = await _build(pool, store, events)
             await _settle(pool)
             model = list(await store.read_stream(big, limit=10))
-            _say("append rate")
+            say("append rate")
             figures["append, 8 writers (events/s)"] = await _append_copies(store, model, 20_000)
             await _settle(pool)
-            _say("latencies")
+            say("latencies")
             figures |= await _latencies(pool, big, version)
-            _say("followers catching up")
-            figures |= await (_catch_up_alone if alone else _catch_up)(pool, env)
+            say("followers catching up")
+            figures |= await (catch_up_alone if alone else catch_up_together)(pool, env)
             await _settle(pool)
             figures |= await _bytes(pool)
             total = await pool.fetchval("SELECT count(*) FROM vibehq_events")
@@ -358,14 +279,14 @@ async def measure(
                 ("verify --jobs 2", ("audit", "verify", "--jobs", "2")),
                 ("export .zst", ("events", "export", "--out", str(data / "log.jsonl.zst"))),
             ]:
-                _say(label)
+                say(label)
                 seconds, peak = await asyncio.to_thread(_tool, env, *args)
                 figures[f"{label} (events/s)"] = total / seconds
                 if label != "verify --jobs 2":
                     figures[f"{label}, peak RSS (MB)"] = peak
             figures["export file per event (B)"] = (data / "log.jsonl.zst").stat().st_size / total
             target = await _fresh(admin_url, "vibehq_scale_import", partition)
-            _say("import")
+            say("import")
             seconds, peak = await asyncio.to_thread(
                 _tool,
                 {**env, "VIBEHQ_DATABASE_URL": target},
@@ -434,7 +355,7 @@ async def main(argv: list[str]) -> int:
     try:
         rows = []
         for (events, partition), column in zip(runs, columns, strict=True):
-            _say(f"--- {column} ---")
+            say(f"--- {column} ---")
             rows.append(
                 await measure(
                     engines.database_url,

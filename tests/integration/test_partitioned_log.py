@@ -253,7 +253,9 @@ async def test_writes_that_outran_the_partitions_wait_in_the_default_one(
         assert strays > 0
 
         with caplog.at_level(logging.WARNING, logger="infrastructure.event_store.partitions"):
-            assert await add_partitions(conn, 1) >= 1  # after the strays, which stay put
+            # After the strays, which stay put; three ahead, as transaction ids are the
+            # cluster's (autoanalyze elsewhere takes some too).
+            assert await add_partitions(conn, 3) >= 1
         last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events_default")
         assert caplog.messages == [
             f"positions up to {last} outran the partitions and stay in vibehq_events_default"
