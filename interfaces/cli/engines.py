@@ -80,9 +80,10 @@ def _print_partitions(found: list[log_partitions.Partition]) -> None:
         return
     typer.echo(f"{'partition':24} {'rows':>12} {'MB':>9}  {'tablespace':12} positions")
     for part in found:
+        positions = part.bounds.removeprefix("FOR VALUES ").replace("'", "")
         typer.echo(
             f"{part.name:24} {part.rows:>12,} {part.bytes / 1e6:>9.1f}  "
-            f"{part.tablespace:12} {part.bounds.removeprefix('FOR VALUES ')}"
+            f"{part.tablespace:12} {positions}"
         )
 
 

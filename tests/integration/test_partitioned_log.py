@@ -11,8 +11,10 @@ tablespace or detached, and the CLI.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 
@@ -231,7 +233,11 @@ async def test_db_partition_converts_once_and_lists_the_partitions(
     assert lines[1].split() == ["partition", "rows", "MB", "tablespace", "positions"]
     assert [line.split()[0] for line in lines[2:]][-1] == "vibehq_events_default"
     assert len(lines) == 2 + 4
-    assert "FROM (MINVALUE)" in lines[2]
+    # Contiguous ranges of 1,000 transactions' positions, the first from the start.
+    ranges = [re.findall(r"FROM \((\w+)\) TO \((\d+)\)$", line)[0] for line in lines[2:-1]]
+    assert ranges[0][0] == "MINVALUE"
+    for (_, end), (start, stop) in itertools.pairwise(ranges):
+        assert (start, int(stop) - int(start)) == (end, 1000 << 16)
 
     code, out, err = await cli("db", "partition", env=env)
     assert (code, out) == (2, "")
