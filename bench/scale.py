@@ -294,6 +294,11 @@ async def measure(
             )  # fmt: skip
             figures["import (events/s)"] = total / seconds
             figures["import, peak RSS (MB)"] = peak
+        except BaseException:  # a long run stopped: keep what it measured
+            if figures:
+                say(f"stopped; measured so far at {events:,} events:")
+                print(table([f"{events:,} events"], [figures]), file=sys.stderr)
+            raise
         finally:
             await store.close()
             await pool.close()
