@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from infrastructure.embedded.engines import embedded_engines
 from infrastructure.event_store import partitions as log_partitions
-from infrastructure.pool import DbConnection, connect
-from infrastructure.settings import Settings, data_folder
+from infrastructure.settings import data_folder
 from interfaces.cli.common import CommandError, run, run_command, settings
+from interfaces.command_resources import small_pool
 from interfaces.composition import open_engines, run_migrations
 
 engines_app = typer.Typer(
     help="The embedded PostgreSQL and NATS servers in the data folder.", no_args_is_help=True
 )
-T = TypeVar("T")
 
 db_app = typer.Typer(
     help="The event database: migrations, and the log partitioned by position.",
@@ -61,19 +59,6 @@ def db_migrate() -> None:
     typer.echo("\n".join(f"applied {name}" for name in applied) or "schema is already current")
 
 
-async def _on_database(config: Settings, work: Callable[[DbConnection], Awaitable[T]]) -> T:
-    engines = await open_engines(config)
-    try:
-        await run_migrations(engines.database_url)
-        conn = await connect(engines.database_url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-    finally:
-        await asyncio.to_thread(engines.stop)
-
-
 def _print_partitions(found: list[log_partitions.Partition]) -> None:
     if not found:
         typer.echo("the event log is not partitioned (vibehq db partition makes it so)")
@@ -111,13 +96,14 @@ def db_partition(
     """
     config = settings()
 
-    async def go(conn: DbConnection) -> list[log_partitions.Partition]:
-        if await log_partitions.is_partitioned(conn):
-            raise CommandError("the event log is already partitioned: vibehq db partitions")
-        await log_partitions.partition_log(conn, transactions=transactions, ahead=ahead)
-        return await log_partitions.partitions(conn)
+    async def go() -> list[log_partitions.Partition]:
+        async with small_pool(config) as pool, pool.acquire() as conn:
+            if await log_partitions.is_partitioned(conn):
+                raise CommandError("the event log is already partitioned: vibehq db partitions")
+            await log_partitions.partition_log(conn, transactions=transactions, ahead=ahead)
+            return await log_partitions.partitions(conn)
 
-    found = run_command(lambda: _on_database(config, go))
+    found = run_command(go)
     typer.echo(f"the event log is partitioned, {transactions:,} transactions per partition")
     _print_partitions(found)
 
@@ -126,4 +112,9 @@ def db_partition(
 def db_partitions() -> None:
     """List the event log's partitions: rows (estimated), size, tablespace, positions."""
     config = settings()
-    _print_partitions(run(lambda: _on_database(config, log_partitions.partitions)))
+
+    async def go() -> list[log_partitions.Partition]:
+        async with small_pool(config) as pool, pool.acquire() as conn:
+            return await log_partitions.partitions(conn)
+
+    _print_partitions(run(go))
