@@ -28,7 +28,10 @@ from infrastructure.projections.delivery import DeliveryProjection
 
 _REPORT_COLUMNS: Final = """
 r.task_id, r.factory, r.status, r.patches_applied, r.patches_rejected, r.patches_reverted,
-r.lines_added, r.lines_removed, r.first_activity, r.last_activity, r.workspaces, r.delivery,
+r.lines_added, r.lines_removed, r.first_activity, r.last_activity, r.delivery,
+ARRAY(SELECT w.workspace_id FROM vibehq_read.delivery_workspaces w
+      WHERE w.task_id = r.task_id AND w.factory = r.factory
+      ORDER BY w.first_position, w.workspace_id) AS workspaces,
 (SELECT count(*) FROM vibehq_read.delivery_files f
  WHERE f.task_id = r.task_id AND f.factory = r.factory) AS files_touched,
 (SELECT coalesce(json_agg(json_build_object(
