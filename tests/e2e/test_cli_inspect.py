@@ -18,7 +18,7 @@ from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.runner import ProjectionRunner
 from infrastructure.projections.workspaces import WorkspaceListProjection
 from tests.e2e.test_cli import vibehq
-from tests.integration.followers import dump, live, wait_caught_up
+from tests.integration.followers import dump, live, running, wait_caught_up
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(180)
@@ -99,13 +99,8 @@ async def test_workspaces_are_listed_and_named_by_the_short_ids_the_list_prints(
     runner = ProjectionRunner(
         dsn=database_url, store=store, projection=WorkspaceListProjection(), poll_interval=0.05
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(runner):
         await wait_caught_up(pool, store, names=("workspaces",))
-    finally:
-        stop.set()
-        await running
     env = env_for(database_url, engines)
 
     code, out, err = await run_cli("workspace", "list", env=env)
@@ -140,9 +135,7 @@ async def test_replay_to_a_moment_equals_the_live_model_as_it_stood_then(
     runner = ProjectionRunner(
         dsn=database_url, store=store, projection=projection, poll_interval=0.05
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(runner):
         await record_workload(store, pool, rounds=4)
         await wait_caught_up(pool, store, names=("delivery",))
         then = await live(database_url, projection)
@@ -151,9 +144,6 @@ async def test_replay_to_a_moment_equals_the_live_model_as_it_stood_then(
         await record_workload(store, pool, rounds=4, seed=5)
         await wait_caught_up(pool, store, names=("delivery",))
         now = await live(database_url, projection)
-    finally:
-        stop.set()
-        await running
     assert now != then  # the later work changed the live model
 
     env = env_for(database_url, engines)

@@ -4,14 +4,16 @@ for catch-up, dumping read models, reading back a JetStream stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import nats
@@ -23,6 +25,24 @@ from infrastructure.fanout.subjects import Subjects
 from infrastructure.projections.model import LIVE_SCHEMA, Projection, search_path
 from infrastructure.projections.rebuild import build
 from tests.conftest import ROOT
+
+
+class Runs(Protocol):
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def running(follower: Runs) -> AsyncIterator[None]:
+    """A follower (projection runner, relay, notary…) running in this loop until the
+    block ends; it is stopped and awaited, so its errors surface here."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
 
 FOLLOWERS = ("delivery", "ops", "workspaces", "secrets", "relay", "audit")
 _LOGS: dict[int, str] = {}
@@ -144,8 +164,5 @@ async def chain_and_sign(
     """Run the audit follower until it has chained and signed (every `every` events)
     what the log holds, then stop it."""
     notary = Notary(dsn=database_url, store=store, key=key, every=every, seconds=0, **options)
-    stop = asyncio.Event()
-    running = asyncio.create_task(notary.run(stop))
-    await wait_caught_up(pool, store, names=("audit",))
-    stop.set()
-    await running
+    async with running(notary):
+        await wait_caught_up(pool, store, names=("audit",))

@@ -17,7 +17,7 @@ from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.delivery_reports import PostgresDeliveryReports
 from infrastructure.projections.runner import ProjectionRunner
-from tests.integration.followers import live, rebuilt_from_scratch, wait_caught_up
+from tests.integration.followers import live, rebuilt_from_scratch, running, wait_caught_up
 from tests.integration.workload import context
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,13 +78,8 @@ async def _run_until_caught_up(
         batch_size=batch_size,
         poll_interval=0.05,
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(runner):
         await wait_caught_up(pool, store, names=("delivery",))
-    finally:
-        stop.set()
-        await running
 
 
 async def test_a_report_lists_each_workspace_once_in_the_order_the_task_first_touched_it(
@@ -116,15 +111,11 @@ async def test_a_live_model_of_the_array_shape_is_rebuilt_on_upgrade(
     )  # version 2 claimed to be caught up, with nothing in its tables
 
     runner = ProjectionRunner(dsn=database_url, store=store, projection=DeliveryProjection())
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
-        async with asyncio.timeout(60):
-            while await pool.fetchval(VERSION) != DeliveryProjection.version:
-                await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await running
+    async with running(runner), asyncio.timeout(60):
+        while True:  # the runner rebuilds before it moves on
+            if await pool.fetchval(VERSION) == DeliveryProjection.version:
+                break
+            await asyncio.sleep(0.05)
 
     columns = await pool.fetch(
         "SELECT column_name FROM information_schema.columns "

@@ -12,7 +12,7 @@ from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.projections.delivery import DeliveryProjection
 from infrastructure.projections.rebuild import rebuild
 from infrastructure.projections.runner import ProjectionRunner
-from tests.integration.followers import live, rebuilt_from_scratch, wait_caught_up
+from tests.integration.followers import live, rebuilt_from_scratch, running, wait_caught_up
 from tests.integration.workload import record_workload
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,9 +27,7 @@ async def test_readers_see_the_old_model_or_the_whole_new_one(
     runner = ProjectionRunner(
         dsn=database_url, store=store, projection=projection, batch_size=25, poll_interval=0.1
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(runner):
         await record_workload(store, pool, rounds=15)
         await wait_caught_up(pool, store, names=("delivery",))
         expected = tuple(await pool.fetchrow(TOTALS))
@@ -61,9 +59,6 @@ async def test_readers_see_the_old_model_or_the_whole_new_one(
         assert await live(database_url, projection) == await rebuilt_from_scratch(
             database_url, store, projection
         )
-    finally:
-        stop.set()
-        await running
 
 
 async def test_a_rebuild_during_live_writes_continues_exactly_where_the_runner_was(
@@ -73,9 +68,7 @@ async def test_a_rebuild_during_live_writes_continues_exactly_where_the_runner_w
     runner = ProjectionRunner(
         dsn=database_url, store=store, projection=projection, batch_size=10, poll_interval=0.05
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(runner):
         await record_workload(store, pool, rounds=5)
         writes = asyncio.create_task(record_workload(store, pool, rounds=10, seed=11))
         await rebuild(dsn=database_url, store=store, projection=projection)
@@ -88,6 +81,3 @@ async def test_a_rebuild_during_live_writes_continues_exactly_where_the_runner_w
             "SELECT model_version FROM vibehq_checkpoints WHERE name = 'delivery'"
         )
         assert version == projection.version
-    finally:
-        stop.set()
-        await running
