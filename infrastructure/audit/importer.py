@@ -9,7 +9,7 @@ refuse the database (`unfinished_import`).
 
 Memory is bounded whatever the log's length: a batch of lines on their way, and the
 heads of at most `_HEADS` streams (an older one is read back from the database; 50,000
-heads take about 25 MB). PostgreSQL holds one checkpoint's transaction.
+heads take about 11 MB). PostgreSQL holds one checkpoint's transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, NamedTuple
-from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -242,12 +241,16 @@ def _event_row(line: EventLine) -> tuple[object, ...]:
 
 class _Heads:
     """Each stream's last (version, hash) so far: the newest streams in memory, the
-    rest read back from what this import wrote."""
+    rest read back from what this import wrote.
+
+    Kept as bytes (the stream id's 16 mapped to the version's 8 and the hash's 32), a
+    head costs about 230 B, where a UUID and a (version, hash) tuple took 360 B.
+    """
 
     def __init__(self, conn: DbConnection, before_reading: Callable[[], Awaitable[None]]) -> None:
         self._conn = conn
         self._before_reading = before_reading  # what is queued must be written first
-        self._known: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._known: OrderedDict[bytes, bytes] = OrderedDict()
 
     async def follow(self, number: int, event: RecordedEvent) -> None:
         if chained(event.prev_hash, event_digest(event)) != event.hash:
@@ -255,7 +258,9 @@ class _Heads:
                 f"line {number}: event at position {event.position} does not match its hash "
                 "(payload or metadata changed)"
             )
-        head = self._known.pop(event.stream_id, None)
+        stream = event.stream_id.bytes
+        kept = self._known.pop(stream, None)
+        head = None if kept is None else (int.from_bytes(kept[:8]), kept[8:])
         if head is None and event.stream_version > 1:
             await self._before_reading()
             row = await self._conn.fetchrow(
@@ -275,6 +280,6 @@ class _Heads:
                 f"line {number}: event at position {event.position} does not follow version "
                 f"{head[0]} of stream {event.stream_id} (deleted, inserted or reordered)"
             )
-        self._known[event.stream_id] = (event.stream_version, event.hash)
+        self._known[stream] = event.stream_version.to_bytes(8) + event.hash
         if len(self._known) > _HEADS:
             self._known.popitem(last=False)
