@@ -93,8 +93,15 @@ class StructAsDict(Transcoding):
     def __init__(self, struct_type: type[msgspec.Struct]) -> None:
         self.type = struct_type
         self.name = struct_type.__name__
+        #: (attribute, JSON key, default value): a factory's value is made once, here.
         self._defaults = [
-            (field.name, field.encode_name, field.default, field.default_factory)
+            (
+                field.name,
+                field.encode_name,
+                field.default_factory()
+                if field.default_factory is not msgspec.NODEFAULT
+                else field.default,
+            )
             for field in msgspec.structs.fields(struct_type)
             if field.default is not msgspec.NODEFAULT
             or field.default_factory is not msgspec.NODEFAULT
@@ -102,10 +109,8 @@ class StructAsDict(Transcoding):
 
     def encode(self, obj: Any) -> Any:
         data: dict[str, Any] = msgspec.to_builtins(obj)
-        for name, key, default, factory in self._defaults:
+        for name, key, default in self._defaults:
             value = getattr(obj, name)
-            if factory is not msgspec.NODEFAULT:
-                default = factory()
             if type(value) is type(default) and value == default:
                 del data[key]
         return data

@@ -160,18 +160,11 @@ class _Batch:
             touch.workspaces.setdefault(workspace, event.position)
         return touch
 
-    def workspace_rows(self) -> tuple[list[str], list[str], list[UUID], list[int]]:
-        rows = [(*key, w, at) for key, t in self.touches.items() for w, at in t.workspaces.items()]
-        return (
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [r[2] for r in rows],
-            [r[3] for r in rows],
-        )
+    def workspace_rows(self) -> list[tuple[str, str, UUID, int]]:
+        return [(*key, w, at) for key, t in self.touches.items() for w, at in t.workspaces.items()]
 
-    def file_rows(self) -> tuple[list[str], list[str], list[str]]:
-        rows = [(*key, path) for key, paths in self.files.items() for path in sorted(paths)]
-        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    def file_rows(self) -> list[tuple[str, str, str]]:
+        return [(*key, path) for key, paths in self.files.items() for path in sorted(paths)]
 
 
 class DeliveryProjection:
@@ -228,11 +221,9 @@ class DeliveryProjection:
         if not batch.touches:
             return
         await conn.executemany(_TOUCH, [t.row(key) for key, t in batch.touches.items()])
-        workspaces = batch.workspace_rows()
-        if workspaces[0]:
-            await conn.execute(_WORKSPACES, *workspaces)
-        if batch.files:
-            await conn.execute(_FILES, *batch.file_rows())
+        for statement, new in ((_WORKSPACES, batch.workspace_rows()), (_FILES, batch.file_rows())):
+            if new:  # one statement for the batch: a column of each field
+                await conn.execute(statement, *zip(*new, strict=True))
         if batch.checks:
             await conn.executemany(_CHECK, batch.checks)
         if batch.deliveries:
