@@ -141,6 +141,7 @@ async def test_streams_whose_heads_are_read_back_must_still_follow_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(importer, "_HEADS", 0)  # no head kept: each is read back
+    monkeypatch.setattr(importer, "_BATCH", 3)  # ... from a batch before
     exported = await _exported(database_url, pool, store)
     lines = exported.splitlines(keepends=True)
     decoded = [json.loads(line) for line in lines]
