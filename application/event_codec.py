@@ -13,6 +13,7 @@ as the current class everywhere. How an event may evolve: docs/event-store.md.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Final, cast
 from uuid import UUID, uuid4
 
@@ -223,7 +224,8 @@ def plain_payload(state: bytes) -> dict[str, Any]:
 
     eventsourcing wraps non-JSON values as {"_type_": name, "_data_": value}; clients
     want the value itself (a UUID's hex becomes its canonical string form). A contract
-    struct comes out whole, its defaults put back, however it was stored.
+    struct comes out whole, its defaults put back, however it was stored; one stored
+    before its struct gained a required field comes out as it was stored.
     """
     return cast(dict[str, Any], _unwrap(msgspec.json.decode(state)))
 
@@ -239,7 +241,8 @@ def _unwrap(value: Any) -> Any:
                 return str(UUID(data))
             struct = _STRUCTS_BY_NAME.get(kind)
             if struct is not None:
-                return msgspec.to_builtins(msgspec.convert(data, struct))
+                with contextlib.suppress(msgspec.ValidationError):  # shaped before a change
+                    return msgspec.to_builtins(msgspec.convert(data, struct))
             return _unwrap(data)
         return {key: _unwrap(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -131,3 +131,20 @@ def test_a_client_reads_the_whole_file_change_in_the_published_payload() -> None
         }
     ]
     assert payload["patch_id"] == str(event.patch_id)
+
+
+def test_a_struct_stored_before_it_gained_a_required_field_is_published_as_stored() -> None:
+    change = FileChange(path="a.py", change="added", before=None, after=_entry(3), lines_added=3)
+    older = json.loads(CODEC.encode(_applied(change)).state)
+    del older["changes"][0]["_data_"]["path"]  # as if `path` were added after it was stored
+
+    payload = plain_payload(json.dumps(older).encode())
+
+    assert payload["changes"] == [
+        {
+            "change": "added",
+            "before": None,
+            "after": {"sha256": "ab" * 32, "mode": "100644", "size": 3},
+            "lines_added": 3,
+        }
+    ]
