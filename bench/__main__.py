@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-
 from bench.adversarial import LINES, adversarial_inputs, adversarial_table
-from bench.append import Figure, library, ours, raw
+from bench.append import RAW_TABLE, Figure, library, ours, raw
+from bench.databases import drop_databases, fresh_database
 from bench.engine import engine_table, engine_vs_patch
 from bench.engine_http import http_apply, http_apply_table
 from bench.fanout import fanout_latencies
@@ -27,9 +25,7 @@ from bench.http_load import http_load
 from bench.http_report import load_table
 from bench.patch_path import patch_latencies
 from bench.secrets import costs_table, crypto_costs, limit_costs, redactor_costs, resolve_costs
-from infrastructure.database_url import with_database
 from infrastructure.embedded.engines import start_engines
-from infrastructure.event_store.migrator import migrate
 from infrastructure.pool import open_pool
 from infrastructure.settings import DEFAULT_APPEND_GROUPS
 
@@ -73,18 +69,7 @@ def _parse() -> argparse.Namespace:
 
 
 async def _fresh_database(admin_url: str, name: str = "vibehq_bench") -> str:
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    url = with_database(admin_url, name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    from bench.append import RAW_TABLE
-
-    await conn.execute(RAW_TABLE)
-    await conn.close()
-    return url
+    return await fresh_database(admin_url, name, setup=[RAW_TABLE])
 
 
 async def _settle(admin_url: str, *drop: str) -> None:
@@ -93,14 +78,7 @@ async def _settle(admin_url: str, *drop: str) -> None:
     Otherwise PostgreSQL's checkpointer and autovacuum catch up on them during the next
     HTTP load, and their CPU shows in that load's figures as the server's.
     """
-    admin = await asyncpg.connect(admin_url)
-    try:
-        for name in drop:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):  # not our server
-            await admin.execute("CHECKPOINT")
-    finally:
-        await admin.close()
+    await drop_databases(admin_url, *drop, checkpoint=True)
 
 
 def _cell(figure: Figure) -> str:

@@ -7,8 +7,11 @@ For each size N, on a database of its own and the same engines:
    real workspace's history (10 events: created, 9 patches; fresh ids in each copy)
    appended by 8 writers until the log holds N events.
 2. Append rate: 20,000 more events by 8 writers, timed.
-3. Latencies (median of 50 each): a patch submitted to a fresh workspace and to the
-   big one; reading a file, a diff over 10 versions and a history page of the big one.
+3. Latencies, once every log is built and measured: a patch submitted to a fresh
+   workspace and to the big one; reading a file, a diff over 10 versions and a history
+   page of the big one. Each is the median of 100 samples, taken in 10 rounds that
+   take the logs in turn (`--latency-rounds`), so a slow spell of the machine falls on
+   every size alike rather than on one.
 4. Every follower N events behind: catch-up rate of the relay (to NATS), the audit
    chain and the projections, each alone in a worker of its own (`worker --only`),
    one after the other (`--catch-up together`: all in one worker, as `vibehq worker`
@@ -34,28 +37,22 @@ import asyncio
 import base64
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 import asyncpg
 
-from application.aggregates import CommandContext
 from application.ports import AppendRequest, NewEvent, RecordedEvent
-from application.workspace_queries import WorkspaceQueries
 from bench.catch_up import catch_up_alone, catch_up_together, say
-from bench.patch_path import manager_for, patch_for, repository_for, workspace_with_history
-from infrastructure.blob_store import PostgresBlobStore
-from infrastructure.database_url import with_database
+from bench.databases import drop_databases, fresh_database
+from bench.patch_path import manager_for, workspace_with_history
+from bench.scale_latencies import Log, interleaved_latencies
 from infrastructure.embedded.engines import start_engines
-from infrastructure.event_store.migrator import migrate
-from infrastructure.event_store.partitions import partition_log
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.pool import open_pool
 
@@ -64,30 +61,8 @@ WRITERS: Final = 8
 SEED: Final = base64.b64encode(bytes(range(7, 39))).decode()
 _UUID: Final = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-T = TypeVar("T")
-
 #: Figure name (with its unit) -> value, in the order the table shows them.
 Figures = dict[str, float]
-
-
-async def _fresh(admin_url: str, name: str, partition: int = 0) -> str:
-    """A new migrated database; its log partitioned, `partition` transactions each,
-    unless that is 0."""
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(admin_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-        if partition:
-            await partition_log(conn, transactions=partition)
-    finally:
-        await conn.close()
-    return url
 
 
 def _copy(model: list[RecordedEvent]) -> AppendRequest:
@@ -149,40 +124,6 @@ async def _build(
     say(f"copies of a {len(model)}-event history up to {events:,} events")
     await _append_copies(store, model, events - have)
     return big, version
-
-
-async def _latencies(pool: asyncpg.Pool, big: uuid.UUID, version: int) -> Figures:
-    manager = manager_for(pool)
-    store = PostgresEventStore(pool)
-    queries = WorkspaceQueries(store, PostgresBlobStore(pool), repository_for(store, pool))
-    small, small_version = await workspace_with_history(manager, 1)
-    timings: dict[str, list[float]] = {k: [] for k in ("small", "big", "file", "diff", "history")}
-
-    async def timed(name: str, work: Awaitable[T]) -> T:
-        started = time.perf_counter()
-        result = await work
-        timings[name].append(time.perf_counter() - started)
-        return result
-
-    for n in range(50):
-        patch = patch_for(small, small_version, n)
-        small_version = (await timed("small", manager.submit(patch, _context()))).version
-        record = await timed("big", manager.submit(patch_for(big, version, n), _context()))
-        version = record.version
-        await timed("file", queries.file(big, f"src/module_{n % 20}.py"))
-        await timed("diff", queries.diff(big, version - 10, version))
-        await timed("history", queries.history(big, after_version=version - 50, limit=50))
-    return {
-        "submit, fresh workspace (ms)": statistics.median(timings["small"]) * 1000,
-        "submit, big workspace (ms)": statistics.median(timings["big"]) * 1000,
-        "read a file (ms)": statistics.median(timings["file"]) * 1000,
-        "diff over 10 versions (ms)": statistics.median(timings["diff"]) * 1000,
-        "history page (ms)": statistics.median(timings["history"]) * 1000,
-    }
-
-
-def _context() -> CommandContext:
-    return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
 
 
 def _env(database_url: str, nats_url: str, data: Path) -> dict[str, str]:
@@ -250,8 +191,10 @@ async def _bytes(pool: asyncpg.Pool) -> Figures:
 
 async def measure(
     admin_url: str, nats_url: str, events: int, partition: int = 0, *, alone: bool = True
-) -> Figures:
-    url = await _fresh(admin_url, "vibehq_scale", partition)
+) -> tuple[Figures, Log]:
+    """Every figure but the latencies, and the log for their rounds (its database is
+    kept; the caller drops it)."""
+    url = await fresh_database(admin_url, _name(events, partition), partition=partition)
     pool = await open_pool(url, max_size=WRITERS + 2)
     store = PostgresEventStore(pool, dsn=url)
     await store.start()
@@ -266,8 +209,6 @@ async def measure(
             say("append rate")
             figures["append, 8 writers (events/s)"] = await _append_copies(store, model, 20_000)
             await _settle(pool)
-            say("latencies")
-            figures |= await _latencies(pool, big, version)
             say("followers catching up")
             figures |= await (catch_up_alone if alone else catch_up_together)(pool, env)
             await _settle(pool)
@@ -285,7 +226,7 @@ async def measure(
                 if label != "verify --jobs 2":
                     figures[f"{label}, peak RSS (MB)"] = peak
             figures["export file per event (B)"] = (data / "log.jsonl.zst").stat().st_size / total
-            target = await _fresh(admin_url, "vibehq_scale_import", partition)
+            target = await fresh_database(admin_url, "vibehq_scale_import", partition=partition)
             say("import")
             seconds, peak = await asyncio.to_thread(
                 _tool,
@@ -294,6 +235,7 @@ async def measure(
             )  # fmt: skip
             figures["import (events/s)"] = total / seconds
             figures["import, peak RSS (MB)"] = peak
+            await drop_databases(admin_url, "vibehq_scale_import", checkpoint=True)
         except BaseException:  # a long run stopped: keep what it measured
             if figures:
                 say(f"stopped; measured so far at {events:,} events:")
@@ -302,7 +244,11 @@ async def measure(
         finally:
             await store.close()
             await pool.close()
-    return figures
+    return figures, Log(url, big, version)
+
+
+def _name(events: int, partition: int) -> str:
+    return f"vibehq_scale_{events}" + (f"_p{partition}" if partition else "")
 
 
 def table(columns: list[str], rows: list[Figures], ratio: str = "largest / smallest") -> str:
@@ -342,6 +288,13 @@ async def main(argv: list[str]) -> int:
         help="followers catching up each alone in its own worker (worker --only), one "
         "after the other, or all together in one worker",
     )
+    parser.add_argument(
+        "--latency-rounds",
+        type=int,
+        default=10,
+        help="rounds of latency samples, each taking every log in turn (10 samples of "
+        "each operation per log per round); the figure is the median of all",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(n) for n in args.events.split(","))
     layouts = {"plain": [0], "partitioned": [args.partition_transactions]}.get(
@@ -358,19 +311,27 @@ async def main(argv: list[str]) -> int:
         data_dir=ROOT / ".vibehq" / "bench",
     )
     try:
-        rows = []
-        for (events, partition), column in zip(runs, columns, strict=True):
-            say(f"--- {column} ---")
-            rows.append(
-                await measure(
+        rows: list[Figures] = []
+        logs: list[Log] = []
+        try:
+            for (events, partition), column in zip(runs, columns, strict=True):
+                say(f"--- {column} ---")
+                figures, log = await measure(
                     engines.database_url,
                     engines.nats_url,
                     events,
                     partition,
                     alone=args.catch_up == "alone",
                 )
-            )
-            print(table(columns[: len(rows)], rows), file=sys.stderr)
+                rows.append(figures)
+                logs.append(log)
+                print(table(columns[: len(rows)], rows), file=sys.stderr)
+            say("--- latencies, every log in turn ---")
+            latencies = await interleaved_latencies(logs, args.latency_rounds, per_round=10)
+            for figures, measured in zip(rows, latencies, strict=True):
+                figures |= measured
+        finally:
+            await drop_databases(engines.database_url, *(_name(*run) for run in runs))
     finally:
         engines.stop()
     if len(layouts) == 2:  # one table per size: the two layouts side by side

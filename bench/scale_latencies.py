@@ -1,0 +1,92 @@
+"""The scale benchmark's latencies, taken once every log is built, the logs in turn."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable
+from typing import Final, NamedTuple, TypeVar
+
+import asyncpg
+
+from application.aggregates import CommandContext
+from application.workspace_queries import WorkspaceQueries
+from bench.catch_up import say
+from bench.patch_path import manager_for, patch_for, repository_for, workspace_with_history
+from infrastructure.blob_store import PostgresBlobStore
+from infrastructure.event_store.postgres_store import PostgresEventStore
+from infrastructure.pool import open_pool
+
+T = TypeVar("T")
+
+#: What each latency figure times: a patch submitted to a fresh workspace and to the big
+#: one; reading a file, a diff over 10 versions and a history page of the big one.
+LATENCIES: Final = {
+    "small": "submit, fresh workspace (ms)",
+    "big": "submit, big workspace (ms)",
+    "file": "read a file (ms)",
+    "diff": "diff over 10 versions (ms)",
+    "history": "history page (ms)",
+}
+
+
+class Log(NamedTuple):
+    """A measured log, kept for the latency rounds: its database and big workspace."""
+
+    url: str
+    big: uuid.UUID
+    version: int
+
+
+async def _latency_round(
+    pool: asyncpg.Pool, log: Log, rounds: int, timings: dict[str, list[float]]
+) -> Log:
+    """`rounds` of each timed operation on `log`, added to `timings`; the log after."""
+    manager = manager_for(pool)
+    store = PostgresEventStore(pool)
+    queries = WorkspaceQueries(store, PostgresBlobStore(pool), repository_for(store, pool))
+    small, small_version = await workspace_with_history(manager, 1)
+    big, version = log.big, log.version
+
+    async def timed(name: str, work: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        result = await work
+        timings[name].append(time.perf_counter() - started)
+        return result
+
+    for n in range(rounds):
+        patch = patch_for(small, small_version, n)
+        small_version = (await timed("small", manager.submit(patch, _context()))).version
+        record = await timed("big", manager.submit(patch_for(big, version, n), _context()))
+        version = record.version
+        await timed("file", queries.file(big, f"src/module_{n % 20}.py"))
+        await timed("diff", queries.diff(big, version - 10, version))
+        await timed("history", queries.history(big, after_version=version - 50, limit=50))
+    return log._replace(version=version)
+
+
+async def interleaved_latencies(
+    logs: list[Log], rounds: int, per_round: int
+) -> list[dict[str, float]]:
+    """The median of each latency on each log, measured in `rounds` that take the logs
+    in turn, so a slow minute of the machine falls on every log alike."""
+    logs = list(logs)
+    pools = [await open_pool(log.url, max_size=2) for log in logs]
+    timings: list[dict[str, list[float]]] = [{key: [] for key in LATENCIES} for _ in logs]
+    try:
+        for done in range(rounds):
+            say(f"latencies, round {done + 1} of {rounds}")
+            for n, pool in enumerate(pools):
+                logs[n] = await _latency_round(pool, logs[n], per_round, timings[n])
+    finally:
+        for pool in pools:
+            await pool.close()
+    return [
+        {LATENCIES[key]: statistics.median(samples) * 1000 for key, samples in found.items()}
+        for found in timings
+    ]
+
+
+def _context() -> CommandContext:
+    return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
