@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 
 from application.ports import EventStore, RecordedEvent
 from infrastructure.metrics import metrics
+from infrastructure.outage import Outage
 from infrastructure.pool import UNAVAILABLE, DbConnection, connect
 from infrastructure.projections.checkpoints import (
     claim,
@@ -57,8 +58,7 @@ class LeasedFollower(ABC):
         self._lease_retry = lease_retry
         #: Set while this process holds the lease and follows the log.
         self.active = asyncio.Event()
-        #: When the current outage began (None: no outage), so it is logged once.
-        self._outage_since: float | None = None
+        self._outage = Outage(name, log)
 
     #: Errors that mean "a dependency went away for now": retried every `lease_retry`,
     #: logged once per outage. Subclasses add their own dependencies' errors.
@@ -76,16 +76,7 @@ class LeasedFollower(ABC):
             except self.transient as error:
                 metrics().follower_errors.labels(self.name).inc()
                 delay = self._lease_retry
-                if self._outage_since is None:
-                    self._outage_since = clock.time()
-                    log.warning(
-                        "%s: %s; retrying every %.1fs",
-                        self.name,
-                        error or type(error).__name__,
-                        delay,
-                    )
-                else:
-                    log.debug("%s: still failing: %s", self.name, error)
+                self._outage.failed(error, delay)
             except Exception:  # a bug or a poison event: say so loudly, back off, retry
                 metrics().follower_errors.labels(self.name).inc()
                 if clock.time() - started > HEALTHY_AFTER:
@@ -112,10 +103,7 @@ class LeasedFollower(ABC):
             position, model_version = await claim(conn, self.name)
             log.info("%s: active in %s from position %d", self.name, owner_name(), position)
             await self._prepare(conn, model_version)
-            if self._outage_since is not None:
-                lasted = asyncio.get_running_loop().time() - self._outage_since
-                self._outage_since = None
-                log.info("%s: back after %.1fs", self.name, lasted)
+            self._outage.over()
             self.active.set()
             await self._follow(conn, stop)
         finally:

@@ -17,6 +17,7 @@ from typing import Final
 
 import asyncpg
 
+from infrastructure.outage import Outage
 from infrastructure.pool import UNAVAILABLE, DbConnection, connect
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class PartitionKeeper:
         self._ahead = ahead
 
     async def run(self, stop: asyncio.Event) -> None:
-        failing = False
+        outage = Outage(self.name, log)
         while not stop.is_set():
             try:
                 conn = await connect(self._dsn)
@@ -106,12 +107,8 @@ class PartitionKeeper:
                     await add_partitions(conn, self._ahead)
                 finally:
                     await conn.close()
-                if failing:
-                    log.info("partitions: back")
-                failing = False
+                outage.over()
             except (*UNAVAILABLE, asyncpg.PostgresError) as error:  # retried; said once
-                if not failing:
-                    log.warning("partitions: %s; retrying every %.0fs", error, self._every)
-                failing = True
+                outage.failed(error, self._every)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._every)

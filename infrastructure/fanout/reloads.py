@@ -1,6 +1,7 @@
 """Reload something when NATS says it changed, coalesced: changes that arrive while a
 reload runs cause one more, not one each; a failed reload is tried again a second
-later (logged once per failure), so a change is never missed for a passing outage."""
+later (an outage logged once, infrastructure/outage.py), so a change is never missed for
+a passing outage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from infrastructure.outage import Outage
+
 log = logging.getLogger(__name__)
+
+#: Seconds before a failed reload is tried again.
+RETRY = 1.0
 
 
 class Reloads:
@@ -18,6 +24,7 @@ class Reloads:
         self._what = what
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outage = Outage(f"reload {what}", log)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"reload {self._what}")
@@ -32,10 +39,12 @@ class Reloads:
             self._wanted.clear()
             try:
                 await self._load()
-            except Exception:
-                log.warning("could not reload %s", self._what, exc_info=True)
-                await asyncio.sleep(1)
+            except Exception as error:  # noqa: BLE001 - said once, with its traceback
+                self._outage.failed(error, RETRY, trace=True)
+                await asyncio.sleep(RETRY)
                 self._wanted.set()
+            else:
+                self._outage.over()
 
     async def stop(self) -> None:
         if self._task is not None:
