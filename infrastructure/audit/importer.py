@@ -104,11 +104,12 @@ async def import_lines(
             if number <= skip:
                 continue
             try:
-                line = _DECODER.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                kind, row, event = _parsed(_DECODER.decode(raw))
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
                 await writer.flush()  # a fault in a line before it is named first
                 raise ImportRefused(f"line {number}: {error}") from None
-            counts[await writer.add(number, line)] += 1
+            await writer.add(number, kind, row, event)
+            counts[kind] += 1
             since += 1
             if since >= every:
                 await writer.flush()
@@ -179,32 +180,16 @@ class _Writer:
         self._lines: tuple[int, int] | None = None  # first and last line waiting
         self._links = _Links(conn)
 
-    async def add(self, number: int, line: ExportLine) -> str:
-        """Check and queue one line; returns its kind."""
-        if isinstance(line, EventLine):
-            self._events.append((number, recorded(line)))
-            kind, row = "event", _event_row(line)
-        elif isinstance(line, BlobLine):
-            kind, data = "blob", base64.b64decode(line.data)
-            row = (bytes.fromhex(line.sha256), line.size, line.encoding, data)
-        elif isinstance(line, LinkLine):
-            kind = "link"
-            row = (line.position, bytes.fromhex(line.event_hash), bytes.fromhex(line.log_hash))
-        else:
-            kind = "checkpoint"
-            row = (
-                line.to_position,
-                line.events,
-                bytes.fromhex(line.log_hash),
-                bytes.fromhex(line.public_key),
-                bytes.fromhex(line.signature),
-                line.signed_at,
-            )
+    async def add(
+        self, number: int, kind: str, row: tuple[object, ...], event: RecordedEvent | None
+    ) -> None:
+        """Queue one parsed line (`_parsed`), checked when its batch is written."""
+        if event is not None:
+            self._events.append((number, event))
         self._rows[kind].append(row)
         self._lines = (number if self._lines is None else self._lines[0], number)
         if sum(len(rows) for rows in self._rows.values()) >= _BATCH:
             await self.flush()
-        return kind
 
     async def flush(self) -> None:
         await self._links.check(self._events)
@@ -222,12 +207,38 @@ class _Writer:
         self._lines = None
 
 
-def _event_row(line: EventLine) -> tuple[object, ...]:
+def _parsed(line: ExportLine) -> tuple[str, tuple[object, ...], RecordedEvent | None]:
+    """A line's kind, its row and, for an event, the event to check; ValueError if a
+    hex or base64 field does not decode."""
+    if isinstance(line, EventLine):
+        event = recorded(line)
+        return "event", _event_row(line, event), event
+    if isinstance(line, BlobLine):
+        data = base64.b64decode(line.data, validate=True)
+        return "blob", (bytes.fromhex(line.sha256), line.size, line.encoding, data), None
+    if isinstance(line, LinkLine):
+        hashes = bytes.fromhex(line.event_hash), bytes.fromhex(line.log_hash)
+        return "link", (line.position, *hashes), None
+    return (
+        "checkpoint",
+        (
+            line.to_position,
+            line.events,
+            bytes.fromhex(line.log_hash),
+            bytes.fromhex(line.public_key),
+            bytes.fromhex(line.signature),
+            line.signed_at,
+        ),
+        None,
+    )
+
+
+def _event_row(line: EventLine, event: RecordedEvent) -> tuple[object, ...]:
     return (
         line.stream_id,
         line.version,
         line.topic,
-        base64.b64decode(line.state),
+        event.state,
         line.position,
         line.event_id,
         line.stream_type,
@@ -239,8 +250,8 @@ def _event_row(line: EventLine) -> tuple[object, ...]:
         line.actor,
         line.traceparent,
         line.tracestate,
-        bytes.fromhex(line.prev_hash),
-        bytes.fromhex(line.hash),
+        event.prev_hash,
+        event.hash,
         line.token_id,
     )
 

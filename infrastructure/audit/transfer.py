@@ -82,7 +82,7 @@ def recorded(line: EventLine) -> RecordedEvent:
         actor=line.actor,
         trace_context=TraceContext(line.traceparent, line.tracestate) if line.traceparent else None,
         topic=line.topic,
-        state=base64.b64decode(line.state),
+        state=base64.b64decode(line.state, validate=True),
         prev_hash=bytes.fromhex(line.prev_hash),
         hash=bytes.fromhex(line.hash),
         token_id=line.token_id,

@@ -4,6 +4,7 @@ last checkpoint ended, and the log it leaves is the exported one, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 
@@ -166,3 +167,50 @@ async def test_streams_whose_heads_are_read_back_must_still_follow_them(
     finally:
         await conn.close()
     assert await _export(empty_database) == exported
+
+
+async def test_the_first_fault_is_named_when_a_later_line_cannot_be_read(
+    database_url: str,
+    empty_database: str,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importer, "_BATCH", 1_000_000)  # the whole file in one batch
+    lines = (await _exported(database_url, pool, store)).splitlines(keepends=True)
+    decoded = [json.loads(line) for line in lines]
+    # An event whose payload was changed, then, later in the file, a line that is not JSON.
+    changed = next(n for n, line in enumerate(decoded) if line["kind"] == "event")
+    decoded[changed]["state"] = base64.b64encode(b'{"changed":true}').decode()
+    lines[changed] = json.dumps(decoded[changed], separators=(",", ":")).encode() + b"\n"
+    garbled = b"".join(lines) + b"{not json\n"
+    conn = await asyncpg.connect(empty_database)
+    try:
+        with pytest.raises(ImportRefused, match=f"^line {changed + 1}: .* does not match its hash"):
+            await import_lines(conn, _numbered(garbled), source="g", identity=b"g")
+        assert not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM vibehq_events)")
+    finally:
+        await conn.close()
+
+
+async def test_a_line_whose_hex_or_base64_does_not_decode_is_refused_by_its_number(
+    database_url: str, empty_database: str, pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    lines = (await _exported(database_url, pool, store)).splitlines(keepends=True)
+    decoded = [json.loads(line) for line in lines]
+    event = next(n for n, line in enumerate(decoded) if line["kind"] == "event")
+    blob = next(n for n, line in enumerate(decoded) if line["kind"] == "blob")
+    conn = await asyncpg.connect(empty_database)
+    try:
+        for number, field, value in [
+            (event, "hash", "zz" * 32),
+            (event, "state", "not base64!"),
+            (blob, "data", "@@@@"),
+        ]:
+            damaged = list(lines)
+            damaged[number] = json.dumps({**decoded[number], field: value}).encode() + b"\n"
+            with pytest.raises(ImportRefused, match=f"^line {number + 1}: "):
+                await import_lines(conn, _numbered(b"".join(damaged)), source="d", identity=b"d")
+            assert await unfinished_import(conn) is None
+    finally:
+        await conn.close()
