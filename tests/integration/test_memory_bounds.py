@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from application.ports import AppendRequest, NewEvent, RecordedEvent
+from infrastructure.audit import importer
 from infrastructure.audit.importer import import_lines
 from infrastructure.audit.keys import public_bytes
 from infrastructure.audit.transfer import export_lines
@@ -34,18 +35,23 @@ STATE = b'{"path":"src/app.py","lines_added":3,"lines_removed":1}'
 
 async def _grow(store: PostgresEventStore, events: int) -> None:
     for _ in range(events // 100):
-        await store.append(
-            AppendRequest(
-                stream_id=uuid.uuid4(),
-                stream_type="Bench",
-                expected_version=0,
-                events=[
-                    NewEvent(uuid.uuid4(), "Touched", 1, "bench:Touched", STATE) for _ in range(100)
-                ],
-                actor="bench",
-                correlation_id=uuid.uuid4(),
-            )
+        await _grow_stream(store, 100)
+
+
+async def _grow_stream(store: PostgresEventStore, events: int) -> None:
+    """A new stream of `events` events."""
+    await store.append(
+        AppendRequest(
+            stream_id=uuid.uuid4(),
+            stream_type="Bench",
+            expected_version=0,
+            events=[
+                NewEvent(uuid.uuid4(), "Touched", 1, "bench:Touched", STATE) for _ in range(events)
+            ],
+            actor="bench",
+            correlation_id=uuid.uuid4(),
         )
+    )
 
 
 async def _peak_bytes(work: Callable[[], Awaitable[object]]) -> int:
@@ -179,6 +185,45 @@ async def test_import_holds_the_same_memory_for_a_log_six_times_longer(
     await _grow(store, 10_000)
     await chain_and_sign(database_url, store, pool, KEY, every=500)
     large = await imported(await exported())
+    assert large < 1.3 * small, (small, large)
+
+
+async def test_import_holds_the_same_memory_for_six_times_as_many_streams(
+    engines: Engines,
+    template_database: str,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each stream's head is what import keeps between batches: past its cap, the heads
+    of a batch's other streams are read back, and memory stays where it was."""
+    monkeypatch.setattr(importer, "_HEADS", 300)
+
+    async def one_event_streams(count: int) -> None:
+        for _ in range(count // 200):
+            await asyncio.gather(*(_grow_stream(store, 1) for _ in range(200)))
+
+    async def exported_and_imported() -> int:
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
+            lines = [
+                line
+                async for line in export_lines(conn, stream=None, first=0, last=last, full=True)
+            ]
+        async with copy_of_template(engines, template_database, "vibehq_mem") as url:
+            conn = await asyncpg.connect(url)
+            try:
+                numbered = enumerate(lines, start=1)
+                return await _peak_bytes(
+                    lambda: import_lines(conn, numbered, source="f", identity=b"f")
+                )
+            finally:
+                await conn.close()
+
+    await one_event_streams(1_000)
+    small = await exported_and_imported()
+    await one_event_streams(5_000)
+    large = await exported_and_imported()
     assert large < 1.3 * small, (small, large)
 
 
