@@ -155,6 +155,24 @@ async def test_verifying_the_newest_range_reads_the_range_not_the_log(
     assert read < 500, f"{read} rows of the events table read to verify 100"
 
 
+async def _import_peak(engines: Engines, template_database: str, pool: asyncpg.Pool) -> int:
+    """The whole log exported, then imported into an empty database: import's peak bytes."""
+    async with pool.acquire() as conn:
+        last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
+        lines = [
+            line async for line in export_lines(conn, stream=None, first=0, last=last, full=True)
+        ]
+    async with copy_of_template(engines, template_database, "vibehq_mem") as url:
+        target = await asyncpg.connect(url)
+        try:
+            numbered = enumerate(lines, start=1)
+            return await _peak_bytes(
+                lambda: import_lines(target, numbered, source="f", identity=b"f")
+            )
+        finally:
+            await target.close()
+
+
 async def test_import_holds_the_same_memory_for_a_log_six_times_longer(
     engines: Engines,
     template_database: str,
@@ -162,29 +180,12 @@ async def test_import_holds_the_same_memory_for_a_log_six_times_longer(
     pool: asyncpg.Pool,
     store: PostgresEventStore,
 ) -> None:
-    async def exported() -> list[bytes]:
-        async with pool.acquire() as conn:
-            last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
-            lines = export_lines(conn, stream=None, first=0, last=last, full=True)
-            return [line async for line in lines]
-
-    async def imported(lines: list[bytes]) -> int:
-        async with copy_of_template(engines, template_database, "vibehq_mem") as url:
-            conn = await asyncpg.connect(url)
-            try:
-                numbered = enumerate(lines, start=1)
-                return await _peak_bytes(
-                    lambda: import_lines(conn, numbered, source="f", identity=b"f")
-                )
-            finally:
-                await conn.close()
-
     await _grow(store, 2_000)
     await chain_and_sign(database_url, store, pool, KEY, every=500)
-    small = await imported(await exported())
+    small = await _import_peak(engines, template_database, pool)
     await _grow(store, 10_000)
     await chain_and_sign(database_url, store, pool, KEY, every=500)
-    large = await imported(await exported())
+    large = await _import_peak(engines, template_database, pool)
     assert large < 1.3 * small, (small, large)
 
 
@@ -203,27 +204,10 @@ async def test_import_holds_the_same_memory_for_six_times_as_many_streams(
         for _ in range(count // 200):
             await asyncio.gather(*(_grow_stream(store, 1) for _ in range(200)))
 
-    async def exported_and_imported() -> int:
-        async with pool.acquire() as conn:
-            last = await conn.fetchval("SELECT max(notification_id) FROM vibehq_events")
-            lines = [
-                line
-                async for line in export_lines(conn, stream=None, first=0, last=last, full=True)
-            ]
-        async with copy_of_template(engines, template_database, "vibehq_mem") as url:
-            conn = await asyncpg.connect(url)
-            try:
-                numbered = enumerate(lines, start=1)
-                return await _peak_bytes(
-                    lambda: import_lines(conn, numbered, source="f", identity=b"f")
-                )
-            finally:
-                await conn.close()
-
     await one_event_streams(1_000)
-    small = await exported_and_imported()
+    small = await _import_peak(engines, template_database, pool)
     await one_event_streams(5_000)
-    large = await exported_and_imported()
+    large = await _import_peak(engines, template_database, pool)
     assert large < 1.3 * small, (small, large)
 
 
