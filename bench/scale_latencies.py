@@ -75,6 +75,9 @@ async def interleaved_latencies(
     pools = [await open_pool(log.url, max_size=2) for log in logs]
     timings: list[dict[str, list[float]]] = [{key: [] for key in LATENCIES} for _ in logs]
     try:
+        for pool in pools:  # steady state, as before every timed step: the tools before
+            await pool.execute("VACUUM ANALYZE")  # left tables for autovacuum to do
+        await pools[0].execute("CHECKPOINT")
         for done in range(rounds):
             say(f"latencies, round {done + 1} of {rounds}")
             for n, pool in enumerate(pools):
