@@ -310,13 +310,11 @@ class _Links:
             if stream in seen:
                 continue
             seen.add(stream)
-            if event.stream_version == 1:
-                continue
             kept = self._known.get(stream)
-            if kept is None:
-                wanted.append(event.stream_id)
-            else:
+            if kept is not None:
                 heads[stream] = (int.from_bytes(kept[:8]), kept[8:])
+            elif event.stream_version > 1:  # a first event needs no head read back
+                wanted.append(event.stream_id)
         if wanted:
             rows = await self._conn.fetch(_READ_BACK, wanted)
             heads.update((row[0].bytes, (row[1], row[2])) for row in rows)

@@ -214,3 +214,24 @@ async def test_a_line_whose_hex_or_base64_does_not_decode_is_refused_by_its_numb
             assert await unfinished_import(conn) is None
     finally:
         await conn.close()
+
+
+async def test_a_stream_started_twice_is_refused_at_its_second_start(
+    database_url: str,
+    empty_database: str,
+    pool: asyncpg.Pool,
+    store: PostgresEventStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importer, "_BATCH", 3)  # its stream's head is kept from a batch before
+    lines = (await _exported(database_url, pool, store)).splitlines(keepends=True)
+    first = next(line for line in lines if b'"kind":"event"' in line)
+    again = b"".join(lines) + first  # the first event once more, at the end
+    conn = await asyncpg.connect(empty_database)
+    try:
+        with pytest.raises(
+            ImportRefused, match=rf"^line {len(lines) + 1}: .* does not follow version \d+ "
+        ):
+            await import_lines(conn, _numbered(again), source="t", identity=b"t")
+    finally:
+        await conn.close()
