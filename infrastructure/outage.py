@@ -17,10 +17,6 @@ class Outage:
         self._log = log
         self._since: float | None = None  # when it began; None: no outage
 
-    @property
-    def ongoing(self) -> bool:
-        return self._since is not None
-
     def failed(self, error: BaseException, retry: float, *, trace: bool = False) -> None:
         """The work failed and will be tried again in `retry` seconds; with `trace`,
         the first warning carries the traceback (for errors that may be bugs)."""
