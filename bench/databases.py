@@ -48,3 +48,11 @@ async def drop_databases(admin_url: str, *names: str, checkpoint: bool = False) 
                 await admin.execute("CHECKPOINT")
     finally:
         await admin.close()
+
+
+async def settle(pool: asyncpg.Pool) -> None:
+    """What an operator's database looks like after a while: vacuumed, analysed and
+    checkpointed, so autovacuum and the checkpointer do not run in the timed parts
+    (a bulk load triggers both)."""
+    await pool.execute("VACUUM ANALYZE")
+    await pool.execute("CHECKPOINT")

@@ -57,7 +57,8 @@ def manager_for(pool: asyncpg.Pool) -> PatchManager:
     return PatchManager(store, PostgresBlobStore(pool), repository_for(store, pool))
 
 
-def _context() -> CommandContext:
+def bench_context() -> CommandContext:
+    """The context of a command a benchmark sends, as its factory."""
     return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
 
 
@@ -74,11 +75,13 @@ def patch_for(workspace_id: uuid.UUID, base: int, n: int) -> PatchSubmission:
 
 async def workspace_with_history(manager: PatchManager, history: int) -> tuple[uuid.UUID, int]:
     files = [CreateFile(path=f"src/module_{i}.py", content="VALUE = 0\n") for i in range(FILES)]
-    summary = await manager.create_workspace(NewWorkspace(name="bench", files=files), _context())
+    summary = await manager.create_workspace(
+        NewWorkspace(name="bench", files=files), bench_context()
+    )
     version = summary.version
     started = time.perf_counter()
     for n in range(history):
-        record = await manager.submit(patch_for(summary.id, version, n), _context())
+        record = await manager.submit(patch_for(summary.id, version, n), bench_context())
         version = record.version
         if n and n % 1000 == 0:
             rate = n / (time.perf_counter() - started)
@@ -99,7 +102,9 @@ async def patch_latencies(
     for n in range(count):
         for index, (_, workspace_id, _) in enumerate(seeded):
             started = time.perf_counter()
-            record = await manager.submit(patch_for(workspace_id, versions[index], n), _context())
+            record = await manager.submit(
+                patch_for(workspace_id, versions[index], n), bench_context()
+            )
             results[index].seconds.append(time.perf_counter() - started)
             assert record.outcome == "applied", record
             versions[index] = record.version

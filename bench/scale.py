@@ -49,7 +49,7 @@ import asyncpg
 
 from application.ports import AppendRequest, NewEvent, RecordedEvent
 from bench.catch_up import catch_up_alone, catch_up_together, say
-from bench.databases import drop_databases, fresh_database
+from bench.databases import drop_databases, fresh_database, settle
 from bench.patch_path import manager_for, workspace_with_history
 from bench.scale_latencies import Log, interleaved_latencies
 from infrastructure.embedded.engines import start_engines
@@ -157,14 +157,6 @@ def _tool(env: dict[str, str], *args: str) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # Linux: KiB
 
 
-async def _settle(pool: asyncpg.Pool) -> None:
-    """What an operator's database looks like after a while: vacuumed, analysed and
-    checkpointed, so autovacuum and the checkpointer do not run in the timed parts
-    (a bulk load triggers both)."""
-    await pool.execute("VACUUM ANALYZE")
-    await pool.execute("CHECKPOINT")
-
-
 async def _bytes(pool: asyncpg.Pool) -> Figures:
     events = await pool.fetchval("SELECT count(*) FROM vibehq_events")
     sizes = await pool.fetchrow(
@@ -204,14 +196,14 @@ async def measure(
         env = _env(url, nats_url, data)
         try:
             big, version = await _build(pool, store, events)
-            await _settle(pool)
+            await settle(pool)
             model = list(await store.read_stream(big, limit=10))
             say("append rate")
             figures["append, 8 writers (events/s)"] = await _append_copies(store, model, 20_000)
-            await _settle(pool)
+            await settle(pool)
             say("followers catching up")
             figures |= await (catch_up_alone if alone else catch_up_together)(pool, env)
-            await _settle(pool)
+            await settle(pool)
             figures |= await _bytes(pool)
             total = await pool.fetchval("SELECT count(*) FROM vibehq_events")
             for label, args in [

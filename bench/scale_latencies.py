@@ -10,10 +10,16 @@ from typing import Final, NamedTuple, TypeVar
 
 import asyncpg
 
-from application.aggregates import CommandContext
 from application.workspace_queries import WorkspaceQueries
 from bench.catch_up import say
-from bench.patch_path import manager_for, patch_for, repository_for, workspace_with_history
+from bench.databases import settle
+from bench.patch_path import (
+    bench_context,
+    manager_for,
+    patch_for,
+    repository_for,
+    workspace_with_history,
+)
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.pool import open_pool
@@ -40,9 +46,9 @@ class Log(NamedTuple):
 
 
 async def _latency_round(
-    pool: asyncpg.Pool, log: Log, rounds: int, timings: dict[str, list[float]]
+    pool: asyncpg.Pool, log: Log, samples: int, timings: dict[str, list[float]]
 ) -> Log:
-    """`rounds` of each timed operation on `log`, added to `timings`; the log after."""
+    """`samples` of each timed operation on `log`, added to `timings`; the log after."""
     manager = manager_for(pool)
     store = PostgresEventStore(pool)
     queries = WorkspaceQueries(store, PostgresBlobStore(pool), repository_for(store, pool))
@@ -55,10 +61,10 @@ async def _latency_round(
         timings[name].append(time.perf_counter() - started)
         return result
 
-    for n in range(rounds):
+    for n in range(samples):
         patch = patch_for(small, small_version, n)
-        small_version = (await timed("small", manager.submit(patch, _context()))).version
-        record = await timed("big", manager.submit(patch_for(big, version, n), _context()))
+        small_version = (await timed("small", manager.submit(patch, bench_context()))).version
+        record = await timed("big", manager.submit(patch_for(big, version, n), bench_context()))
         version = record.version
         await timed("file", queries.file(big, f"src/module_{n % 20}.py"))
         await timed("diff", queries.diff(big, version - 10, version))
@@ -75,9 +81,8 @@ async def interleaved_latencies(
     pools = [await open_pool(log.url, max_size=2) for log in logs]
     timings: list[dict[str, list[float]]] = [{key: [] for key in LATENCIES} for _ in logs]
     try:
-        for pool in pools:  # steady state, as before every timed step: the tools before
-            await pool.execute("VACUUM ANALYZE")  # left tables for autovacuum to do
-        await pools[0].execute("CHECKPOINT")
+        for pool in pools:  # as before every timed step: the tools left work for autovacuum
+            await settle(pool)
         for done in range(rounds):
             say(f"latencies, round {done + 1} of {rounds}")
             for n, pool in enumerate(pools):
@@ -89,7 +94,3 @@ async def interleaved_latencies(
         {LATENCIES[key]: statistics.median(samples) * 1000 for key, samples in found.items()}
         for found in timings
     ]
-
-
-def _context() -> CommandContext:
-    return CommandContext(actor="bench-factory", correlation_id=uuid.uuid4())
