@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any, Final, cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import Aggregate, DomainEventProtocol, Snapshot
@@ -43,6 +43,7 @@ from domain.contracts import (
 )
 from domain.delivery import TASK_EVENTS
 from domain.env_profiles import ENV_PROFILE_EVENTS
+from domain.ids import new_id
 from domain.limit_policies import LIMIT_POLICY_EVENTS
 from domain.ops import OPS_EVENTS
 from domain.secrets import SECRET_EVENTS, Grant, SealedVersion
@@ -168,7 +169,7 @@ class EventCodec:
         is_outcome = isinstance(domain_event, Workspace.Event)
         patch_id = getattr(domain_event, "patch_id", None) if is_outcome else None
         return NewEvent(
-            event_id=patch_id if isinstance(patch_id, UUID) else uuid4(),
+            event_id=patch_id if isinstance(patch_id, UUID) else new_id(),
             event_type=event_type(event_class),
             schema_version=getattr(event_class, "class_version", 1),
             topic=stored.topic,

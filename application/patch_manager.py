@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Final
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
 
@@ -44,6 +44,7 @@ from domain.contracts import (
     WorkspaceSummary,
 )
 from domain.errors import Invalid, NotFound, Refused
+from domain.ids import new_id
 from domain.patching.engine import PatchPlan, contents_needed, patch_bytes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection
@@ -81,7 +82,7 @@ async def decide(
     """`workspace.submit(...)`: here for a small patch, in a worker thread for a large one."""
     work = partial(
         workspace.submit,
-        patch_id=uuid4(),
+        patch_id=new_id(),
         author=submission.author,
         task_id=submission.task_id,
         base_version=submission.base_version,
@@ -131,7 +132,7 @@ class PatchManager:
         blobs: dict[str, bytes] = {}
         if request.files:
             outcome = workspace.submit(
-                patch_id=uuid4(),
+                patch_id=new_id(),
                 author=context.actor,
                 task_id=request.task_id,
                 base_version=1,
@@ -246,7 +247,7 @@ class PatchManager:
             workspace = await self._checkout(target.stream_id)
             await require(workspace, context, "write", self._denials)
             workspace.revert(
-                patch_id=uuid4(),
+                patch_id=new_id(),
                 author=author,
                 task_id=task_id,
                 target_patch_id=patch_id,

@@ -26,6 +26,7 @@ from application.aggregates import AggregateRepository, CommandContext
 from application.patch_manager import PatchManager
 from bench.stats import percentile
 from domain.contracts import CreateFile, NewWorkspace, PatchSubmission, WriteFile
+from domain.ids import new_id
 from infrastructure.blob_store import PostgresBlobStore
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.snapshot_store import PostgresSnapshotStore
@@ -68,7 +69,7 @@ def patch_for(workspace_id: uuid.UUID, base: int, n: int) -> PatchSubmission:
         base_version=base,
         author="bench-factory",
         task_id="bench",
-        idempotency_key=uuid.uuid4().hex,
+        idempotency_key=new_id().hex,
         operations=[WriteFile(path=f"src/module_{n % FILES}.py", content=f"VALUE = {n}\n" * 20)],
     )
 

@@ -52,6 +52,7 @@ from bench.catch_up import catch_up_alone, catch_up_together, say
 from bench.databases import drop_databases, fresh_database, settle
 from bench.patch_path import manager_for, workspace_with_history
 from bench.scale_latencies import Log, interleaved_latencies
+from domain.ids import new_id
 from infrastructure.embedded.engines import start_engines
 from infrastructure.event_store.postgres_store import PostgresEventStore
 from infrastructure.pool import open_pool
@@ -70,15 +71,15 @@ def _copy(model: list[RecordedEvent]) -> AppendRequest:
     fresh: dict[bytes, bytes] = {}
 
     def renamed(found: re.Match[bytes]) -> bytes:
-        return fresh.setdefault(found.group(0), str(uuid.uuid4()).encode())
+        return fresh.setdefault(found.group(0), str(new_id()).encode())
 
     return AppendRequest(
-        stream_id=uuid.uuid4(),
+        stream_id=new_id(),
         stream_type=model[0].stream_type,
         expected_version=0,
         events=[
             NewEvent(
-                uuid.uuid4(),
+                new_id(),
                 event.event_type,
                 event.schema_version,
                 event.topic,

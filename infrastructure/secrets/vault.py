@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from typing import NamedTuple
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from application.ports import KeyGone, SealedValue
+from domain.ids import new_id
 from infrastructure.secrets.keys import NONCE_BYTES, KeyWrap
 
 
@@ -38,7 +39,7 @@ class Envelope(NamedTuple):
 
 def seal_value(keys: KeyWrap, secret_id: UUID, version: int, name: str, value: bytes) -> Envelope:
     """Seal `value` under a fresh data key, wrapped by the current master key."""
-    key_id = uuid4()
+    key_id = new_id()
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = AESGCM(data_key).encrypt(nonce, value, value_aad(secret_id, version, name, key_id))

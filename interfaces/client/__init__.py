@@ -19,7 +19,6 @@ problem+json body (`PatchRejected` for a recorded rejection).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from uuid import UUID
@@ -58,6 +57,7 @@ from domain.contracts import (
     WorkspacePage,
     WorkspaceSummary,
 )
+from domain.ids import new_id
 from interfaces.client.errors import ApiError, PatchRejected, answer
 
 __all__ = ["ApiError", "PatchRejected", "VibeClient"]
@@ -314,7 +314,7 @@ class VibeClient:
         self, path: str, body: msgspec.Struct, kind: type[T], key: str | None = None
     ) -> T:
         headers = {
-            "Idempotency-Key": key or uuid.uuid4().hex,
+            "Idempotency-Key": key or new_id().hex,
             "Content-Type": "application/json",
         }
         content = msgspec.json.encode(body)
