@@ -11,7 +11,8 @@ For each size N, on a database of its own and the same engines:
    workspace and to the big one; reading a file, a diff over 10 versions and a history
    page of the big one. Each is the median of 100 samples, taken in 10 rounds that
    take the logs in turn (`--latency-rounds`), so a slow spell of the machine falls on
-   every size alike rather than on one.
+   every size alike rather than on one. Each round opens with a checkpoint and counts
+   the WAL it writes, per submit (the median of the rounds).
 4. Every follower N events behind: catch-up rate of the relay (to NATS), the audit
    chain and the projections, each alone in a worker of its own (`worker --only`),
    one after the other (`--catch-up together`: all in one worker, as `vibehq worker`

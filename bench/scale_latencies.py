@@ -26,14 +26,18 @@ from infrastructure.pool import open_pool
 
 T = TypeVar("T")
 
-#: What each latency figure times: a patch submitted to a fresh workspace and to the big
-#: one; reading a file, a diff over 10 versions and a history page of the big one.
+#: What each figure measures: a patch submitted to a fresh workspace and to the big
+#: one; reading a file, a diff over 10 versions and a history page of the big one; the
+#: WAL a round writes (each round opens with a checkpoint), per submit. Random index keys
+#: made the WAL grow with the log (full-page images of the leaves they land on), so
+#: this shows whether new keys still arrive in order (domain/ids.py).
 LATENCIES: Final = {
     "small": "submit, fresh workspace (ms)",
     "big": "submit, big workspace (ms)",
     "file": "read a file (ms)",
     "diff": "diff over 10 versions (ms)",
     "history": "history page (ms)",
+    "wal": "WAL per submit, after a checkpoint (KB)",
 }
 
 
@@ -58,9 +62,11 @@ async def _latency_round(
     async def timed(name: str, work: Awaitable[T]) -> T:
         started = time.perf_counter()
         result = await work
-        timings[name].append(time.perf_counter() - started)
+        timings[name].append((time.perf_counter() - started) * 1000)
         return result
 
+    await pool.execute("CHECKPOINT")
+    wal_from = await pool.fetchval("SELECT pg_current_wal_lsn()")
     for n in range(samples):
         patch = patch_for(small, small_version, n)
         small_version = (await timed("small", manager.submit(patch, bench_context()))).version
@@ -69,6 +75,8 @@ async def _latency_round(
         await timed("file", queries.file(big, f"src/module_{n % 20}.py"))
         await timed("diff", queries.diff(big, version - 10, version))
         await timed("history", queries.history(big, after_version=version - 50, limit=50))
+    wal = await pool.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", wal_from)
+    timings["wal"].append(float(wal) / (2 * samples) / 1000)
     return log._replace(version=version)
 
 
@@ -91,6 +99,6 @@ async def interleaved_latencies(
         for pool in pools:
             await pool.close()
     return [
-        {LATENCIES[key]: statistics.median(samples) * 1000 for key, samples in found.items()}
+        {LATENCIES[key]: statistics.median(samples) for key, samples in found.items()}
         for found in timings
     ]

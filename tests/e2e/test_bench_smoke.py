@@ -75,6 +75,7 @@ def test_bench_scale_measures_every_figure(engines: Engines) -> None:
     for figure in (
         "append, 8 writers (events/s)",
         "submit, big workspace (ms)",
+        "WAL per submit, after a checkpoint (KB)",
         "catch-up alone, relay (events/s)",
         "catch-up alone, ops (events/s)",
         "events table per event (B)",
