@@ -11,14 +11,13 @@ import hashlib
 import secrets
 from datetime import datetime
 from typing import Final, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from msgspec import Struct
 
 from application.aggregates import CommandContext
 from domain.contracts import ActorKind, Scope, TokenInfo
 from domain.errors import Forbidden
-from domain.ids import new_id
 
 TOKEN_PREFIX: Final = "vhq_"  # noqa: S105 - a public prefix, not a secret
 _RANK: Final[dict[str, int]] = {"read": 1, "write": 2, "admin": 3}
@@ -70,7 +69,7 @@ class TokenService:
         self, *, actor: str, kind: ActorKind, scopes: list[Scope], name: str, now: datetime
     ) -> IssuedToken:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        info = TokenInfo(new_id(), name or actor, actor, kind, sorted(set(scopes)), now)
+        info = TokenInfo(uuid4(), name or actor, actor, kind, sorted(set(scopes)), now)
         await self._tokens.add(info, hash_secret(secret))
         return IssuedToken(info, secret)
 

@@ -75,7 +75,7 @@ def _copy(model: list[RecordedEvent]) -> AppendRequest:
         return fresh.setdefault(found.group(0), str(new_id()).encode())
 
     return AppendRequest(
-        stream_id=new_id(),
+        stream_id=uuid.uuid4(),  # as a workspace id: random (domain/ids.py)
         stream_type=model[0].stream_type,
         expected_version=0,
         events=[

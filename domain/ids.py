@@ -1,11 +1,18 @@
 """New ids: time-ordered UUIDs (version 7, RFC 9562), so new rows go to the end of an index.
 
-Patches, events, workspaces and ops events are keyed by the ids made here, and each
-key sits in a B-tree (the event id index, the stream key). A random (version 4) id
-lands on a random leaf page of a 5-million-row index: after every checkpoint that page
-is written to the WAL whole, and on a cold cache read from disk first. An id that
-starts with the time lands where the last one did, at the index's right edge, so the
-cost of a write stays flat as the log grows (docs/scaling.md, docs/benchmarks.md).
+Patch ids (which are also their outcome events' ids), every other event id and secret
+key ids are made here. Each sits in a B-tree: the event id index holds one per event.
+A random (version 4) id lands on a random leaf page of a 5-million-row index: after
+every checkpoint that page is written to the WAL whole, and on a cold cache read from
+disk first. An id that starts with the time lands where the last one did, at the
+index's right edge, so the cost of a write stays flat as the log grows
+(docs/scaling.md, docs/benchmarks.md).
+
+Ids that people read and type by their first 8 characters stay random (`uuid4`):
+workspaces, tokens, ops-event and heartbeat streams. The CLI prints and accepts those
+short ids (docs/http.md), and version 7 ids made within a minute of each other share
+their first 8 characters. A workspace's events go next to its earlier ones in the
+stream key whatever its id, so only its first event lands on a random leaf there.
 
 Layout: 48 bits of Unix milliseconds, the version, 12 bits of the sub-millisecond
 time (RFC 9562 method 3: ids made one after the other in a process sort in order),

@@ -20,7 +20,6 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.contracts import Health, HeartbeatStatus, IncidentStatus, IncidentStep, Severity
 from domain.errors import Refused
-from domain.ids import new_id
 
 INCIDENT_NAMESPACE: Final = UUID("0d9a7c1e-5b8e-4b43-8f55-3f4a8c2d9e61")
 OPENS_INCIDENT: Final[frozenset[Severity]] = frozenset({"error", "critical"})
@@ -52,10 +51,6 @@ def incident_id(source: str, kind: str) -> UUID:
 class OpsEvent(Aggregate):
     """Something that happened in a service or factory."""
 
-    @staticmethod
-    def create_id() -> UUID:
-        return new_id()
-
     class Reported(Aggregate.Created):
         source: str
         kind: str
@@ -74,10 +69,6 @@ class OpsEvent(Aggregate):
 
 class SourceHeartbeat(Aggregate):
     """A source saying it is alive, in what state, and when to expect it next."""
-
-    @staticmethod
-    def create_id() -> UUID:
-        return new_id()
 
     class Beat(Aggregate.Created):
         source: str

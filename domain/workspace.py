@@ -37,7 +37,6 @@ from domain.contracts import (
     WorkspaceAccess,
 )
 from domain.errors import Refused
-from domain.ids import new_id
 from domain.patching.engine import PatchPlan, operation_paths, plan_patch, take_changes
 from domain.patching.limits import PatchLimits
 from domain.patching.rejection import PatchRejection, RejectionCode
@@ -52,10 +51,6 @@ class Workspace(Shared, Aggregate):
     """A named file tree whose version counts its recorded events."""
 
     noun = "workspace"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return new_id()
 
     # -- its events, typed once: readers (projections, feeds, tail) use these classes --
 

@@ -32,16 +32,28 @@ def test_ids_made_in_one_millisecond_differ_in_their_random_bits() -> None:
     assert len(low_bits) == 1_000
 
 
-async def test_workspaces_patches_and_their_events_get_time_ordered_ids() -> None:
+async def test_patches_and_events_get_time_ordered_ids() -> None:
     h = Harness()
     workspace_id = await h.workspace(a="1\n")
     patch = await h.manager.submit(
         h.submission(workspace_id, 2, WriteFile(path="a", content="2\n")), context()
     )
-    codec = EventCodec()
-    heartbeat = SourceHeartbeat(source="agent", status="ok", interval_seconds=5.0)
-    signal = OpsEvent(source="agent", kind="deploy", severity="info", message="up", attributes={})
-    other = codec.encode(heartbeat.collect_events()[0])
-    assert [i.version for i in (workspace_id, patch.patch_id, heartbeat.id, signal.id)] == [7] * 4
-    assert other.event_id.version == 7
+    heartbeat = SourceHeartbeat(source="agent", status="healthy", interval_seconds=5.0)
+    encoded = EventCodec().encode(heartbeat.collect_events()[0])
+    assert patch.patch_id.version == 7
+    assert encoded.event_id.version == 7
     assert [e.event_id.version for e in h.store.log] == [7] * len(h.store.log)
+
+
+async def test_workspace_ids_stay_random_so_their_short_ids_tell_them_apart() -> None:
+    """The CLI prints workspaces by their first 8 characters and takes any unique start
+    (docs/http.md); time-ordered ids made within a minute would share those."""
+    h = Harness()
+    made = [await h.workspace(a="1\n") for _ in range(50)]
+    assert {workspace.version for workspace in made} == {4}
+    assert len({str(workspace)[:8] for workspace in made}) == 50
+    signals = [
+        OpsEvent(source="agent", kind="deploy", severity="info", message="up", attributes={})
+        for _ in range(50)
+    ]
+    assert len({str(signal.id)[:8] for signal in signals}) == 50
